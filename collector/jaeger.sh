@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs Jaeger v2 here without Docker.
+#   collector/jaeger.sh build   build the binary once (cached outside the work tree), print its path
+#   collector/jaeger.sh run     build, start it with collector/jaeger.yaml on 127.0.0.1, wait for health
+# The binary is built from collector/jaeger-build/go.mod (pinned Jaeger module and go.sum)
+# into ${OTEL_RESILIENCE_CACHE:-~/.cache/otel-resilience}. Ports: see jaeger.yaml.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${OTEL_RESILIENCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-resilience}
+version=$(awk '$1 == "require" && $2 == "github.com/jaegertracing/jaeger" { print $3 }' "$here/jaeger-build/go.mod")
+bin="$cache/jaeger-$version"
+
+build() {
+  if [ ! -x "$bin" ]; then
+    command -v go >/dev/null || { echo "jaeger.sh: Go is needed to build Jaeger (go build)" >&2; exit 1; }
+    echo "jaeger.sh: building Jaeger $version into $bin (once; takes a few minutes)" >&2
+    mkdir -p "$cache"
+    (cd "$here/jaeger-build" && go build -o "$bin.tmp" github.com/jaegertracing/jaeger/cmd/jaeger) >&2
+    mv "$bin.tmp" "$bin"
+  fi
+  echo "$bin"
+}
+
+run() {
+  build >/dev/null
+  "$bin" --config "$here/jaeger.yaml" &
+  pid=$!
+  trap 'kill $pid 2>/dev/null' INT TERM
+  health="http://${JAEGER_HOST:-127.0.0.1}:${JAEGER_HEALTH_PORT:-13133}/status"
+  for _ in $(seq 1 120); do
+    if curl -fsS "$health" >/dev/null 2>&1; then
+      echo "Jaeger is up: OTLP/HTTP on :${JAEGER_OTLP_HTTP_PORT:-4318}, query API on http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}/api/traces" >&2
+      wait $pid
+      exit $?
+    fi
+    kill -0 $pid 2>/dev/null || { echo "jaeger.sh: Jaeger exited during start-up" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "jaeger.sh: Jaeger did not become healthy at $health" >&2
+  kill $pid
+  exit 1
+}
+
+case "${1:-run}" in
+  build) build ;;
+  run) run ;;
+  *) echo "usage: collector/jaeger.sh [build|run]" >&2; exit 2 ;;
+esac

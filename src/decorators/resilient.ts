@@ -1,0 +1,68 @@
+import type { Attributes } from '@opentelemetry/api';
+import { ResiliencePipeline, type ResilienceOptions } from '../pipeline/pipeline.js';
+import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';
+
+/** Options of {@link resilient}: the pipeline's, plus what only a wrapped function has. */
+export interface ResilientOptions<A extends unknown[] = unknown[]> extends ResilienceOptions {
+  /** Call-span attributes from the arguments (nothing is recorded by default). */
+  readonly attributes?: (args: A) => Attributes;
+  /** Picks the caller's `AbortSignal` out of the arguments, so aborting it cancels the call. */
+  readonly signal?: (args: A) => AbortSignal | undefined;
+}
+
+function argumentsAttributes<A extends unknown[]>(options: ResilientOptions<A>, args: A): Attributes | undefined {
+  if (options.attributes === undefined) return undefined;
+  try {
+    return options.attributes(args);
+  } catch {
+    return undefined;
+  }
+}
+
+function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOptions<any>, pipeline: ResiliencePipeline) {
+  const wrapper = function (this: unknown, ...args: unknown[]): Promise<unknown> {
+    const name = options.name ?? nameOf(this);
+    const signal = options.signal?.(args);
+    return pipeline.call(name, argumentsAttributes(options, args), () => fn.apply(this, args), signal);
+  };
+  return preserveShape(wrapper, fn);
+}
+
+/**
+ * Makes a method or function resilient and traced: retry (default on: 3 retries,
+ * exponential backoff, full jitter, transient errors only, Retry-After honoured),
+ * circuit breaker, attempt and total timeouts, composed in the order of
+ * {@link ResiliencePipeline}, with a call span, one child span per attempt and every
+ * decision as a span event.
+ *
+ * Two forms:
+ * - decorator: `@resilient({ retry: { maxRetries: 2 }, circuitBreaker: llmBreaker })`
+ *   on an async method (TC39 standard or legacy `experimentalDecorators`); the span is
+ *   named `Class.method` of the declaring class unless `name` is given;
+ * - function: `resilient(fn, options)` returns an async wrapper named after `fn`.
+ *
+ * Inside the method, `currentAttempt()` gives the attempt number and the attempt's
+ * `AbortSignal` (aborted by a timeout) to pass to `fetch` or an SDK client.
+ * The result is always a promise.
+ *
+ * @throws TypeError/RangeError at decoration (wrapping) time for invalid options, naming
+ *   the option and the value
+ */
+export function resilient<A extends unknown[]>(
+  options?: ResilientOptions<A>,
+): (target: unknown, keyOrContext: unknown, descriptor?: PropertyDescriptor) => any;
+export function resilient<F extends (...args: any[]) => Promise<unknown>>(
+  fn: F,
+  options?: ResilientOptions<Parameters<F>>,
+): F;
+export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: ResilientOptions<any>) {
+  if (typeof first === 'function') {
+    const options = second ?? {};
+    const pipeline = new ResiliencePipeline(options);
+    const name = options.name ?? (first.name || 'anonymous');
+    return wrapResilient(first, () => name, options, pipeline);
+  }
+  const options = first ?? {};
+  const pipeline = new ResiliencePipeline(options);
+  return methodDecorator('resilient', (method, nameOf) => wrapResilient(method, nameOf, options, pipeline));
+}

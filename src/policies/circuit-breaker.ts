@@ -1,0 +1,297 @@
+import type { CircuitState } from '../telemetry/events.js';
+import { reportToActiveSpan } from '../telemetry/spans.js';
+import { classifyError } from './classify.js';
+import { type Clock, systemClock } from './clock.js';
+import { type ExecuteOptions, type ExecutionContext, invoke, type Policy, rootContext, type Work } from './context.js';
+import { BrokenCircuitError } from './errors.js';
+import { functionOption, numberOption, ratioOption, stringOption } from './validate.js';
+
+/** Options of {@link CircuitBreaker}. */
+export interface CircuitBreakerOptions {
+  /** Name in events and errors (default `'circuit-breaker'`); name it after the dependency. */
+  readonly name?: string;
+  /**
+   * Consecutive-failure mode (the default): open after this many failures in a row
+   * (default 5). Not combinable with `failureRateThreshold`.
+   */
+  readonly failureThreshold?: number;
+  /**
+   * Failure-rate mode: open when, over the last `windowMs`, at least
+   * `minimumThroughput` calls ran and this fraction (0, 1] of them failed
+   * (resilience4j's time-based sliding window; Polly's FailureRatio).
+   */
+  readonly failureRateThreshold?: number;
+  /** Failure-rate mode: calls needed in the window before the rate counts (default 10). */
+  readonly minimumThroughput?: number;
+  /** Failure-rate mode: length of the sliding window in ms (default 30000). */
+  readonly windowMs?: number;
+  /** How long the circuit stays open before admitting a probe, in ms (default 30000). */
+  readonly halfOpenAfterMs?: number;
+  /** Concurrent probe calls admitted while half-open (default 1). */
+  readonly halfOpenMaxCalls?: number;
+  /** Probe successes needed to close again (default 1). */
+  readonly successThreshold?: number;
+  /**
+   * Whether an error counts as a failure of the dependency (default: the errors
+   * {@link classifyError} calls retryable — transient, rate-limited, timeout; a 400 says
+   * nothing about the dependency's health). Other errors count as successes.
+   */
+  readonly isFailure?: (error: unknown) => boolean;
+  /** Clock for the window and the open period (default: the system clock). */
+  readonly clock?: Clock;
+}
+
+/** A state change, as given to {@link CircuitBreaker.onStateChange} listeners. */
+export interface CircuitStateChange {
+  readonly breaker: string;
+  readonly from: CircuitState;
+  readonly to: CircuitState;
+}
+
+/** Number of buckets the failure-rate window is divided into. */
+const BUCKETS = 10;
+
+/** Calls and failures over a sliding time window, kept in fixed buckets. */
+class SlidingWindow {
+  private readonly bucketMs: number;
+  private readonly ids = new Float64Array(BUCKETS).fill(-1);
+  private readonly calls = new Uint32Array(BUCKETS);
+  private readonly failures = new Uint32Array(BUCKETS);
+
+  constructor(windowMs: number) {
+    this.bucketMs = windowMs / BUCKETS;
+  }
+
+  record(now: number, failed: boolean): void {
+    const id = Math.floor(now / this.bucketMs);
+    const slot = id % BUCKETS;
+    if (this.ids[slot] !== id) {
+      this.ids[slot] = id;
+      this.calls[slot] = 0;
+      this.failures[slot] = 0;
+    }
+    this.calls[slot]! += 1;
+    if (failed) this.failures[slot]! += 1;
+  }
+
+  /** [calls, failures] in the buckets that overlap the last `windowMs`. */
+  totals(now: number): [number, number] {
+    const newest = Math.floor(now / this.bucketMs);
+    let calls = 0;
+    let failures = 0;
+    for (let slot = 0; slot < BUCKETS; slot++) {
+      if (this.ids[slot]! > newest - BUCKETS) {
+        calls += this.calls[slot]!;
+        failures += this.failures[slot]!;
+      }
+    }
+    return [calls, failures];
+  }
+
+  clear(): void {
+    this.ids.fill(-1);
+  }
+}
+
+/**
+ * A circuit breaker: stops calling a failing dependency for a while, then probes it.
+ *
+ * States (closed / open / half-open, plus isolated): closed admits every call and counts
+ * failures — consecutive ones (`failureThreshold`) or a failure rate over a sliding
+ * window (`failureRateThreshold`, `minimumThroughput`, `windowMs`). When the threshold
+ * is reached it opens and rejects calls with {@link BrokenCircuitError} (with
+ * `retryAfterMs`) for `halfOpenAfterMs`; then the next call moves it to half-open, which
+ * admits `halfOpenMaxCalls` probes: `successThreshold` probe successes close it, one
+ * probe failure opens it again. `isolate()` holds it open until `reset()`.
+ *
+ * Share one instance between every method that calls the same dependency. Outcomes of
+ * calls admitted before the latest state change are ignored (a slow call from before
+ * the circuit opened cannot decide a probe's fate). Every transition is reported as a
+ * `resilience.circuit_breaker.state_change` event on the span of the call that caused
+ * it, and to `onStateChange` listeners.
+ *
+ * @throws TypeError/RangeError naming the option, for invalid options
+ */
+export class CircuitBreaker implements Policy {
+  readonly name: string;
+  readonly failureThreshold: number;
+  readonly failureRateThreshold: number | undefined;
+  readonly minimumThroughput: number;
+  readonly windowMs: number;
+  readonly halfOpenAfterMs: number;
+  readonly halfOpenMaxCalls: number;
+  readonly successThreshold: number;
+  private readonly isFailure: (error: unknown) => boolean;
+  private readonly clock: Clock;
+  private readonly window: SlidingWindow | undefined;
+  private readonly listeners = new Set<(change: CircuitStateChange) => void>();
+
+  private current: CircuitState = 'closed';
+  /** Incremented on every transition; calls carry the generation that admitted them. */
+  private generation = 0;
+  private consecutiveFailures = 0;
+  private openedAt = 0;
+  private probesInFlight = 0;
+  private probeSuccesses = 0;
+
+  constructor(options: CircuitBreakerOptions = {}) {
+    this.name = stringOption('circuitBreaker.name', options.name, 'circuit-breaker');
+    this.failureRateThreshold = ratioOption('circuitBreaker.failureRateThreshold', options.failureRateThreshold);
+    if (this.failureRateThreshold !== undefined && options.failureThreshold !== undefined) {
+      throw new TypeError(
+        `Invalid option circuitBreaker.failureThreshold: ${options.failureThreshold} cannot be combined with failureRateThreshold (${this.failureRateThreshold}); choose consecutive or failure-rate mode`,
+      );
+    }
+    this.failureThreshold = numberOption('circuitBreaker.failureThreshold', options.failureThreshold, 5, {
+      min: 1,
+      integer: true,
+    });
+    this.minimumThroughput = numberOption('circuitBreaker.minimumThroughput', options.minimumThroughput, 10, {
+      min: 1,
+      integer: true,
+    });
+    this.windowMs = numberOption('circuitBreaker.windowMs', options.windowMs, 30000, { min: 1 });
+    this.halfOpenAfterMs = numberOption('circuitBreaker.halfOpenAfterMs', options.halfOpenAfterMs, 30000);
+    this.halfOpenMaxCalls = numberOption('circuitBreaker.halfOpenMaxCalls', options.halfOpenMaxCalls, 1, {
+      min: 1,
+      integer: true,
+    });
+    this.successThreshold = numberOption('circuitBreaker.successThreshold', options.successThreshold, 1, {
+      min: 1,
+      integer: true,
+    });
+    this.isFailure =
+      functionOption('circuitBreaker.isFailure', options.isFailure) ?? ((error) => classifyError(error).retryable);
+    this.clock = options.clock ?? systemClock;
+    this.window = this.failureRateThreshold === undefined ? undefined : new SlidingWindow(this.windowMs);
+  }
+
+  /**
+   * The current state. An open circuit whose `halfOpenAfterMs` has passed still reads
+   * `'open'` until a call arrives to probe it.
+   */
+  get state(): CircuitState {
+    return this.current;
+  }
+
+  /** Subscribes to state changes; returns the unsubscribe function. Listener errors are ignored. */
+  onStateChange(listener: (change: CircuitStateChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Holds the circuit open (state `isolated`) until {@link CircuitBreaker.reset}. */
+  isolate(): void {
+    this.transition('isolated', undefined);
+  }
+
+  /** Closes the circuit and forgets all counts. */
+  reset(): void {
+    this.transition('closed', undefined);
+  }
+
+  /** Runs `work` through the breaker. See the class documentation. */
+  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
+    return this.run(rootContext(options, reportToActiveSpan), (ctx) => invoke(work, ctx));
+  }
+
+  run<T>(ctx: ExecutionContext, next: (ctx: ExecutionContext) => Promise<T>): Promise<T> {
+    const rejection = this.admit(ctx);
+    if (rejection !== undefined) {
+      ctx.report({ type: 'breaker-rejected', breaker: this.name, retryAfterMs: rejection.retryAfterMs });
+      return Promise.reject(rejection);
+    }
+    const generation = this.generation;
+    const probe = this.current === 'half_open';
+    return next(ctx).then(
+      (value) => {
+        this.settle(ctx, generation, probe, false);
+        return value;
+      },
+      (error: unknown) => {
+        // The caller's own abort says nothing about the dependency.
+        const aborted = ctx.signal.aborted && error === ctx.signal.reason;
+        this.settle(ctx, generation, probe, aborted ? undefined : this.failed(error));
+        throw error;
+      },
+    );
+  }
+
+  private failed(error: unknown): boolean {
+    try {
+      return this.isFailure(error);
+    } catch {
+      return true;
+    }
+  }
+
+  /** Admits the call (possibly moving open → half-open) or returns the rejection. */
+  private admit(ctx: ExecutionContext): BrokenCircuitError | undefined {
+    switch (this.current) {
+      case 'closed':
+        return undefined;
+      case 'isolated':
+        return new BrokenCircuitError(this.name, 'isolated');
+      case 'open': {
+        const waitMs = this.openedAt + this.halfOpenAfterMs - this.clock.now();
+        if (waitMs > 0) return new BrokenCircuitError(this.name, 'open', waitMs);
+        this.transition('half_open', ctx);
+        this.probesInFlight = 1;
+        return undefined;
+      }
+      case 'half_open':
+        if (this.probesInFlight >= this.halfOpenMaxCalls) return new BrokenCircuitError(this.name, 'half_open');
+        this.probesInFlight++;
+        return undefined;
+    }
+  }
+
+  /** Records an outcome: `failed` true/false, or undefined for "ignore (caller aborted)". */
+  private settle(ctx: ExecutionContext, generation: number, probe: boolean, failed: boolean | undefined): void {
+    if (generation !== this.generation) return;
+    if (probe) {
+      this.probesInFlight--;
+      if (failed === undefined) return;
+      if (failed) {
+        this.transition('open', ctx);
+      } else if (++this.probeSuccesses >= this.successThreshold) {
+        this.transition('closed', ctx);
+      }
+      return;
+    }
+    if (failed === undefined || this.current !== 'closed') return;
+    if (this.window === undefined) {
+      this.consecutiveFailures = failed ? this.consecutiveFailures + 1 : 0;
+      if (this.consecutiveFailures >= this.failureThreshold) this.transition('open', ctx);
+      return;
+    }
+    const now = this.clock.now();
+    this.window.record(now, failed);
+    if (!failed) return;
+    const [calls, failures] = this.window.totals(now);
+    if (calls >= this.minimumThroughput && failures / calls >= this.failureRateThreshold!) {
+      this.transition('open', ctx);
+    }
+  }
+
+  private transition(to: CircuitState, ctx: ExecutionContext | undefined): void {
+    const from = this.current;
+    this.current = to;
+    this.generation++;
+    this.consecutiveFailures = 0;
+    this.probesInFlight = 0;
+    this.probeSuccesses = 0;
+    if (to === 'open') this.openedAt = this.clock.now();
+    if (to === 'closed') this.window?.clear();
+    if (from === to) return;
+    const change: CircuitStateChange = { breaker: this.name, from, to };
+    ctx?.report({ type: 'breaker-state-change', ...change });
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's failure must not break the call that caused the transition.
+      }
+    }
+  }
+}

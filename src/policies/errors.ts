@@ -1,0 +1,101 @@
+import type { CircuitState, GiveUpReason, TimeoutScope } from '../telemetry/events.js';
+
+/**
+ * The errors the SDK itself throws. Each is an `Error` subclass with a stable `code`,
+ * a `retryable` flag and, where known, `retryAfterMs` — never a plain object
+ * (shared/REFERENCE.md: rate-limiter-flexible's plain-object rejections caused outages).
+ */
+
+/** Base class of every rejection made by a resilience policy. */
+export class ResilienceError extends Error {
+  /** Stable machine-readable code, e.g. `'BROKEN_CIRCUIT'`. */
+  readonly code: string;
+  /** Whether retrying the same call later may succeed. */
+  readonly retryable: boolean;
+  /** How long to wait before trying again, in milliseconds, when known. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    message: string,
+    code: string,
+    retryable: boolean,
+    retryAfterMs?: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = retryable;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+
+/**
+ * Thrown instead of calling the dependency while its circuit breaker is open, isolated,
+ * or half-open with all probe slots taken. `retryAfterMs` is the time until the breaker
+ * lets a probe through (undefined when isolated or half-open). Not retryable: failing
+ * fast is the breaker's purpose.
+ */
+export class BrokenCircuitError extends ResilienceError {
+  /** Name of the breaker that rejected the call. */
+  readonly breaker: string;
+  /** The breaker's state when it rejected. */
+  readonly state: CircuitState;
+
+  constructor(breaker: string, state: CircuitState, retryAfterMs?: number) {
+    const wait = retryAfterMs === undefined ? '' : `; next probe in ${Math.ceil(retryAfterMs)} ms`;
+    super(`Circuit breaker "${breaker}" is ${state}${wait}`, 'BROKEN_CIRCUIT', false, retryAfterMs);
+    this.breaker = breaker;
+    this.state = state;
+  }
+}
+
+
+/**
+ * A timeout fired. An attempt timeout is retryable (the next attempt gets a fresh
+ * budget); a total timeout is not.
+ */
+export class TimeoutError extends ResilienceError {
+  /** `'attempt'` or `'total'`. */
+  readonly scope: TimeoutScope;
+  /** The configured timeout, in milliseconds. */
+  readonly timeoutMs: number;
+
+  constructor(scope: TimeoutScope, timeoutMs: number) {
+    super(`The ${scope} timeout of ${timeoutMs} ms elapsed`, 'TIMEOUT', scope === 'attempt');
+    this.scope = scope;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+
+/**
+ * Retrying gave up. `errors` holds every failed attempt's error in order, `cause` the
+ * last one; `attempts` is how many attempts ran; `reason` why no further attempt was
+ * made: `maxRetries` used up, a Retry-After longer than `maxRetryAfterMs`, or a wait
+ * that would outlive the total timeout.
+ */
+export class RetriesExhaustedError extends ResilienceError {
+  /** Every attempt's error, first to last. */
+  readonly errors: readonly unknown[];
+  /** Number of attempts made. */
+  readonly attempts: number;
+  /** Why retrying stopped. */
+  readonly reason: GiveUpReason;
+
+  constructor(errors: readonly unknown[], reason: GiveUpReason, retryAfterMs?: number) {
+    const last = errors[errors.length - 1];
+    const detail = last instanceof Error ? `: ${last.message}` : '';
+    super(
+      `Gave up after ${errors.length} attempt${errors.length === 1 ? '' : 's'} (${reason})${detail}`,
+      'RETRIES_EXHAUSTED',
+      false,
+      retryAfterMs,
+      { cause: last },
+    );
+    this.errors = errors;
+    this.attempts = errors.length;
+    this.reason = reason;
+  }
+}

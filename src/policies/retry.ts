@@ -1,0 +1,131 @@
+import { reportToActiveSpan } from '../telemetry/spans.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { classifyError, errorTypeOf } from './classify.js';
+import { type Clock, type RandomSource, sleep, systemClock } from './clock.js';
+import { type ExecuteOptions, type ExecutionContext, invoke, type Policy, rootContext, type Work } from './context.js';
+import { RetriesExhaustedError } from './errors.js';
+import { functionOption, numberOption } from './validate.js';
+
+/** Options of {@link RetryPolicy}. */
+export interface RetryOptions extends BackoffOptions {
+  /** Retries after the first attempt (default 3, so at most 4 attempts). `Infinity` allowed. */
+  readonly maxRetries?: number;
+  /**
+   * Whether a failed attempt should be retried (default: `classifyError(error).retryable`,
+   * i.e. transient, rate-limited and timeout errors only). `attempt` is 1-based.
+   */
+  readonly retryOn?: (error: unknown, attempt: number) => boolean;
+  /** Whether a successful result should be retried anyway (default: never). */
+  readonly retryOnResult?: (result: unknown, attempt: number) => boolean;
+  /**
+   * Longest server-advertised wait (Retry-After) to honour, in ms (default 60000). A longer
+   * one makes the retry give up at once with `RetriesExhaustedError` (reason
+   * `'retry-after-too-long'`) instead of waiting.
+   */
+  readonly maxRetryAfterMs?: number;
+  /** Clock for the waits (default: the system clock). */
+  readonly clock?: Clock;
+  /** Random source for jitter (default `Math.random`). */
+  readonly random?: RandomSource;
+}
+
+const defaultRetryOn = (error: unknown) => classifyError(error).retryable;
+
+/**
+ * Retries failed attempts with backoff and jitter, only for errors worth retrying.
+ *
+ * Between attempts it waits the server's Retry-After (`retry-after-ms` or `Retry-After`,
+ * found by {@link classifyError}) when present, otherwise the backoff delay
+ * (exponential with full jitter by default, AWS Architecture Blog). It gives up —
+ * throwing {@link RetriesExhaustedError} with every attempt's error in `errors` and the
+ * last as `cause` — when `maxRetries` is used up, when the advertised wait exceeds
+ * `maxRetryAfterMs`, or when the wait would outlive the total timeout. A non-retryable
+ * error is rethrown unchanged at once; the caller's abort stops retrying at once.
+ * Each decision is reported as a `resilience.retry` / `resilience.retry.exhausted` event.
+ *
+ * @throws TypeError/RangeError naming the option, for invalid options
+ */
+export class RetryPolicy implements Policy {
+  readonly maxRetries: number;
+  readonly maxRetryAfterMs: number;
+  readonly backoff: Backoff;
+  private readonly retryOn: (error: unknown, attempt: number) => boolean;
+  private readonly retryOnResult: ((result: unknown, attempt: number) => boolean) | undefined;
+  private readonly clock: Clock;
+  private readonly random: RandomSource;
+
+  constructor(options: RetryOptions = {}) {
+    this.maxRetries = numberOption('retry.maxRetries', options.maxRetries, 3, { integer: true, allowInfinity: true });
+    this.maxRetryAfterMs = numberOption('retry.maxRetryAfterMs', options.maxRetryAfterMs, 60000, {
+      allowInfinity: true,
+    });
+    this.backoff = new Backoff(options, 'retry.');
+    this.retryOn = functionOption('retry.retryOn', options.retryOn) ?? defaultRetryOn;
+    this.retryOnResult = functionOption('retry.retryOnResult', options.retryOnResult);
+    this.clock = options.clock ?? systemClock;
+    this.random = functionOption<RandomSource>('retry.random', options.random) ?? Math.random;
+  }
+
+  /** Runs `work` with retries. See the class documentation. */
+  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
+    return this.run(rootContext(options, reportToActiveSpan), (ctx) => invoke(work, ctx));
+  }
+
+  async run<T>(ctx: ExecutionContext, next: (ctx: ExecutionContext) => Promise<T>): Promise<T> {
+    const errors: unknown[] = [];
+    let delays: ReturnType<Backoff['sequence']> | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const attemptCtx = attempt === ctx.attempt ? ctx : { ...ctx, attempt };
+      let failure: unknown;
+      let isResult = false;
+      let retryAfterMs: number | undefined;
+      try {
+        const result = await next(attemptCtx);
+        if (this.retryOnResult === undefined || !this.retryOnResult(result, attempt)) return result;
+        if (attempt > this.maxRetries) {
+          ctx.report({ type: 'retry-exhausted', attempts: attempt, reason: 'max-retries' });
+          return result;
+        }
+        failure = result;
+        isResult = true;
+      } catch (error) {
+        if (ctx.signal.aborted || !this.retryOn(error, attempt)) throw error;
+        errors.push(error);
+        if (attempt > this.maxRetries) throw this.giveUp(ctx, attempt, errors, 'max-retries');
+        failure = error;
+        retryAfterMs = classifyError(error).retryAfterMs;
+      }
+      let delayMs: number;
+      if (retryAfterMs !== undefined) {
+        if (retryAfterMs > this.maxRetryAfterMs) throw this.giveUp(ctx, attempt, errors, 'retry-after-too-long', retryAfterMs);
+        delayMs = retryAfterMs;
+      } else {
+        delays ??= this.backoff.sequence(this.random);
+        delayMs = Math.round(delays.next(attempt, failure));
+      }
+      if (ctx.deadline !== Infinity && this.clock.now() + delayMs >= ctx.deadline) {
+        if (isResult) return failure as T;
+        throw this.giveUp(ctx, attempt, errors, 'deadline', retryAfterMs);
+      }
+      ctx.report({
+        type: 'retry',
+        attempt,
+        delayMs,
+        delaySource: retryAfterMs === undefined ? 'backoff' : 'retry-after',
+        errorType: isResult ? 'result' : errorTypeOf(failure),
+      });
+      await sleep(delayMs, ctx.signal, this.clock);
+    }
+  }
+
+  private giveUp(
+    ctx: ExecutionContext,
+    attempts: number,
+    errors: unknown[],
+    reason: RetriesExhaustedError['reason'],
+    retryAfterMs?: number,
+  ): RetriesExhaustedError {
+    ctx.report({ type: 'retry-exhausted', attempts, reason });
+    return new RetriesExhaustedError(errors, reason, retryAfterMs);
+  }
+}

@@ -1,0 +1,49 @@
+/** States of a circuit breaker (closed/open/half-open, plus manual isolation). */
+export type CircuitState = 'closed' | 'open' | 'half_open' | 'isolated';
+
+/** Which timeout fired: one attempt's, or the whole call's across retries. */
+export type TimeoutScope = 'attempt' | 'total';
+
+/** Why retrying stopped. */
+export type GiveUpReason = 'max-retries' | 'retry-after-too-long' | 'deadline';
+
+/**
+ * What a policy reports while it works. Policies describe what happened; `telemetry/`
+ * alone turns these into span events (and, later, metrics) with their attribute names.
+ */
+export type ResilienceEvent =
+  | {
+      readonly type: 'retry';
+      /** The attempt that failed (1-based). */
+      readonly attempt: number;
+      /** The wait before the next attempt, in ms, as actually slept. */
+      readonly delayMs: number;
+      /** Where the wait came from. */
+      readonly delaySource: 'backoff' | 'retry-after';
+      /** `error.type` of the failure, or `'result'` when a result was retried. */
+      readonly errorType: string;
+    }
+  | {
+      readonly type: 'retry-exhausted';
+      readonly attempts: number;
+      readonly reason: GiveUpReason;
+    }
+  | {
+      readonly type: 'breaker-state-change';
+      readonly breaker: string;
+      readonly from: CircuitState;
+      readonly to: CircuitState;
+    }
+  | {
+      readonly type: 'breaker-rejected';
+      readonly breaker: string;
+      readonly retryAfterMs: number | undefined;
+    }
+  | {
+      readonly type: 'timeout';
+      readonly scope: TimeoutScope;
+      readonly timeoutMs: number;
+    };
+
+/** Receives the events of one call. Must not throw (callers guard it anyway). */
+export type Reporter = (event: ResilienceEvent) => void;

@@ -1,0 +1,39 @@
+/**
+ * Every span, event and attribute name the SDK writes, in one place (shared/DESIGN.md,
+ * "Telemetry conventions"). OpenTelemetry semantic conventions 1.45 where one exists
+ * (`error.type`, `code.function.name`); everything about retries, breakers and timeouts
+ * lives under the `resilience.` prefix because no convention covers them.
+ */
+
+/** Semantic-convention attributes (stable in semconv 1.45). */
+export const ATTR_ERROR_TYPE = 'error.type';
+export const ATTR_CODE_FUNCTION_NAME = 'code.function.name';
+
+/** Attributes of the resilience namespace. Durations are milliseconds (`_ms`). */
+export const ATTR_ATTEMPT = 'resilience.attempt';
+export const ATTR_ATTEMPTS = 'resilience.attempts';
+export const ATTR_OUTCOME = 'resilience.outcome';
+export const ATTR_RETRY_DELAY_MS = 'resilience.retry.delay_ms';
+export const ATTR_RETRY_DELAY_SOURCE = 'resilience.retry.delay_source';
+export const ATTR_RETRY_GIVE_UP_REASON = 'resilience.retry.give_up_reason';
+export const ATTR_RETRY_AFTER_MS = 'resilience.retry_after_ms';
+export const ATTR_BREAKER_NAME = 'resilience.circuit_breaker.name';
+export const ATTR_BREAKER_FROM = 'resilience.circuit_breaker.from';
+export const ATTR_BREAKER_TO = 'resilience.circuit_breaker.to';
+export const ATTR_TIMEOUT_SCOPE = 'resilience.timeout.scope';
+export const ATTR_TIMEOUT_MS = 'resilience.timeout.ms';
+
+/** Span events. */
+export const EVENT_RETRY = 'resilience.retry';
+export const EVENT_RETRY_EXHAUSTED = 'resilience.retry.exhausted';
+export const EVENT_BREAKER_STATE_CHANGE = 'resilience.circuit_breaker.state_change';
+export const EVENT_BREAKER_REJECTED = 'resilience.circuit_breaker.rejected';
+export const EVENT_TIMEOUT = 'resilience.timeout';
+
+/** The instrumentation scope every tracer of this SDK is created with. */
+export const INSTRUMENTATION_SCOPE = 'otel-resilience';
+
+/** Span name of attempt `n` of the call named `callName`. */
+export function attemptSpanName(callName: string, attempt: number): string {
+  return `${callName} attempt ${attempt}`;
+}

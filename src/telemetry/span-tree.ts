@@ -1,0 +1,85 @@
+import { type Attributes, type HrTime, type SpanContext, SpanStatusCode } from '@opentelemetry/api';
+import { ATTR_ERROR_TYPE } from './names.js';
+
+/** The parts of an SDK `ReadableSpan` the printer reads (structural, so the core needs no SDK). */
+export interface PrintableSpan {
+  readonly name: string;
+  spanContext(): SpanContext;
+  readonly parentSpanContext?: SpanContext | undefined;
+  readonly startTime: HrTime;
+  readonly endTime: HrTime;
+  readonly status: { code: SpanStatusCode; message?: string };
+  readonly attributes: Attributes;
+  readonly events: ReadonlyArray<{ name: string; time: HrTime; attributes?: Attributes }>;
+}
+
+const ms = (time: HrTime) => time[0] * 1e3 + time[1] / 1e6;
+const round = (value: number) => (value >= 10 ? Math.round(value) : Math.round(value * 10) / 10);
+
+/** Attributes worth a glance in a tree line: ours (prefix dropped) and `error.type`. */
+function describe(attributes: Attributes | undefined, skip: ReadonlySet<string>): string {
+  if (attributes === undefined) return '';
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(attributes)) {
+    if (skip.has(key) || !(key.startsWith('resilience.') || key === ATTR_ERROR_TYPE)) continue;
+    parts.push(`${key.replace(/^resilience\./, '')}=${String(value)}`);
+  }
+  return parts.length ? `  ${parts.join(' ')}` : '';
+}
+
+const SPAN_SKIP = new Set(['resilience.attempt', ATTR_ERROR_TYPE]);
+const EVENT_SKIP = new Set<string>();
+
+function spanLine(span: PrintableSpan): string {
+  const duration = round(ms(span.endTime) - ms(span.startTime));
+  const error =
+    span.status.code === SpanStatusCode.ERROR ? `  ERROR ${String(span.attributes[ATTR_ERROR_TYPE] ?? '')}`.trimEnd() : '';
+  return `${span.name} (${duration} ms)${error}${describe(span.attributes, SPAN_SKIP)}`;
+}
+
+/**
+ * Renders finished spans as an indented tree, one trace after another: each span with
+ * its duration, `ERROR <error.type>` when failed and its `resilience.*` attributes;
+ * its events (`• name +offset ms key=value`) and child spans interleaved in time order.
+ * Spans whose parent is not among `spans` are roots. Exception events are shown by
+ * name only.
+ */
+export function printSpanTree(spans: readonly PrintableSpan[]): string {
+  const ids = new Set(spans.map((s) => s.spanContext().spanId));
+  const children = new Map<string, PrintableSpan[]>();
+  const roots: PrintableSpan[] = [];
+  for (const span of spans) {
+    const parent = span.parentSpanContext?.spanId;
+    if (parent !== undefined && ids.has(parent)) {
+      const list = children.get(parent) ?? [];
+      list.push(span);
+      children.set(parent, list);
+    } else {
+      roots.push(span);
+    }
+  }
+  const lines: string[] = [];
+  const visit = (span: PrintableSpan, prefix: string, last: boolean, root: boolean) => {
+    lines.push(root ? spanLine(span) : `${prefix}${last ? '└─ ' : '├─ '}${spanLine(span)}`);
+    const inner = root ? '' : `${prefix}${last ? '   ' : '│  '}`;
+    const start = ms(span.startTime);
+    type Item = { at: number; event?: PrintableSpan['events'][number]; span?: PrintableSpan };
+    const items: Item[] = [
+      ...span.events.map((event) => ({ at: ms(event.time), event })),
+      ...(children.get(span.spanContext().spanId) ?? []).map((child) => ({ at: ms(child.startTime), span: child })),
+    ].sort((a, b) => a.at - b.at);
+    items.forEach((item, index) => {
+      const isLast = index === items.length - 1;
+      if (item.span) {
+        visit(item.span, inner, isLast, false);
+      } else {
+        const event = item.event!;
+        const detail = event.name === 'exception' ? '' : describe(event.attributes, EVENT_SKIP);
+        lines.push(`${inner}${isLast ? '└─ ' : '├─ '}• ${event.name} +${round(item.at - start)} ms${detail}`);
+      }
+    });
+  };
+  roots.sort((a, b) => ms(a.startTime) - ms(b.startTime));
+  for (const root of roots) visit(root, '', true, true);
+  return lines.join('\n');
+}

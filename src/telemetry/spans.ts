@@ -1,0 +1,103 @@
+import {
+  type Attributes,
+  type Span,
+  SpanStatusCode,
+  type Tracer,
+  type TracerProvider,
+  trace,
+} from '@opentelemetry/api';
+import type { ResilienceEvent } from './events.js';
+import * as names from './names.js';
+
+let cachedProvider: TracerProvider | undefined;
+let cachedTracer: Tracer | undefined;
+
+/**
+ * The SDK's tracer from the current global provider. Cached per provider instance, so
+ * a provider registered later (or swapped by tests) is picked up at the next call.
+ */
+export function getTracer(): Tracer {
+  const provider = trace.getTracerProvider();
+  if (provider !== cachedProvider || cachedTracer === undefined) {
+    cachedProvider = provider;
+    cachedTracer = provider.getTracer(names.INSTRUMENTATION_SCOPE);
+  }
+  return cachedTracer;
+}
+
+/**
+ * Marks `span` failed: exception recorded (as a span event, the one place that does it,
+ * ready to move to the Logs API), status Error with the message, `error.type` set.
+ * Never throws.
+ */
+export function recordFailure(span: Span, error: unknown, errorType: string): void {
+  try {
+    if (!span.isRecording()) return;
+    const message = error instanceof Error ? error.message : String(error);
+    span.recordException(error instanceof Error ? error : message);
+    span.setAttribute(names.ATTR_ERROR_TYPE, errorType);
+    span.setStatus({ code: SpanStatusCode.ERROR, message });
+  } catch {
+    // Instrumentation must never break the user's call.
+  }
+}
+
+/** The span event name and attributes for a resilience event. */
+function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
+  switch (event.type) {
+    case 'retry':
+      return [
+        names.EVENT_RETRY,
+        {
+          [names.ATTR_ATTEMPT]: event.attempt,
+          [names.ATTR_RETRY_DELAY_MS]: event.delayMs,
+          [names.ATTR_RETRY_DELAY_SOURCE]: event.delaySource,
+          [names.ATTR_ERROR_TYPE]: event.errorType,
+        },
+      ];
+    case 'retry-exhausted':
+      return [
+        names.EVENT_RETRY_EXHAUSTED,
+        { [names.ATTR_ATTEMPTS]: event.attempts, [names.ATTR_RETRY_GIVE_UP_REASON]: event.reason },
+      ];
+    case 'breaker-state-change':
+      return [
+        names.EVENT_BREAKER_STATE_CHANGE,
+        {
+          [names.ATTR_BREAKER_NAME]: event.breaker,
+          [names.ATTR_BREAKER_FROM]: event.from,
+          [names.ATTR_BREAKER_TO]: event.to,
+        },
+      ];
+    case 'breaker-rejected': {
+      const attributes: Attributes = { [names.ATTR_BREAKER_NAME]: event.breaker };
+      if (event.retryAfterMs !== undefined) attributes[names.ATTR_RETRY_AFTER_MS] = event.retryAfterMs;
+      return [names.EVENT_BREAKER_REJECTED, attributes];
+    }
+    case 'timeout':
+      return [
+        names.EVENT_TIMEOUT,
+        { [names.ATTR_TIMEOUT_SCOPE]: event.scope, [names.ATTR_TIMEOUT_MS]: event.timeoutMs },
+      ];
+  }
+}
+
+/**
+ * Adds a resilience event to `span` as a span event — the one function every event
+ * goes through (so it can move to the Logs API when span events are deprecated).
+ * Never throws.
+ */
+export function recordEvent(span: Span | undefined, event: ResilienceEvent): void {
+  try {
+    if (span === undefined || !span.isRecording()) return;
+    const [name, attributes] = toSpanEvent(event);
+    span.addEvent(name, attributes);
+  } catch {
+    // Instrumentation must never break the user's call.
+  }
+}
+
+/** Reports events onto whatever span is active when they happen (standalone policies). */
+export function reportToActiveSpan(event: ResilienceEvent): void {
+  recordEvent(trace.getActiveSpan(), event);
+}
