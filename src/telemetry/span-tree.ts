@@ -30,21 +30,29 @@ function describe(attributes: Attributes | undefined, skip: ReadonlySet<string>)
 const SPAN_SKIP = new Set(['resilience.attempt', ATTR_ERROR_TYPE]);
 const EVENT_SKIP = new Set<string>();
 
-function spanLine(span: PrintableSpan): string {
-  const duration = round(ms(span.endTime) - ms(span.startTime));
+/** Options of {@link printSpanTree}. */
+export interface SpanTreeOptions {
+  /** Show span durations and event offsets (default true); false gives stable output for snapshots. */
+  readonly timings?: boolean;
+}
+
+function spanLine(span: PrintableSpan, timings: boolean): string {
+  const duration = timings ? ` (${round(ms(span.endTime) - ms(span.startTime))} ms)` : '';
   const error =
     span.status.code === SpanStatusCode.ERROR ? `  ERROR ${String(span.attributes[ATTR_ERROR_TYPE] ?? '')}`.trimEnd() : '';
-  return `${span.name} (${duration} ms)${error}${describe(span.attributes, SPAN_SKIP)}`;
+  return `${span.name}${duration}${error}${describe(span.attributes, SPAN_SKIP)}`;
 }
 
 /**
  * Renders finished spans as an indented tree, one trace after another: each span with
  * its duration, `ERROR <error.type>` when failed and its `resilience.*` attributes;
- * its events (`• name +offset ms key=value`) and child spans interleaved in time order.
+ * its events (`• name +offset ms key=value`) and child spans interleaved in time order
+ * (a child span before an event with the same timestamp, as under fake timers).
  * Spans whose parent is not among `spans` are roots. Exception events are shown by
- * name only.
+ * name only. With `{ timings: false }` the output has no times, for snapshot tests.
  */
-export function printSpanTree(spans: readonly PrintableSpan[]): string {
+export function printSpanTree(spans: readonly PrintableSpan[], options: SpanTreeOptions = {}): string {
+  const timings = options.timings ?? true;
   const ids = new Set(spans.map((s) => s.spanContext().spanId));
   const children = new Map<string, PrintableSpan[]>();
   const roots: PrintableSpan[] = [];
@@ -60,14 +68,14 @@ export function printSpanTree(spans: readonly PrintableSpan[]): string {
   }
   const lines: string[] = [];
   const visit = (span: PrintableSpan, prefix: string, last: boolean, root: boolean) => {
-    lines.push(root ? spanLine(span) : `${prefix}${last ? '└─ ' : '├─ '}${spanLine(span)}`);
+    lines.push(root ? spanLine(span, timings) : `${prefix}${last ? '└─ ' : '├─ '}${spanLine(span, timings)}`);
     const inner = root ? '' : `${prefix}${last ? '   ' : '│  '}`;
     const start = ms(span.startTime);
     type Item = { at: number; event?: PrintableSpan['events'][number]; span?: PrintableSpan };
     const items: Item[] = [
       ...span.events.map((event) => ({ at: ms(event.time), event })),
       ...(children.get(span.spanContext().spanId) ?? []).map((child) => ({ at: ms(child.startTime), span: child })),
-    ].sort((a, b) => a.at - b.at);
+    ].sort((a, b) => a.at - b.at || (a.span ? 0 : 1) - (b.span ? 0 : 1)); // on a tie, the span started first
     items.forEach((item, index) => {
       const isLast = index === items.length - 1;
       if (item.span) {
@@ -75,7 +83,8 @@ export function printSpanTree(spans: readonly PrintableSpan[]): string {
       } else {
         const event = item.event!;
         const detail = event.name === 'exception' ? '' : describe(event.attributes, EVENT_SKIP);
-        lines.push(`${inner}${isLast ? '└─ ' : '├─ '}• ${event.name} +${round(item.at - start)} ms${detail}`);
+        const offset = timings ? ` +${round(item.at - start)} ms` : '';
+        lines.push(`${inner}${isLast ? '└─ ' : '├─ '}• ${event.name}${offset}${detail}`);
       }
     });
   };

@@ -5,9 +5,9 @@
 import { type AttributeValue, context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { printSpanTree } from '../telemetry/span-tree.js';
+import { printSpanTree, type SpanTreeOptions } from '../telemetry/span-tree.js';
 
-export { printSpanTree };
+export { printSpanTree, type SpanTreeOptions };
 
 /** Finished spans of a test, with helpers. */
 export interface SpanRecorder {
@@ -16,7 +16,7 @@ export interface SpanRecorder {
   /** The spans named `name`. */
   byName(name: string): ReadableSpan[];
   /** The recorded spans as an indented tree ({@link printSpanTree}). */
-  tree(): string;
+  tree(options?: SpanTreeOptions): string;
   /** Forgets the recorded spans. */
   reset(): void;
   /** Unregisters the provider and context manager installed by {@link installTestTracing}. */
@@ -40,7 +40,7 @@ export function installTestTracing(): SpanRecorder {
   return {
     spans,
     byName: (name) => spans().filter((span) => span.name === name),
-    tree: () => printSpanTree(spans()),
+    tree: (options) => printSpanTree(spans(), options),
     reset: () => exporter.reset(),
     uninstall: async () => {
       trace.disable();

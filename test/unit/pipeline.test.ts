@@ -1,0 +1,177 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  CircuitBreaker,
+  currentAttempt,
+  ResiliencePipeline,
+  RetriesExhaustedError,
+  resilient,
+  TimeoutError,
+} from '../../src/index.js';
+import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+
+const http = (status: number, headers?: Record<string, string>) =>
+  Object.assign(new Error(`HTTP ${status}`), { status, headers });
+
+let recorder: SpanRecorder;
+beforeEach(() => {
+  vi.useFakeTimers();
+  recorder = installTestTracing();
+});
+afterEach(async () => {
+  vi.useRealTimers();
+  await recorder.uninstall();
+});
+
+describe('ResiliencePipeline telemetry', () => {
+  it('retry: a call span, one span per attempt, a retry event per backoff with the delay slept', async () => {
+    const pipeline = new ResiliencePipeline({ name: 'llm.chat', retry: { baseDelayMs: 100, jitter: 'none' } });
+    let calls = 0;
+    const result = pipeline.execute(async () => {
+      calls++;
+      if (calls === 1) throw http(503);
+      if (calls === 2) throw http(429, { 'retry-after': '1' });
+      return 'answer';
+    });
+    await vi.advanceTimersByTimeAsync(1100);
+    await expect(result).resolves.toBe('answer');
+    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+      "llm.chat  attempts=3 outcome=success
+      ├─ llm.chat attempt 1  ERROR 503
+      │  └─ • exception
+      ├─ • resilience.retry  attempt=1 retry.delay_ms=100 retry.delay_source=backoff error.type=503
+      ├─ llm.chat attempt 2  ERROR 429
+      │  └─ • exception
+      ├─ • resilience.retry  attempt=2 retry.delay_ms=1000 retry.delay_source=retry-after error.type=429
+      └─ llm.chat attempt 3"
+    `);
+    expect(recorder).toHaveSpan('llm.chat', { status: 'unset', parent: null });
+  });
+
+  it('exhausted retries: the final failure is the call span error, with an exhausted event', async () => {
+    const pipeline = new ResiliencePipeline({ name: 'db.query', retry: { maxRetries: 1, baseDelayMs: 0 } });
+    await expect(pipeline.execute(() => Promise.reject(http(502)))).rejects.toBeInstanceOf(RetriesExhaustedError);
+    expect(recorder).toHaveSpan('db.query', {
+      status: 'error',
+      attributes: { 'error.type': 'RetriesExhaustedError', 'resilience.outcome': 'failure', 'resilience.attempts': 2 },
+      events: [
+        { name: 'resilience.retry', attributes: { 'resilience.attempt': 1 } },
+        { name: 'resilience.retry.exhausted', attributes: { 'resilience.attempts': 2 } },
+        'exception',
+      ],
+    });
+  });
+
+  it('a permanent error fails at once, and attempt spans exist even for one attempt', async () => {
+    const pipeline = new ResiliencePipeline({ name: 'op' });
+    await expect(pipeline.execute(() => Promise.reject(http(400)))).rejects.toMatchObject({ status: 400 });
+    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+      "op  ERROR 400  attempts=1 outcome=failure
+      ├─ op attempt 1  ERROR 400
+      │  └─ • exception
+      └─ • exception"
+    `);
+  });
+
+  it('breaker transitions are events on the call that caused them; rejections are outcome rejected', async () => {
+    const breaker = new CircuitBreaker({ name: 'llm', failureThreshold: 2, halfOpenAfterMs: 10_000 });
+    const pipeline = new ResiliencePipeline({ name: 'llm.chat', retry: { maxRetries: 1, baseDelayMs: 0 }, circuitBreaker: breaker });
+    await expect(pipeline.execute(() => Promise.reject(http(503)))).rejects.toThrow(RetriesExhaustedError);
+    expect(breaker.state).toBe('open');
+    recorder.reset();
+    await expect(pipeline.execute(async () => 'never')).rejects.toMatchObject({ code: 'BROKEN_CIRCUIT' });
+    expect(recorder).toHaveSpan('llm.chat', {
+      status: 'error',
+      attributes: { 'resilience.outcome': 'rejected', 'error.type': 'BrokenCircuitError' },
+      events: [{ name: 'resilience.circuit_breaker.rejected', attributes: { 'resilience.retry_after_ms': 10_000 } }],
+    });
+    vi.advanceTimersByTime(10_000);
+    recorder.reset();
+    await expect(pipeline.execute(async () => 'back')).resolves.toBe('back');
+    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+      "llm.chat  attempts=1 outcome=success
+      ├─ llm.chat attempt 1
+      ├─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=open circuit_breaker.to=half_open
+      └─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=half_open circuit_breaker.to=closed"
+    `);
+  });
+
+  it('the opening transition lands on the call whose failure opened the breaker', async () => {
+    const breaker = new CircuitBreaker({ name: 'db', failureThreshold: 2 });
+    const pipeline = new ResiliencePipeline({ name: 'db.get', retry: false, circuitBreaker: breaker });
+    await pipeline.execute(() => Promise.reject(http(503))).catch(() => {});
+    await pipeline.execute(() => Promise.reject(http(503))).catch(() => {});
+    const [first, second] = recorder.byName('db.get');
+    expect(first!.events.map((e) => e.name)).toEqual(['exception']);
+    expect(second!.events.map((e) => e.name)).toEqual(['resilience.circuit_breaker.state_change', 'exception']);
+    expect(recorder.byName('db.get attempt 1')).toHaveLength(0); // no retry configured: no attempt spans
+  });
+
+  it('an attempt timeout aborts the attempt signal, is retried, and shows as a timeout event', async () => {
+    const signals: AbortSignal[] = [];
+    const pipeline = new ResiliencePipeline({ name: 'tool', attemptTimeoutMs: 200, retry: { baseDelayMs: 0 } });
+    const result = pipeline.execute(async ({ signal, attempt }) => {
+      signals.push(signal);
+      if (attempt === 1) return new Promise<string>(() => {});
+      return 'second try';
+    });
+    await vi.advanceTimersByTimeAsync(200);
+    await expect(result).resolves.toBe('second try');
+    expect(signals[0]!.aborted).toBe(true);
+    expect(signals[0]!.reason).toBeInstanceOf(TimeoutError);
+    expect(signals[1]!.aborted).toBe(false);
+    expect(recorder).toHaveSpan('tool', {
+      events: [
+        { name: 'resilience.timeout', attributes: { 'resilience.timeout.scope': 'attempt', 'resilience.timeout.ms': 200 } },
+        { name: 'resilience.retry', attributes: { 'error.type': 'TimeoutError' } },
+      ],
+    });
+    expect(recorder).toHaveSpan('tool attempt 1', { status: 'error', attributes: { 'error.type': 'TimeoutError' } });
+  });
+
+  it('a total timeout stops the whole call and says so', async () => {
+    const pipeline = new ResiliencePipeline({ name: 'slow', totalTimeoutMs: 1000, retry: { baseDelayMs: 300, jitter: 'none' } });
+    const result = pipeline.execute(() => Promise.reject(http(503))).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    const error = await result;
+    expect(error).toBeInstanceOf(RetriesExhaustedError);
+    expect(error).toMatchObject({ reason: 'deadline' });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('leaves no timers behind once calls settle', async () => {
+    await recorder.uninstall(); // the SDK's own exporter timers are not ours to count
+    const pipeline = new ResiliencePipeline({ attemptTimeoutMs: 100, totalTimeoutMs: 1000 });
+    await pipeline.execute(async () => 1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('resilient(fn)', () => {
+  it("keeps fn's name and length and exposes currentAttempt() inside", async () => {
+    async function fetchQuote(symbol: string) {
+      return `${symbol}@${currentAttempt()?.attempt}`;
+    }
+    const wrapped = resilient(fetchQuote);
+    expect(wrapped.name).toBe('fetchQuote');
+    expect(wrapped.length).toBe(1);
+    await expect(wrapped('ACME')).resolves.toBe('ACME@1');
+    expect(recorder).toHaveSpan('fetchQuote', { attributes: { 'code.function.name': 'fetchQuote' } });
+    expect(currentAttempt()).toBeUndefined();
+  });
+
+  it('cancels through the signal picked from the arguments', async () => {
+    const wrapped = resilient(
+      (_q: string, _opts: { signal: AbortSignal }) => new Promise<string>(() => {}),
+      { signal: ([, opts]) => opts.signal, attemptTimeoutMs: 10_000 },
+    );
+    const controller = new AbortController();
+    const result = wrapped('q', { signal: controller.signal });
+    controller.abort(new Error('user left'));
+    await expect(result).rejects.toThrow('user left');
+  });
+
+  it('throws at wrapping time for invalid options', () => {
+    expect(() => resilient(async () => 1, { attemptTimeoutMs: -1 })).toThrow(/attemptTimeoutMs.*-1/);
+    expect(() => resilient({ retry: { jitter: 'lots' as never } })).toThrow(/retry\.jitter.*"lots"/);
+  });
+});

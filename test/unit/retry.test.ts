@@ -1,0 +1,127 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RetriesExhaustedError, RetryPolicy, TimeoutPolicy } from '../../src/index.js';
+
+const http = (status: number, headers?: Record<string, string>) =>
+  Object.assign(new Error(`HTTP ${status}`), { status, headers });
+
+/** Work that fails with each given error in turn, then returns 'ok'. */
+function failing(...errors: unknown[]) {
+  const work = vi.fn(async () => {
+    if (work.mock.calls.length <= errors.length) throw errors[work.mock.calls.length - 1];
+    return 'ok';
+  });
+  return work;
+}
+
+describe('RetryPolicy', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('retries transient errors with the backoff delays, then succeeds', async () => {
+    const retry = new RetryPolicy({ baseDelayMs: 100, jitter: 'none' });
+    const work = failing(http(503), http(502));
+    const result = retry.execute(work);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(work).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(work).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(199);
+    expect(work).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(result).resolves.toBe('ok');
+    expect(work).toHaveBeenCalledTimes(3);
+  });
+
+  it('passes the 1-based attempt number in the context', async () => {
+    const attempts: number[] = [];
+    const retry = new RetryPolicy({ baseDelayMs: 0 });
+    await retry.execute(async ({ attempt }) => {
+      attempts.push(attempt);
+      if (attempt < 3) throw http(500);
+      return attempt;
+    });
+    expect(attempts).toEqual([1, 2, 3]);
+  });
+
+  it('does not retry permanent errors and rethrows them unchanged', async () => {
+    const error = http(400);
+    const work = failing(error);
+    await expect(new RetryPolicy().execute(work)).rejects.toBe(error);
+    expect(work).toHaveBeenCalledTimes(1);
+  });
+
+  it('makes at most maxRetries + 1 attempts and keeps every error', async () => {
+    const errors = [http(503), http(503), http(503)];
+    const work = failing(...errors, http(503));
+    const result = new RetryPolicy({ maxRetries: 2, baseDelayMs: 0 }).execute(work);
+    const error = await result.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RetriesExhaustedError);
+    expect(error).toMatchObject({ attempts: 3, reason: 'max-retries', errors, cause: errors[2] });
+    expect(work).toHaveBeenCalledTimes(3);
+  });
+
+  it('waits the advertised Retry-After instead of the backoff', async () => {
+    const work = failing(http(429, { 'retry-after': '2' }));
+    const result = new RetryPolicy({ baseDelayMs: 10 }).execute(work);
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(work).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(result).resolves.toBe('ok');
+  });
+
+  it('gives up at once when Retry-After exceeds maxRetryAfterMs', async () => {
+    const work = failing(http(429, { 'retry-after': '120' }));
+    const error = await new RetryPolicy({ maxRetryAfterMs: 60000 }).execute(work).catch((e: unknown) => e);
+    expect(error).toMatchObject({ reason: 'retry-after-too-long', retryAfterMs: 120000, attempts: 1 });
+    expect(work).toHaveBeenCalledTimes(1);
+  });
+
+  it('gives up when the wait would outlive the total timeout', async () => {
+    const work = failing(http(503, { 'retry-after': '5' }));
+    const policy = new RetryPolicy();
+    const total = new TimeoutPolicy({ timeoutMs: 3000, scope: 'total' });
+    const error = await total
+      .execute((ctx) => policy.run(ctx, async () => work()))
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ reason: 'deadline' });
+    expect(work).toHaveBeenCalledTimes(1);
+  });
+
+  it('retries results when retryOnResult says so and returns the last one when exhausted', async () => {
+    let n = 0;
+    const retry = new RetryPolicy({ maxRetries: 2, baseDelayMs: 0, retryOnResult: (r) => r === 'empty' });
+    await expect(retry.execute(async () => (++n < 3 ? 'empty' : 'full'))).resolves.toBe('full');
+    n = 0;
+    await expect(retry.execute(async () => (++n, 'empty'))).resolves.toBe('empty');
+    expect(n).toBe(3);
+  });
+
+  it('stops waiting and retrying when the caller aborts', async () => {
+    const controller = new AbortController();
+    const work = failing(http(503), http(503));
+    const result = new RetryPolicy({ baseDelayMs: 1000, jitter: 'none' }).execute(work, { signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort(new Error('user cancelled'));
+    await expect(result).rejects.toThrow('user cancelled');
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(work).toHaveBeenCalledTimes(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('honours a custom retryOn', async () => {
+    const work = failing(new Error('flaky'));
+    const retry = new RetryPolicy({ baseDelayMs: 0, retryOn: (e) => (e as Error).message === 'flaky' });
+    await expect(retry.execute(work)).resolves.toBe('ok');
+  });
+
+  it('rejects invalid options naming the option and value', () => {
+    expect(() => new RetryPolicy({ maxRetries: -1 })).toThrow(/retry\.maxRetries.*-1/);
+    expect(() => new RetryPolicy({ maxRetries: 1.5 })).toThrow(RangeError);
+    expect(() => new RetryPolicy({ retryOn: 'yes' as never })).toThrow(/retry\.retryOn/);
+    expect(() => new RetryPolicy({ maxRetryAfterMs: Number.NaN })).toThrow(/maxRetryAfterMs.*NaN/);
+  });
+});

@@ -1,0 +1,61 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { TimeoutError, TimeoutPolicy } from '../../src/index.js';
+
+describe('TimeoutPolicy', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('rejects with a TimeoutError naming the scope and aborts the signal it handed in', async () => {
+    let signal: AbortSignal | undefined;
+    const result = new TimeoutPolicy({ timeoutMs: 500 }).execute((ctx) => {
+      signal = ctx.signal;
+      return new Promise(() => {});
+    });
+    const caught = result.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(signal!.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    const error = await caught;
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error).toMatchObject({ scope: 'attempt', timeoutMs: 500, retryable: true });
+    expect(signal!.aborted).toBe(true);
+    expect(signal!.reason).toBe(error);
+  });
+
+  it('says which timeout fired', async () => {
+    const result = new TimeoutPolicy({ timeoutMs: 100, scope: 'total' }).execute(() => new Promise(() => {}));
+    const caught = result.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await caught).toMatchObject({ scope: 'total', message: 'The total timeout of 100 ms elapsed', retryable: false });
+  });
+
+  it('clears its timer when the work finishes first', async () => {
+    await expect(new TimeoutPolicy({ timeoutMs: 100 }).execute(async () => 'fast')).resolves.toBe('fast');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("honours the caller's signal", async () => {
+    const controller = new AbortController();
+    let inner: AbortSignal | undefined;
+    const result = new TimeoutPolicy({ timeoutMs: 1000 }).execute(
+      (ctx) => {
+        inner = ctx.signal;
+        return new Promise(() => {});
+      },
+      { signal: controller.signal },
+    );
+    controller.abort(new Error('stop'));
+    await expect(result).rejects.toThrow('stop');
+    expect(inner!.aborted).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('rejects invalid options naming the option and value', () => {
+    expect(() => new TimeoutPolicy({ timeoutMs: 0 })).toThrow(/attemptTimeoutMs.*0/);
+    expect(() => new TimeoutPolicy({ timeoutMs: 5, scope: 'call' as never })).toThrow(/timeout\.scope.*"call"/);
+  });
+});
