@@ -1,0 +1,175 @@
+/**
+ * A local, deliberately unreliable LLM service speaking the OpenAI chat-completions
+ * JSON protocol (`POST /v1/chat/completions`), for the demo and the integration tests.
+ * Each request is answered by the next scripted fault of its model, then by seeded
+ * random faults: 429 with `retry-after-ms`/`Retry-After`, 503, slow answers, dropped
+ * connections, 400. Listens on 127.0.0.1 only.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the server does with one request. */
+export type Fault =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'rate-limit'; readonly retryAfterMs?: number; readonly retryAfterSeconds?: number }
+  | { readonly kind: 'unavailable' }
+  | { readonly kind: 'slow'; readonly delayMs: number }
+  | { readonly kind: 'drop' }
+  | { readonly kind: 'bad-request' };
+
+/** Chances (0..1) of each random fault for one model; the rest succeed. */
+export interface FaultRates {
+  readonly rateLimit?: number;
+  readonly unavailable?: number;
+  readonly slow?: number;
+  readonly drop?: number;
+}
+
+export interface FlakyServerOptions {
+  /** Seed of the random faults (default 42): the same seed gives the same run. */
+  readonly seed?: number;
+  /** Faults to serve first, per model name (`'*'` for any model), in order. */
+  readonly script?: Readonly<Record<string, readonly Fault[]>>;
+  /** Random fault rates per model name (`'*'` for any model); default none. */
+  readonly rates?: Readonly<Record<string, FaultRates>>;
+  /** How long a slow answer takes, in ms (default 1500). */
+  readonly slowMs?: number;
+  /** The wait a random 429 advertises, in ms (default 200). */
+  readonly retryAfterMs?: number;
+}
+
+export interface ServedRequest {
+  readonly model: string;
+  readonly fault: Fault['kind'];
+}
+
+export interface FlakyLlmServer {
+  /** Base URL for the openai client, e.g. `http://127.0.0.1:PORT/v1`. */
+  readonly baseURL: string;
+  /** Every request served so far, in order. */
+  readonly requests: ServedRequest[];
+  close(): Promise<void>;
+}
+
+/** mulberry32: a tiny seeded PRNG, enough for reproducible fault patterns. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function completion(model: string, prompt: string) {
+  const content = `(${model}) ${prompt.slice(0, 60)} — done.`;
+  return {
+    id: `chatcmpl-${Math.random().toString(36).slice(2, 10)}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: prompt.length, completion_tokens: content.length, total_tokens: prompt.length + content.length },
+  };
+}
+
+const apiError = (message: string, type: string) => ({ error: { message, type, param: null, code: null } });
+
+async function readBody(req: IncomingMessage): Promise<{ model: string; prompt: string }> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  try {
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+      model?: string;
+      messages?: Array<{ content?: string }>;
+    };
+    return { model: body.model ?? 'unknown', prompt: body.messages?.at(-1)?.content ?? '' };
+  } catch {
+    return { model: 'unknown', prompt: '' };
+  }
+}
+
+/** Starts the server on an ephemeral 127.0.0.1 port. */
+export async function startFlakyLlmServer(options: FlakyServerOptions = {}): Promise<FlakyLlmServer> {
+  const random = seeded(options.seed ?? 42);
+  const slowMs = options.slowMs ?? 1500;
+  const scripts = new Map(Object.entries(options.script ?? {}).map(([model, faults]) => [model, [...faults]]));
+  const requests: ServedRequest[] = [];
+
+  const pick = (model: string): Fault => {
+    const script = scripts.get(model)?.length ? scripts.get(model) : scripts.get('*');
+    if (script?.length) return script.shift()!;
+    const rates = options.rates?.[model] ?? options.rates?.['*'] ?? {};
+    let roll = random();
+    for (const [kind, rate] of [
+      ['rate-limit', rates.rateLimit],
+      ['unavailable', rates.unavailable],
+      ['slow', rates.slow],
+      ['drop', rates.drop],
+    ] as const) {
+      roll -= rate ?? 0;
+      if (roll < 0) {
+        if (kind === 'rate-limit') return { kind, retryAfterMs: options.retryAfterMs ?? 200 };
+        if (kind === 'slow') return { kind, delayMs: slowMs };
+        return { kind };
+      }
+    }
+    return { kind: 'ok' };
+  };
+
+  const server = createServer(async (req, res) => {
+    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+      json(res, 404, apiError('not found', 'invalid_request_error'));
+      return;
+    }
+    const { model, prompt } = await readBody(req);
+    const fault = pick(model);
+    requests.push({ model, fault: fault.kind });
+    switch (fault.kind) {
+      case 'ok':
+        json(res, 200, completion(model, prompt));
+        return;
+      case 'rate-limit': {
+        const headers: Record<string, string> = {};
+        if (fault.retryAfterMs !== undefined) headers['retry-after-ms'] = String(fault.retryAfterMs);
+        if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+        json(res, 429, apiError('Rate limit reached, slow down', 'rate_limit_error'), headers);
+        return;
+      }
+      case 'unavailable':
+        json(res, 503, apiError('The model is overloaded', 'server_error'));
+        return;
+      case 'bad-request':
+        json(res, 400, apiError('Invalid messages', 'invalid_request_error'));
+        return;
+      case 'drop':
+        req.socket.destroy();
+        return;
+      case 'slow': {
+        const timer = setTimeout(() => json(res, 200, completion(model, prompt)), fault.delayMs);
+        res.on('close', () => clearTimeout(timer));
+        return;
+      }
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseURL: `http://127.0.0.1:${port}/v1`,
+    requests,
+    close: async () => {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
