@@ -1,0 +1,77 @@
+/**
+ * End to end: a resilient call with retries and a breaker opening, exported by
+ * startTelemetry() over OTLP/HTTP to a real Jaeger v2 (collector/jaeger.yaml), read
+ * back through Jaeger's query API.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CircuitBreaker, ResiliencePipeline } from '../../src/index.js';
+import { startTelemetry } from '../../src/setup/index.js';
+import { type JaegerSpan, logFields, type RunningJaeger, startJaeger, waitForTrace } from '../support/jaeger.js';
+
+let jaeger: RunningJaeger;
+
+beforeAll(async () => {
+  jaeger = await startJaeger();
+});
+afterAll(async () => {
+  await jaeger?.stop();
+});
+
+const tag = (span: JaegerSpan, key: string) => span.tags.find((t) => t.key === key)?.value;
+
+describe('export to Jaeger', () => {
+  it('shows the call span, its attempts, backoff delays and the breaker opening', async () => {
+    const service = `otel-resilience-e2e-${process.pid}`;
+    const telemetry = startTelemetry({ serviceName: service, endpoint: jaeger.otlpUrl, exportDelayMs: 50 });
+    const breaker = new CircuitBreaker({ name: 'flaky-api', failureThreshold: 2, halfOpenAfterMs: 60_000 });
+    const pipeline = new ResiliencePipeline({
+      name: 'e2e.ask',
+      retry: { maxRetries: 3, baseDelayMs: 20, jitter: 'none' },
+      circuitBreaker: breaker,
+    });
+    const failure = await pipeline
+      .execute(async () => {
+        throw Object.assign(new Error('HTTP 503'), { status: 503 });
+      })
+      .catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: 'BROKEN_CIRCUIT' });
+    expect(await telemetry.shutdown()).toBe(true);
+
+    const spans = await waitForTrace(jaeger.queryUrl, service, 'e2e.ask');
+    const call = spans.find((s) => s.operationName === 'e2e.ask')!;
+    expect(tag(call, 'otel.status_code')).toBe('ERROR');
+    expect(tag(call, 'resilience.attempts')).toBe(3);
+    expect(tag(call, 'resilience.outcome')).toBe('rejected');
+
+    const attempts = spans.filter((s) => s.operationName.startsWith('e2e.ask attempt '));
+    expect(attempts.map((s) => s.operationName).sort()).toEqual(['e2e.ask attempt 1', 'e2e.ask attempt 2', 'e2e.ask attempt 3']);
+    for (const attempt of attempts) {
+      expect(attempt.references).toEqual([expect.objectContaining({ refType: 'CHILD_OF', spanID: call.spanID })]);
+      expect(tag(attempt, 'error')).toBe(true);
+    }
+
+    // Jaeger sorts logs by name, not time: never assert their order.
+    const events = call.logs.map(logFields);
+    const retries = events.filter((e) => e.event === 'resilience.retry');
+    expect(retries.map((e) => [e['resilience.attempt'], e['resilience.retry.delay_ms'], e['resilience.retry.delay_source']]).sort()).toEqual([
+      [1, 20, 'backoff'],
+      [2, 40, 'backoff'],
+    ]);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        event: 'resilience.circuit_breaker.state_change',
+        'resilience.circuit_breaker.name': 'flaky-api',
+        'resilience.circuit_breaker.from': 'closed',
+        'resilience.circuit_breaker.to': 'open',
+      }),
+    );
+    expect(events).toContainEqual(expect.objectContaining({ event: 'resilience.circuit_breaker.rejected' }));
+  });
+
+  it('startTelemetry() with the collector down neither fails nor hangs', async () => {
+    const telemetry = startTelemetry({ serviceName: 'nobody-listens', endpoint: 'http://127.0.0.1:9/v1/traces', flushTimeoutMs: 1000 });
+    await expect(new ResiliencePipeline({ name: 'offline' }).execute(async () => 'fine')).resolves.toBe('fine');
+    await expect(telemetry.flush()).resolves.toBe(false);
+    await expect(telemetry.shutdown()).resolves.toBe(false);
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * Starts a real Jaeger v2 from collector/jaeger.yaml on free loopback ports (building
+ * the binary once through collector/jaeger.sh). Throws if it cannot: an end-to-end test
+ * that has no Jaeger fails, it never skips.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const collectorDir = fileURLToPath(new URL('../../collector/', import.meta.url));
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+export interface RunningJaeger {
+  /** OTLP/HTTP traces endpoint. */
+  readonly otlpUrl: string;
+  /** Base URL of the query API (`/api/traces`, `/api/services`). */
+  readonly queryUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startJaeger(): Promise<RunningJaeger> {
+  const { stdout } = await promisify(execFile)('bash', [`${collectorDir}jaeger.sh`, 'build'], {
+    timeout: 20 * 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const binary = stdout.trim().split('\n').at(-1)!;
+  const ports = {
+    JAEGER_OTLP_HTTP_PORT: await freePort(),
+    JAEGER_OTLP_GRPC_PORT: await freePort(),
+    JAEGER_QUERY_PORT: await freePort(),
+    JAEGER_QUERY_GRPC_PORT: await freePort(),
+    JAEGER_HEALTH_PORT: await freePort(),
+  };
+  const env = { ...process.env, JAEGER_HOST: '127.0.0.1', JAEGER_LOG_LEVEL: 'warn' };
+  for (const [key, value] of Object.entries(ports)) env[key] = String(value);
+  const child: ChildProcess = spawn(binary, ['--config', `${collectorDir}jaeger.yaml`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-4000);
+  });
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  };
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`Jaeger exited during start-up:\n${log}`);
+    const healthy = await fetch(`http://127.0.0.1:${ports.JAEGER_HEALTH_PORT}/status`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (healthy) {
+      return {
+        otlpUrl: `http://127.0.0.1:${ports.JAEGER_OTLP_HTTP_PORT}/v1/traces`,
+        queryUrl: `http://127.0.0.1:${ports.JAEGER_QUERY_PORT}`,
+        stop,
+      };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  await stop();
+  throw new Error(`Jaeger did not become healthy within 60 s:\n${log}`);
+}
+
+/** A span in Jaeger's v1 JSON (`/api/traces`). */
+export interface JaegerSpan {
+  spanID: string;
+  operationName: string;
+  references: Array<{ refType: string; spanID: string }>;
+  tags: Array<{ key: string; value: unknown }>;
+  logs: Array<{ timestamp: number; fields: Array<{ key: string; value: unknown }> }>;
+}
+
+/** Polls Jaeger's query API until `service` has a trace with a span named `rootName`. */
+export async function waitForTrace(queryUrl: string, service: string, rootName: string): Promise<JaegerSpan[]> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const response = await fetch(`${queryUrl}/api/traces?service=${encodeURIComponent(service)}&limit=50`);
+    if (response.ok) {
+      const body = (await response.json()) as { data: Array<{ spans: JaegerSpan[] }> | null };
+      const trace = body.data?.find((t) => t.spans.some((s) => s.operationName === rootName));
+      if (trace) return trace.spans;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`No trace with span "${rootName}" for service "${service}" in Jaeger after 20 s`);
+}
+
+/** The `event` field and other fields of a Jaeger log (= span event), as an object. */
+export function logFields(log: JaegerSpan['logs'][number]): Record<string, unknown> {
+  return Object.fromEntries(log.fields.map((f) => [f.key, f.value]));
+}
