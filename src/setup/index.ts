@@ -16,6 +16,8 @@ import {
 } from '@opentelemetry/sdk-trace';
 import { printSpanTree } from '../telemetry/span-tree.js';
 
+export { printSpanTree, type SpanTreeOptions } from '../telemetry/span-tree.js';
+
 /** Options of {@link startTelemetry}. */
 export interface TelemetryOptions {
   /** `service.name` (default: `OTEL_SERVICE_NAME`, else the SDK default `unknown_service:node`). */
@@ -31,6 +33,8 @@ export interface TelemetryOptions {
   readonly console?: boolean;
   /** Where console trees go (default `console.log`). */
   readonly printer?: (tree: string) => void;
+  /** More span processors to register, e.g. an in-memory one for printing a trace later. */
+  readonly spanProcessors?: readonly SpanProcessor[];
   /** Extra resource attributes. */
   readonly resourceAttributes?: Record<string, string | number | boolean>;
   /** Batch delay before export, in ms (default 1000). */
@@ -122,6 +126,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     });
     processors.push(new BatchSpanProcessor({ exporter, scheduledDelayMillis: options.exportDelayMs ?? 1000 }));
   }
+  processors.push(...(options.spanProcessors ?? []));
   if (options.console) processors.push(new TreePrinter(options.printer ?? ((tree) => console.log(tree))));
   const attributes: Record<string, string | number | boolean> = { ...options.resourceAttributes };
   const serviceName = options.serviceName ?? process.env.OTEL_SERVICE_NAME;

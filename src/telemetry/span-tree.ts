@@ -73,8 +73,8 @@ export function printSpanTree(spans: readonly PrintableSpan[], options: SpanTree
     const start = ms(span.startTime);
     type Item = { at: number; event?: PrintableSpan['events'][number]; span?: PrintableSpan };
     const items: Item[] = [
-      ...span.events.map((event) => ({ at: ms(event.time), event })),
-      ...(children.get(span.spanContext().spanId) ?? []).map((child) => ({ at: ms(child.startTime), span: child })),
+      ...span.events.map((event): Item => ({ at: ms(event.time), event })),
+      ...(children.get(span.spanContext().spanId) ?? []).map((child): Item => ({ at: ms(child.startTime), span: child })),
     ].sort((a, b) => a.at - b.at || (a.span ? 0 : 1) - (b.span ? 0 : 1)); // on a tie, the span started first
     items.forEach((item, index) => {
       const isLast = index === items.length - 1;
