@@ -11,13 +11,17 @@ version=$(awk '$1 == "require" && $2 == "github.com/jaegertracing/jaeger" { prin
 bin="$cache/jaeger-$version"
 
 build() {
+  mkdir -p "$cache"
+  # One build at a time: parallel test workers may ask for the binary together.
+  exec 9>"$cache/jaeger-build.lock"
+  flock 9
   if [ ! -x "$bin" ]; then
     command -v go >/dev/null || { echo "jaeger.sh: Go is needed to build Jaeger (go build)" >&2; exit 1; }
     echo "jaeger.sh: building Jaeger $version into $bin (once; takes a few minutes)" >&2
-    mkdir -p "$cache"
-    (cd "$here/jaeger-build" && go build -o "$bin.tmp" github.com/jaegertracing/jaeger/cmd/jaeger) >&2
-    mv "$bin.tmp" "$bin"
+    (cd "$here/jaeger-build" && go build -o "$bin.tmp.$$" github.com/jaegertracing/jaeger/cmd/jaeger) >&2
+    mv "$bin.tmp.$$" "$bin"
   fi
+  flock -u 9
   echo "$bin"
 }
 
