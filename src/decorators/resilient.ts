@@ -19,6 +19,12 @@ function argumentsAttributes<A extends unknown[]>(options: ResilientOptions<A>, 
   }
 }
 
+/** The pipeline of `options`, less the options only a wrapped function has. */
+function createPipeline(options: ResilientOptions<any>): ResiliencePipeline {
+  const { attributes: _attributes, signal: _signal, ...pipelineOptions } = options;
+  return new ResiliencePipeline(pipelineOptions);
+}
+
 function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOptions<any>, pipeline: ResiliencePipeline) {
   const wrapper = function (this: unknown, ...args: unknown[]): Promise<unknown> {
     const name = options.name ?? nameOf(this);
@@ -58,11 +64,11 @@ export function resilient<F extends (...args: any[]) => Promise<unknown>>(
 export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: ResilientOptions<any>) {
   if (typeof first === 'function') {
     const options = second ?? {};
-    const pipeline = new ResiliencePipeline(options);
+    const pipeline = createPipeline(options);
     const name = options.name ?? (first.name || 'anonymous');
     return wrapResilient(first, () => name, options, pipeline);
   }
   const options = first ?? {};
-  const pipeline = new ResiliencePipeline(options);
+  const pipeline = createPipeline(options);
   return methodDecorator('resilient', (method, nameOf) => wrapResilient(method, nameOf, options, pipeline));
 }

@@ -6,6 +6,7 @@ import { type ExecuteOptions, type ExecutionContext, invoke, type Policy, rootCo
 import { ResilienceError } from '../policies/errors.js';
 import { RetryPolicy, type RetryOptions } from '../policies/retry.js';
 import { TimeoutPolicy } from '../policies/timeout.js';
+import { knownOptions } from '../policies/validate.js';
 import type { Reporter } from '../telemetry/events.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, recordEvent, recordFailure } from '../telemetry/spans.js';
@@ -40,6 +41,17 @@ export interface ResilienceOptions {
   /** Random source for jitter of the retry this pipeline creates (default `Math.random`). */
   readonly random?: RandomSource;
 }
+
+const PIPELINE_OPTIONS = [
+  'name',
+  'retry',
+  'circuitBreaker',
+  'attemptTimeoutMs',
+  'totalTimeoutMs',
+  'attemptSpans',
+  'clock',
+  'random',
+];
 
 /** Per-call telemetry state. */
 interface Call {
@@ -109,6 +121,7 @@ export class ResiliencePipeline {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`Invalid resilience options: expected an object, got ${String(options)}`);
     }
+    knownOptions('', options, PIPELINE_OPTIONS);
     const { clock, random } = options;
     this.name = options.name;
     this.retry =

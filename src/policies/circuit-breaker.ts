@@ -4,7 +4,7 @@ import { classifyError } from './classify.js';
 import { type Clock, systemClock } from './clock.js';
 import { type ExecuteOptions, type ExecutionContext, invoke, type Policy, rootContext, type Work } from './context.js';
 import { BrokenCircuitError } from './errors.js';
-import { functionOption, numberOption, ratioOption, stringOption } from './validate.js';
+import { functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
 
 /** Options of {@link CircuitBreaker}. */
 export interface CircuitBreakerOptions {
@@ -47,6 +47,19 @@ export interface CircuitStateChange {
   readonly from: CircuitState;
   readonly to: CircuitState;
 }
+
+const BREAKER_OPTIONS = [
+  'name',
+  'failureThreshold',
+  'failureRateThreshold',
+  'minimumThroughput',
+  'windowMs',
+  'halfOpenAfterMs',
+  'halfOpenMaxCalls',
+  'successThreshold',
+  'isFailure',
+  'clock',
+];
 
 /** Number of buckets the failure-rate window is divided into. */
 const BUCKETS = 10;
@@ -135,6 +148,7 @@ export class CircuitBreaker implements Policy {
   private probeSuccesses = 0;
 
   constructor(options: CircuitBreakerOptions = {}) {
+    knownOptions('circuitBreaker.', options, BREAKER_OPTIONS);
     this.name = stringOption('circuitBreaker.name', options.name, 'circuit-breaker');
     this.failureRateThreshold = ratioOption('circuitBreaker.failureRateThreshold', options.failureRateThreshold);
     if (this.failureRateThreshold !== undefined && options.failureThreshold !== undefined) {

@@ -4,7 +4,7 @@ import { classifyError, errorTypeOf } from './classify.js';
 import { type Clock, type RandomSource, sleep, systemClock } from './clock.js';
 import { type ExecuteOptions, type ExecutionContext, invoke, type Policy, rootContext, type Work } from './context.js';
 import { RetriesExhaustedError } from './errors.js';
-import { functionOption, numberOption } from './validate.js';
+import { functionOption, knownOptions, numberOption } from './validate.js';
 
 /** Options of {@link RetryPolicy}. */
 export interface RetryOptions extends BackoffOptions {
@@ -28,6 +28,19 @@ export interface RetryOptions extends BackoffOptions {
   /** Random source for jitter (default `Math.random`). */
   readonly random?: RandomSource;
 }
+
+const RETRY_OPTIONS = [
+  'maxRetries',
+  'retryOn',
+  'retryOnResult',
+  'maxRetryAfterMs',
+  'clock',
+  'random',
+  'backoff',
+  'baseDelayMs',
+  'maxDelayMs',
+  'jitter',
+];
 
 const defaultRetryOn = (error: unknown) => classifyError(error).retryable;
 
@@ -55,6 +68,7 @@ export class RetryPolicy implements Policy {
   private readonly random: RandomSource;
 
   constructor(options: RetryOptions = {}) {
+    knownOptions('retry.', options, RETRY_OPTIONS);
     this.maxRetries = numberOption('retry.maxRetries', options.maxRetries, 3, { integer: true, allowInfinity: true });
     this.maxRetryAfterMs = numberOption('retry.maxRetryAfterMs', options.maxRetryAfterMs, 60000, {
       allowInfinity: true,

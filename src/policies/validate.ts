@@ -63,3 +63,12 @@ export function stringOption(option: string, value: unknown, fallback: string): 
   if (typeof value !== 'string' || value === '') fail(option, value, 'a non-empty string', false);
   return value as string;
 }
+
+/** Rejects keys of `options` not in `known` — a misspelt option must not pass silently. */
+export function knownOptions(prefix: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new TypeError(`Unknown option ${prefix}${key}: expected one of ${known.join(', ')}`);
+    }
+  }
+}

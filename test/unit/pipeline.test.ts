@@ -173,5 +173,8 @@ describe('resilient(fn)', () => {
   it('throws at wrapping time for invalid options', () => {
     expect(() => resilient(async () => 1, { attemptTimeoutMs: -1 })).toThrow(/attemptTimeoutMs.*-1/);
     expect(() => resilient({ retry: { jitter: 'lots' as never } })).toThrow(/retry\.jitter.*"lots"/);
+    expect(() => resilient({ retries: 3 } as never)).toThrow(/Unknown option retries/);
+    expect(() => resilient({ retry: { maxRetry: 3 } as never })).toThrow(/Unknown option retry\.maxRetry/);
+    expect(() => resilient({ circuitBreaker: { threshold: 3 } as never })).toThrow(/Unknown option circuitBreaker\.threshold/);
   });
 });
