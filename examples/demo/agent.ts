@@ -25,11 +25,7 @@ export class LlmClient {
     attributes: ([model]) => ({ 'gen_ai.request.model': String(model) }),
   })
   async complete(model: string, prompt: string): Promise<string> {
-    const response = await this.openai.chat.completions.create(
-      { model, messages: [{ role: 'user', content: prompt }] },
-      { signal: currentAttempt()?.signal },
-    );
-    return response.choices[0]?.message.content ?? '';
+    return this.chat(model, prompt);
   }
 
   /** The fallback model: fewer retries, no breaker of its own. */
@@ -39,6 +35,11 @@ export class LlmClient {
     attributes: ([model]) => ({ 'gen_ai.request.model': String(model) }),
   })
   async completeFallback(model: string, prompt: string): Promise<string> {
+    return this.chat(model, prompt);
+  }
+
+  /** One chat completion, cancelled when the current attempt's signal aborts (its timeout). */
+  private async chat(model: string, prompt: string): Promise<string> {
     const response = await this.openai.chat.completions.create(
       { model, messages: [{ role: 'user', content: prompt }] },
       { signal: currentAttempt()?.signal },
