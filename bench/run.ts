@@ -1,0 +1,232 @@
+/**
+ * `npm run bench`: the cost per call of otel-resilience against a bare call, a raw
+ * OpenTelemetry span, cockatiel, opossum, p-retry and the hand-written combination, all
+ * in one process run. Prints a table with ratios and the budget checks, and writes JSON
+ * (default build/bench.json) so runs can be compared. `--smoke` runs briefly (CI).
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { context, trace as otelTrace, type Tracer } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BatchSpanProcessor, type ReadableSpan, TracerProvider } from '@opentelemetry/sdk-trace';
+import {
+  ConsecutiveBreaker,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleAll,
+  retry as cockatielRetry,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from 'cockatiel';
+import Opossum from 'opossum';
+import { CircuitBreaker, resilient, trace } from 'otel-resilience';
+import pRetry from 'p-retry';
+import { Bench } from 'tinybench';
+import { checkLeaks } from './leak.js';
+
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'build/bench.json' },
+  },
+});
+
+/** Calls per measured iteration: amortises the timer read over many calls. */
+const BATCH = 100;
+const work = async () => 42;
+
+/** A failure the retry policies all treat as transient. */
+const transient = Object.assign(new Error('HTTP 503'), { status: 503 });
+/** Fails every other call: one failure, then success, each call. */
+function failOnce() {
+  let n = 0;
+  return async () => {
+    if (n++ % 2 === 0) throw transient;
+    return 42;
+  };
+}
+
+function installSdk(): TracerProvider {
+  const exporter = {
+    export: (_spans: ReadableSpan[], done: (result: { code: number }) => void) => done({ code: 0 }),
+    shutdown: async () => {},
+  };
+  const provider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  otelTrace.setGlobalTracerProvider(provider);
+  return provider;
+}
+
+function removeSdk(): void {
+  otelTrace.disable();
+  context.disable();
+}
+
+const sharedBreaker = new CircuitBreaker({ name: 'bench', failureThreshold: 5, halfOpenAfterMs: 10_000 });
+
+class Service {
+  @trace()
+  async traced() {
+    return 42;
+  }
+
+  @resilient({ retry: { maxRetries: 3 }, circuitBreaker: sharedBreaker, attemptTimeoutMs: 1000 })
+  async resilient() {
+    return 42;
+  }
+}
+
+const failing = failOnce();
+const resilientFailOnce = resilient(failing, {
+  name: 'failOnce',
+  retry: { maxRetries: 3, baseDelayMs: 0 },
+});
+
+function cockatielPolicy() {
+  return wrap(
+    cockatielRetry(handleAll, { maxAttempts: 3, backoff: new ExponentialBackoff() }),
+    circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
+    timeout(1000, TimeoutStrategy.Cooperative),
+  );
+}
+
+type Case = { name: string; key: string; fn: () => Promise<unknown> };
+
+async function measure(cases: Case[], timeMs: number): Promise<Map<string, number>> {
+  const bench = new Bench({ time: timeMs, warmup: true, warmupTime: Math.min(200, timeMs) });
+  for (const c of cases) {
+    bench.add(c.key, async () => {
+      for (let i = 0; i < BATCH; i++) await c.fn();
+    });
+  }
+  await bench.run();
+  const results = new Map<string, number>();
+  for (const task of bench.tasks) {
+    const latency = task.result && 'latency' in task.result ? task.result.latency : undefined;
+    if (!latency) throw new Error(`bench task ${task.name} produced no result`);
+    results.set(task.name, (latency.p50 * 1e6) / BATCH);
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const timeMs = args.smoke ? 50 : 1500;
+  const service = new Service();
+
+  const provider = installSdk();
+  const tracer: Tracer = otelTrace.getTracer('bench');
+  const handPolicy = cockatielPolicy();
+  const traced: Case[] = [
+    { key: 'bare', name: 'bare `await fn()`', fn: work },
+    {
+      key: 'rawSpan',
+      name: 'raw OTel span (startActiveSpan)',
+      fn: () =>
+        tracer.startActiveSpan('raw', async (span) => {
+          try {
+            return await work();
+          } finally {
+            span.end();
+          }
+        }),
+    },
+    { key: 'trace', name: '@trace', fn: () => service.traced() },
+    { key: 'resilientTraced', name: '@resilient traced (retry+breaker+attempt timeout)', fn: () => service.resilient() },
+    {
+      key: 'handWritten',
+      name: 'hand-written: call span + cockatiel + span per attempt',
+      fn: () =>
+        tracer.startActiveSpan('call', async (span) => {
+          try {
+            return await handPolicy.execute(({ attempt }) =>
+              tracer.startActiveSpan(`call attempt ${attempt}`, async (attemptSpan) => {
+                try {
+                  return await work();
+                } finally {
+                  attemptSpan.end();
+                }
+              }),
+            );
+          } finally {
+            span.end();
+          }
+        }),
+    },
+  ];
+  const withSdk = await measure(traced, timeMs);
+  await provider.shutdown();
+  removeSdk();
+
+  const cockatiel = cockatielPolicy();
+  const opossum = new Opossum(work, { timeout: 1000 });
+  const pRetryFailing = failOnce();
+  const loopFailing = failOnce();
+  const untraced: Case[] = [
+    { key: 'bareNoSdk', name: 'bare `await fn()` (no SDK)', fn: work },
+    { key: 'resilientNoSdk', name: '@resilient, no SDK registered', fn: () => service.resilient() },
+    { key: 'cockatiel', name: 'cockatiel wrap(retry, breaker, timeout)', fn: () => cockatiel.execute(work) },
+    { key: 'opossum', name: 'opossum fire() with a timeout', fn: () => opossum.fire() },
+    { key: 'pRetry', name: 'p-retry success path', fn: () => pRetry(work, { retries: 3 }) },
+    { key: 'failResilient', name: 'failure path: resilient(fn), fail once, 0 ms backoff', fn: () => resilientFailOnce() },
+    {
+      key: 'failPRetry',
+      name: 'failure path: p-retry, fail once, minTimeout 0',
+      fn: () => pRetry(pRetryFailing, { retries: 3, minTimeout: 0, maxTimeout: 0, randomize: false }),
+    },
+    {
+      key: 'failLoop',
+      name: 'failure path: hand-written try/catch loop',
+      fn: async () => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await loopFailing();
+          } catch (error) {
+            if (attempt > 3) throw error;
+          }
+        }
+      },
+    },
+  ];
+  const noSdk = await measure(untraced, timeMs);
+  opossum.shutdown();
+
+  const ns = new Map([...withSdk, ...noSdk]);
+  const get = (key: string) => ns.get(key)!;
+  const rows = [...traced, ...untraced].map((c) => {
+    const bare = c.key in Object.fromEntries(noSdk) ? get('bareNoSdk') : get('bare');
+    return { name: c.name, key: c.key, ns: Math.round(get(c.key)), ratioToBare: get(c.key) / bare };
+  });
+  const budget = [
+    { check: '@resilient traced <= 0.35 x hand-written', ratio: get('resilientTraced') / get('handWritten'), limit: 0.35 },
+    { check: '@resilient no SDK <= opossum fire()', ratio: get('resilientNoSdk') / get('opossum'), limit: 1 },
+    { check: '@trace <= 1.1 x raw span', ratio: get('trace') / get('rawSpan'), limit: 1.1 },
+    { check: 'failure path <= 1.5 x try/catch loop', ratio: get('failResilient') / get('failLoop'), limit: 1.5 },
+  ].map((b) => ({ ...b, met: b.ratio <= b.limit }));
+
+  const leaks = await checkLeaks(args.smoke ? 20_000 : 1_000_000);
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+
+  console.log(`otel-resilience bench — ${machine}${args.smoke ? ' (smoke run: numbers are not meaningful)' : ''}\n`);
+  const nameWidth = Math.max(...rows.map((r) => r.name.length));
+  console.log(`${'approach'.padEnd(nameWidth)}  ${'ns/call'.padStart(8)}  ${'× bare'.padStart(7)}`);
+  for (const r of rows) {
+    console.log(`${r.name.padEnd(nameWidth)}  ${String(r.ns).padStart(8)}  ${r.ratioToBare.toFixed(1).padStart(7)}`);
+  }
+  console.log('\nbudget');
+  for (const b of budget) console.log(`${b.met ? 'met   ' : 'MISSED'}  ${b.check}: ${b.ratio.toFixed(2)}`);
+  console.log(
+    `\nleak check: ${leaks.calls} @resilient calls, heap ${leaks.heapGrowthKiB} KiB above baseline after GC, ` +
+      `${leaks.activeTimers} timers and ${leaks.abortListeners} abort listeners left — ${leaks.ok ? 'ok' : 'LEAK'}`,
+  );
+
+  writeFileSync(
+    args.out,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, smoke: args.smoke, batch: BATCH, rows, budget, leaks }, null, 2)}\n`,
+  );
+  console.log(`\nresults written to ${args.out}`);
+  if (!leaks.ok) process.exitCode = 1;
+}
+
+await main();
