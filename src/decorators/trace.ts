@@ -122,16 +122,27 @@ function traceIterator(iterator: Iter & object, span: Span, spanContext: ReturnT
  * it settles), a generator's span stays open until iteration ends.
  */
 function wrapTraced(fn: AnyFunction, nameOf: NameOf, options: TraceOptions<any, any>): AnyFunction {
+  let lastName: string | undefined;
+  let lastAttributes: Attributes | undefined;
+  /** `code.function.name` attributes, built once per name when there are no extras. */
+  const attributesOf = (name: string, args: unknown[]): Attributes => {
+    const extra = safeAttributes(options.attributes, args);
+    if (extra !== undefined) return { [names.ATTR_CODE_FUNCTION_NAME]: name, ...extra };
+    if (name !== lastName) {
+      lastName = name;
+      lastAttributes = Object.freeze({ [names.ATTR_CODE_FUNCTION_NAME]: name });
+    }
+    return lastAttributes!;
+  };
   const wrapper = function (this: unknown, ...args: unknown[]) {
+    const tracer = getTracer();
+    if (tracer === undefined) return fn.apply(this, args); // no SDK: nothing to record
     let span: Span;
     let spanContext: ReturnType<typeof context.active>;
     try {
       const name = options.name ?? nameOf(this);
-      const attributes: Attributes = { [names.ATTR_CODE_FUNCTION_NAME]: name };
-      const extra = safeAttributes(options.attributes, args);
-      if (extra !== undefined) Object.assign(attributes, extra);
       const parent = context.active();
-      span = getTracer().startSpan(name, { kind: options.kind, attributes }, parent);
+      span = tracer.startSpan(name, { kind: options.kind, attributes: attributesOf(name, args) }, parent);
       spanContext = otelTrace.setSpan(parent, span);
     } catch {
       return fn.apply(this, args);

@@ -1,15 +1,14 @@
-import { type Attributes, type Context, context, type Span, trace } from '@opentelemetry/api';
+import { type Attributes, type Context, context, type Span, type Tracer, trace } from '@opentelemetry/api';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../policies/circuit-breaker.js';
 import { errorTypeOf } from '../policies/classify.js';
 import type { Clock, RandomSource } from '../policies/clock.js';
-import { type ExecuteOptions, type ExecutionContext, invoke, type Policy, rootContext, type Work } from '../policies/context.js';
+import { Attempt, Call, type ExecuteOptions, invoke, type Policy, raceCaller, SignalSlot, type Work } from '../policies/context.js';
 import { ResilienceError } from '../policies/errors.js';
 import { RetryPolicy, type RetryOptions } from '../policies/retry.js';
 import { TimeoutPolicy } from '../policies/timeout.js';
 import { knownOptions } from '../policies/validate.js';
-import type { Reporter } from '../telemetry/events.js';
 import * as names from '../telemetry/names.js';
-import { getTracer, recordEvent, recordFailure } from '../telemetry/spans.js';
+import { getTracer, recordFailure } from '../telemetry/spans.js';
 import { withAttempt } from './current-attempt.js';
 
 /** Options of {@link ResiliencePipeline}, `@resilient` and `resilient(fn)`. */
@@ -53,45 +52,37 @@ const PIPELINE_OPTIONS = [
   'random',
 ];
 
-/** Per-call telemetry state. */
-interface Call {
-  readonly name: string;
-  readonly span: Span | undefined;
-  readonly spanContext: Context;
-  attempts: number;
-}
-
 /** Starts a span, or returns undefined if the tracer fails (instrumentation never breaks a call). */
-function startSpan(name: string, attributes: Attributes, parent: Context): Span | undefined {
+function startSpan(tracer: Tracer, name: string, attributes: Attributes, parent: Context): Span | undefined {
   try {
-    return getTracer().startSpan(name, { attributes }, parent);
+    return tracer.startSpan(name, { attributes }, parent);
   } catch {
     return undefined;
   }
 }
 
-function endSpan(span: Span | undefined): void {
+function endSpan(span: Span): void {
   try {
-    span?.end();
+    span.end();
   } catch {
     // Instrumentation must never break the user's call.
   }
 }
 
-function runChain<T>(
-  policies: readonly Policy[],
-  index: number,
-  ctx: ExecutionContext,
-  last: (ctx: ExecutionContext) => Promise<T>,
-): Promise<T> {
-  if (index === policies.length) return last(ctx);
-  return policies[index]!.run(ctx, (inner) => runChain(policies, index + 1, inner, last));
+type Step = (ctx: Attempt) => Promise<unknown>;
+
+/** `policies[0]` outermost, ending in `last`; composed once, so a call allocates no chain. */
+function compose(policies: readonly Policy[], last: Step): Step {
+  return policies.reduceRight<Step>((next, policy) => (ctx) => policy.run(ctx, next), last);
 }
 
 /** Whether an error is a rejection by a policy rather than a failure of the work. */
 function isRejection(error: unknown): boolean {
   return error instanceof ResilienceError && error.code === 'BROKEN_CIRCUIT';
 }
+
+/** Runs the call's work as the current attempt. */
+const runWork: Step = (ctx) => withAttempt(ctx, () => invoke(ctx.call.work, ctx));
 
 /**
  * Retry, circuit breaker and timeouts composed in the standard order (outermost first,
@@ -113,9 +104,10 @@ export class ResiliencePipeline {
   readonly name: string | undefined;
   readonly retry: RetryPolicy | undefined;
   readonly circuitBreaker: CircuitBreaker | undefined;
-  private readonly outer: readonly Policy[];
-  private readonly inner: readonly Policy[];
   private readonly attemptSpans: boolean;
+  private readonly chain: Step;
+  /** Call-span attributes per operation name, built once. */
+  private readonly callAttributes = new Map<string, Attributes>();
 
   constructor(options: ResilienceOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -142,9 +134,9 @@ export class ResiliencePipeline {
       options.attemptTimeoutMs === undefined
         ? undefined
         : new TimeoutPolicy({ timeoutMs: options.attemptTimeoutMs, scope: 'attempt', clock });
-    this.outer = [total, this.retry].filter((p) => p !== undefined);
-    this.inner = [this.circuitBreaker, attempt].filter((p) => p !== undefined);
     this.attemptSpans = options.attemptSpans ?? this.retry !== undefined;
+    const inner = compose([this.circuitBreaker, attempt].filter((p) => p !== undefined), runWork);
+    this.chain = compose([total, this.retry].filter((p) => p !== undefined), (ctx) => this.attempt(ctx, inner));
   }
 
   /**
@@ -161,46 +153,63 @@ export class ResiliencePipeline {
 
   /** Runs `work` as the call `name`, with extra call-span attributes. */
   call<T>(name: string, attributes: Attributes | undefined, work: Work<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const slot = new SignalSlot(undefined, signal);
+    const tracer = getTracer();
+    if (tracer === undefined) {
+      // No SDK registered: no spans, no context switches — only the policies run.
+      const ctx = new Attempt(new Call(name, work, undefined, undefined), 1, slot, Infinity);
+      return raceCaller(this.chain(ctx) as Promise<T>, signal, slot);
+    }
     const parent = context.active();
-    const span = startSpan(name, { [names.ATTR_CODE_FUNCTION_NAME]: name, ...attributes }, parent);
-    const call: Call = { name, span, spanContext: span ? trace.setSpan(parent, span) : parent, attempts: 0 };
-    const report: Reporter = span ? (event) => recordEvent(span, event) : () => {};
-    const ctx = rootContext({ signal, operation: name }, report);
-    const attemptWork = (attemptCtx: ExecutionContext) => this.attempt(attemptCtx, call, work);
-    const promise = context.with(call.spanContext, () => runChain(this.outer, 0, ctx, attemptWork));
+    const span = startSpan(tracer, name, this.attributesOf(name, attributes), parent);
+    const otelContext = span === undefined ? parent : trace.setSpan(parent, span);
+    const call = new Call(name, work, span?.isRecording() ? span : undefined, otelContext);
+    const ctx = new Attempt(call, 1, slot, Infinity);
+    const promise = raceCaller(context.with(otelContext, this.chain, undefined, ctx) as Promise<T>, signal, slot);
     if (span === undefined) return promise;
     return promise.then(
       (value) => {
-        this.finish(call, 'success');
+        this.finish(span, call, 'success');
         return value;
       },
       (error: unknown) => {
         recordFailure(span, error, errorTypeOf(error));
-        this.finish(call, isRejection(error) ? 'rejected' : 'failure');
+        this.finish(span, call, isRejection(error) ? 'rejected' : 'failure');
         throw error;
       },
     );
   }
 
-  private finish(call: Call, outcome: string): void {
+  private attributesOf(name: string, extra: Attributes | undefined): Attributes {
+    if (extra !== undefined) return { [names.ATTR_CODE_FUNCTION_NAME]: name, ...extra };
+    let attributes = this.callAttributes.get(name);
+    if (attributes === undefined) {
+      attributes = Object.freeze({ [names.ATTR_CODE_FUNCTION_NAME]: name });
+      this.callAttributes.set(name, attributes);
+    }
+    return attributes;
+  }
+
+  private finish(span: Span, call: Call, outcome: string): void {
     try {
-      call.span!.setAttribute(names.ATTR_ATTEMPTS, call.attempts);
-      call.span!.setAttribute(names.ATTR_OUTCOME, outcome);
+      span.setAttributes({ [names.ATTR_ATTEMPTS]: call.attempts, [names.ATTR_OUTCOME]: outcome });
     } catch {
       // Instrumentation must never break the user's call.
     }
-    endSpan(call.span);
+    endSpan(span);
   }
 
-  private attempt<T>(ctx: ExecutionContext, call: Call, work: Work<T>): Promise<T> {
+  /** One attempt: its span (when tracing with attempt spans), then the inner policies. */
+  private attempt(ctx: Attempt, inner: Step): Promise<unknown> {
+    const call = ctx.call;
     if (ctx.attempt > call.attempts) call.attempts = ctx.attempt;
-    const run = (inner: ExecutionContext) => withAttempt(inner, () => invoke(work, inner));
-    const span =
-      this.attemptSpans && call.span !== undefined
-        ? startSpan(names.attemptSpanName(call.name, ctx.attempt), { [names.ATTR_ATTEMPT]: ctx.attempt }, call.spanContext)
-        : undefined;
-    if (span === undefined) return runChain(this.inner, 0, ctx, run);
-    return context.with(trace.setSpan(call.spanContext, span), () => runChain(this.inner, 0, ctx, run)).then(
+    const tracer = call.span === undefined || !this.attemptSpans ? undefined : getTracer();
+    if (tracer === undefined) return inner(ctx);
+    const attributes = { [names.ATTR_ATTEMPT]: ctx.attempt };
+    const span = startSpan(tracer, names.attemptSpanName(call.operation, ctx.attempt), attributes, call.otelContext!);
+    if (span === undefined) return inner(ctx);
+    return context.with(trace.setSpan(call.otelContext!, span), inner, undefined, ctx).then(
       (value) => {
         endSpan(span);
         return value;

@@ -1,8 +1,8 @@
 import type { CircuitState } from '../telemetry/events.js';
-import { reportToActiveSpan } from '../telemetry/spans.js';
+import { activeSpan } from '../telemetry/spans.js';
 import { classifyError } from './classify.js';
 import { type Clock, systemClock } from './clock.js';
-import { type ExecuteOptions, type ExecutionContext, invoke, type Policy, rootContext, type Work } from './context.js';
+import { type Attempt, type ExecuteOptions, executeAlone, type Policy, type Work } from './context.js';
 import { BrokenCircuitError } from './errors.js';
 import { functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
 
@@ -206,13 +206,13 @@ export class CircuitBreaker implements Policy {
 
   /** Runs `work` through the breaker. See the class documentation. */
   execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return this.run(rootContext(options, reportToActiveSpan), (ctx) => invoke(work, ctx));
+    return executeAlone(this, work, options, activeSpan());
   }
 
-  run<T>(ctx: ExecutionContext, next: (ctx: ExecutionContext) => Promise<T>): Promise<T> {
+  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     const rejection = this.admit(ctx);
     if (rejection !== undefined) {
-      ctx.report({ type: 'breaker-rejected', breaker: this.name, retryAfterMs: rejection.retryAfterMs });
+      if (ctx.recording) ctx.report({ type: 'breaker-rejected', breaker: this.name, retryAfterMs: rejection.retryAfterMs });
       return Promise.reject(rejection);
     }
     const generation = this.generation;
@@ -224,7 +224,7 @@ export class CircuitBreaker implements Policy {
       },
       (error: unknown) => {
         // The caller's own abort says nothing about the dependency.
-        const aborted = ctx.signal.aborted && error === ctx.signal.reason;
+        const aborted = ctx.slot.aborted && error === ctx.slot.abortReason;
         this.settle(ctx, generation, probe, aborted ? undefined : this.failed(error));
         throw error;
       },
@@ -240,7 +240,7 @@ export class CircuitBreaker implements Policy {
   }
 
   /** Admits the call (possibly moving open → half-open) or returns the rejection. */
-  private admit(ctx: ExecutionContext): BrokenCircuitError | undefined {
+  private admit(ctx: Attempt): BrokenCircuitError | undefined {
     switch (this.current) {
       case 'closed':
         return undefined;
@@ -261,7 +261,7 @@ export class CircuitBreaker implements Policy {
   }
 
   /** Records an outcome: `failed` true/false, or undefined for "ignore (caller aborted)". */
-  private settle(ctx: ExecutionContext, generation: number, probe: boolean, failed: boolean | undefined): void {
+  private settle(ctx: Attempt, generation: number, probe: boolean, failed: boolean | undefined): void {
     if (generation !== this.generation) return;
     if (probe) {
       this.probesInFlight--;
@@ -288,7 +288,7 @@ export class CircuitBreaker implements Policy {
     }
   }
 
-  private transition(to: CircuitState, ctx: ExecutionContext | undefined): void {
+  private transition(to: CircuitState, ctx: Attempt | undefined): void {
     const from = this.current;
     this.current = to;
     this.generation++;
@@ -299,7 +299,7 @@ export class CircuitBreaker implements Policy {
     if (to === 'closed') this.window?.clear();
     if (from === to) return;
     const change: CircuitStateChange = { breaker: this.name, from, to };
-    ctx?.report({ type: 'breaker-state-change', ...change });
+    if (ctx?.recording) ctx.report({ type: 'breaker-state-change', ...change });
     for (const listener of this.listeners) {
       try {
         listener(change);

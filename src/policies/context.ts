@@ -1,4 +1,6 @@
-import type { Reporter } from '../telemetry/events.js';
+import type { Context, Span } from '@opentelemetry/api';
+import type { ResilienceEvent } from '../telemetry/events.js';
+import { recordEvent } from '../telemetry/spans.js';
 
 /**
  * What a policy-run function receives: `policy.execute((ctx) => work(ctx.signal))`.
@@ -9,15 +11,14 @@ export interface ExecutionContext {
   readonly attempt: number;
   /**
    * Aborts when the caller's signal aborts or a timeout fires; pass it to `fetch`,
-   * the openai SDK, database drivers.
+   * the openai SDK, database drivers. Created on first read, so calls that never read
+   * it pay nothing for it.
    */
   readonly signal: AbortSignal;
   /** Name of the operation (`Class.method`, the `name` option, or `'execute'`). */
   readonly operation: string;
   /** Time (ms, policy clock) by which the total timeout fires; `Infinity` without one. */
   readonly deadline: number;
-  /** Where policies report what they do (span events of the call). */
-  readonly report: Reporter;
 }
 
 /** Options of `execute` on every policy and pipeline. */
@@ -37,21 +38,130 @@ export interface Policy {
    * Runs `next` under this policy. `ctx` is the context of the enclosing policy;
    * `next` receives the (possibly derived) context this policy hands inwards.
    */
-  run<T>(ctx: ExecutionContext, next: (ctx: ExecutionContext) => Promise<T>): Promise<T>;
+  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T>;
 }
 
-const neverAborted = new AbortController().signal;
-const ignore: Reporter = () => {};
+const NOT_ABORTED: unique symbol = Symbol('not aborted');
 
-/** The context a call starts with. */
-export function rootContext(options: ExecuteOptions | undefined, report: Reporter = ignore): ExecutionContext {
-  return {
-    attempt: 1,
-    signal: options?.signal ?? neverAborted,
-    operation: options?.operation ?? 'execute',
-    deadline: Infinity,
-    report,
-  };
+/**
+ * Cancellation of one layer of a call, with the `AbortSignal` made only when read.
+ * A slot is aborted when it or any ancestor is; a signal made from it follows the
+ * ancestors' signals.
+ */
+export class SignalSlot {
+  private reason: unknown = NOT_ABORTED;
+  private controller: AbortController | undefined;
+  private unlink: (() => void) | undefined;
+
+  constructor(
+    private readonly parent: SignalSlot | undefined,
+    private readonly external: AbortSignal | undefined = undefined,
+  ) {}
+
+  /** Whether this slot, an ancestor, or the caller's signal has aborted. */
+  get aborted(): boolean {
+    return (
+      this.reason !== NOT_ABORTED || (this.external?.aborted ?? false) || (this.parent !== undefined && this.parent.aborted)
+    );
+  }
+
+  /** The abort reason of this slot or the nearest aborted ancestor. */
+  get abortReason(): unknown {
+    if (this.reason !== NOT_ABORTED) return this.reason;
+    if (this.external?.aborted) return this.external.reason;
+    return this.parent?.abortReason;
+  }
+
+  get signal(): AbortSignal {
+    if (this.parent === undefined && this.external !== undefined) return this.external;
+    if (this.controller === undefined) {
+      const controller = new AbortController();
+      this.controller = controller;
+      const upstream = this.parent?.signal;
+      if (this.reason !== NOT_ABORTED) {
+        controller.abort(this.reason);
+      } else if (upstream?.aborted) {
+        controller.abort(upstream.reason);
+      } else if (upstream !== undefined) {
+        const onAbort = () => controller.abort(upstream.reason);
+        upstream.addEventListener('abort', onAbort, { once: true });
+        this.unlink = () => upstream.removeEventListener('abort', onAbort);
+      }
+    }
+    return this.controller.signal;
+  }
+
+  /** Aborts this slot (and the signal, if one was made) with `reason`. */
+  abort(reason: unknown): void {
+    if (this.reason !== NOT_ABORTED) return;
+    this.reason = reason;
+    this.dispose();
+    this.controller?.abort(reason);
+  }
+
+  /** Detaches from the parent's signal; call when the layer settles. */
+  dispose(): void {
+    if (this.unlink !== undefined) {
+      this.unlink();
+      this.unlink = undefined;
+    }
+  }
+}
+
+/** The state of one call shared by all its attempts. */
+export class Call<T = unknown> {
+  /** Highest attempt number started. */
+  attempts = 0;
+
+  constructor(
+    readonly operation: string,
+    readonly work: Work<T>,
+    /** The call span, when a recording tracer made one. */
+    readonly span: Span | undefined,
+    /** The OpenTelemetry context whose active span is the call span. */
+    readonly otelContext: Context | undefined,
+  ) {}
+}
+
+/**
+ * The {@link ExecutionContext} of one attempt at one layer of the pipeline. Policies
+ * derive a new one when they change the attempt number, the deadline or the signal.
+ */
+export class Attempt implements ExecutionContext {
+  constructor(
+    readonly call: Call,
+    readonly attempt: number,
+    readonly slot: SignalSlot,
+    readonly deadline: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.slot.signal;
+  }
+
+  get operation(): string {
+    return this.call.operation;
+  }
+
+  /** Whether anything records events: callers skip building events nobody keeps. */
+  get recording(): boolean {
+    return this.call.span !== undefined;
+  }
+
+  /** Adds a policy event to the call span. */
+  report(event: ResilienceEvent): void {
+    recordEvent(this.call.span, event);
+  }
+
+  /** The same attempt with another attempt number. */
+  withAttempt(attempt: number): Attempt {
+    return new Attempt(this.call, attempt, this.slot, this.deadline);
+  }
+
+  /** The same attempt with its own cancellation layer (and optionally an earlier deadline). */
+  withSlot(slot: SignalSlot, deadline = this.deadline): Attempt {
+    return new Attempt(this.call, this.attempt, slot, deadline);
+  }
 }
 
 /** Calls `work` and always returns a promise, turning a synchronous throw into a rejection. */
@@ -61,4 +171,57 @@ export function invoke<T>(work: Work<T>, ctx: ExecutionContext): Promise<T> {
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/**
+ * Settles like `promise`, or rejects with the caller's abort reason as soon as `signal`
+ * aborts (the work is abandoned), aborting `slot` so the work's signal follows.
+ * Without a signal, returns `promise` itself.
+ */
+export function raceCaller<T>(promise: Promise<T>, signal: AbortSignal | undefined, slot: SignalSlot): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    slot.abort(signal.reason);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      slot.abort(signal.reason);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * Runs `work` under one policy on its own (not in a pipeline): no spans of its own,
+ * events reported to `span` (the active span, for standalone use), the caller's signal
+ * honoured.
+ */
+export function executeAlone<T>(
+  policy: Policy,
+  work: Work<T>,
+  options: ExecuteOptions | undefined,
+  span: Span | undefined,
+): Promise<T> {
+  const signal = options?.signal;
+  const call = new Call(options?.operation ?? 'execute', work, span, undefined);
+  const slot = new SignalSlot(undefined, signal);
+  const ctx = new Attempt(call, 1, slot, Infinity);
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return raceCaller(
+    policy.run(ctx, (inner) => invoke(work, inner)),
+    signal,
+    slot,
+  );
 }

@@ -1,8 +1,8 @@
-import { reportToActiveSpan } from '../telemetry/spans.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { activeSpan } from '../telemetry/spans.js';
+import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
 import { classifyError, errorTypeOf } from './classify.js';
 import { type Clock, type RandomSource, sleep, systemClock } from './clock.js';
-import { type ExecuteOptions, type ExecutionContext, invoke, type Policy, rootContext, type Work } from './context.js';
+import { type Attempt, type ExecuteOptions, executeAlone, type Policy, type Work } from './context.js';
 import { RetriesExhaustedError } from './errors.js';
 import { functionOption, knownOptions, numberOption } from './validate.js';
 
@@ -82,28 +82,40 @@ export class RetryPolicy implements Policy {
 
   /** Runs `work` with retries. See the class documentation. */
   execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return this.run(rootContext(options, reportToActiveSpan), (ctx) => invoke(work, ctx));
+    return executeAlone(this, work, options, activeSpan());
   }
 
-  async run<T>(ctx: ExecutionContext, next: (ctx: ExecutionContext) => Promise<T>): Promise<T> {
+  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+    const first = next(ctx);
+    // The success path allocates nothing but the one derived promise.
+    if (this.retryOnResult === undefined) return first.then(undefined, (error: unknown) => this.retry(ctx, next, error));
+    return this.loop(ctx, next, first);
+  }
+
+  /** Continues after the first attempt failed with `error`. */
+  private retry<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, error: unknown): Promise<T> {
+    return this.loop(ctx, next, Promise.reject(error));
+  }
+
+  private async loop<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, first: Promise<T>): Promise<T> {
     const errors: unknown[] = [];
-    let delays: ReturnType<Backoff['sequence']> | undefined;
+    let delays: DelaySequence | undefined;
+    let pending = first;
     for (let attempt = 1; ; attempt++) {
-      const attemptCtx = attempt === ctx.attempt ? ctx : { ...ctx, attempt };
       let failure: unknown;
       let isResult = false;
       let retryAfterMs: number | undefined;
       try {
-        const result = await next(attemptCtx);
+        const result = await pending;
         if (this.retryOnResult === undefined || !this.retryOnResult(result, attempt)) return result;
         if (attempt > this.maxRetries) {
-          ctx.report({ type: 'retry-exhausted', attempts: attempt, reason: 'max-retries' });
+          if (ctx.recording) ctx.report({ type: 'retry-exhausted', attempts: attempt, reason: 'max-retries' });
           return result;
         }
         failure = result;
         isResult = true;
       } catch (error) {
-        if (ctx.signal.aborted || !this.retryOn(error, attempt)) throw error;
+        if (ctx.slot.aborted || !this.retryOn(error, attempt)) throw error;
         errors.push(error);
         if (attempt > this.maxRetries) throw this.giveUp(ctx, attempt, errors, 'max-retries');
         failure = error;
@@ -121,25 +133,29 @@ export class RetryPolicy implements Policy {
         if (isResult) return failure as T;
         throw this.giveUp(ctx, attempt, errors, 'deadline', retryAfterMs);
       }
-      ctx.report({
-        type: 'retry',
-        attempt,
-        delayMs,
-        delaySource: retryAfterMs === undefined ? 'backoff' : 'retry-after',
-        errorType: isResult ? 'result' : errorTypeOf(failure),
-      });
-      await sleep(delayMs, ctx.signal, this.clock);
+      if (ctx.recording) {
+        ctx.report({
+          type: 'retry',
+          attempt,
+          delayMs,
+          delaySource: retryAfterMs === undefined ? 'backoff' : 'retry-after',
+          errorType: isResult ? 'result' : errorTypeOf(failure),
+        });
+      }
+      if (delayMs > 0) await sleep(delayMs, ctx.signal, this.clock);
+      if (ctx.slot.aborted) throw ctx.slot.abortReason;
+      pending = next(ctx.withAttempt(attempt + 1));
     }
   }
 
   private giveUp(
-    ctx: ExecutionContext,
+    ctx: Attempt,
     attempts: number,
     errors: unknown[],
     reason: RetriesExhaustedError['reason'],
     retryAfterMs?: number,
   ): RetriesExhaustedError {
-    ctx.report({ type: 'retry-exhausted', attempts, reason });
+    if (ctx.recording) ctx.report({ type: 'retry-exhausted', attempts, reason });
     return new RetriesExhaustedError(errors, reason, retryAfterMs);
   }
 }

@@ -1,9 +1,10 @@
 import type { TimeoutScope } from '../telemetry/events.js';
-import { reportToActiveSpan } from '../telemetry/spans.js';
+import { activeSpan } from '../telemetry/spans.js';
 import { type Clock, systemClock } from './clock.js';
-import { type ExecuteOptions, type ExecutionContext, invoke, type Policy, rootContext, type Work } from './context.js';
+import { type Attempt, type ExecuteOptions, executeAlone, type Policy, SignalSlot, type Work } from './context.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import { TimeoutError } from './errors.js';
-import { choiceOption, numberOption } from './validate.js';
+import { choiceOption, knownOptions, numberOption } from './validate.js';
 
 /** Options of {@link TimeoutPolicy}. */
 export interface TimeoutOptions {
@@ -19,9 +20,12 @@ export interface TimeoutOptions {
  * Bounds how long the work may take. When `timeoutMs` elapses it aborts the signal it
  * handed inwards (with the {@link TimeoutError} as reason) and rejects at once with that
  * `TimeoutError` — the work is abandoned, its promise no longer awaited — and reports a
- * `resilience.timeout` event. The caller's signal is honoured the same way: when it
- * aborts, the inner signal aborts and the call rejects with the caller's reason.
- * A total timeout also sets `ctx.deadline`, so retries never wait past it.
+ * `resilience.timeout` event. A total timeout also sets `ctx.deadline`, so retries never
+ * wait past it. The caller's signal is honoured: when it aborts, the call rejects with
+ * its reason.
+ *
+ * All calls through one policy share a single timer (a success costs no timer work),
+ * and no timer keeps the process alive once no call is pending.
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
@@ -29,48 +33,44 @@ export class TimeoutPolicy implements Policy {
   readonly timeoutMs: number;
   readonly scope: TimeoutScope;
   private readonly clock: Clock;
+  private readonly deadlines: DeadlineQueue;
 
   constructor(options: TimeoutOptions) {
+    knownOptions('timeout.', options ?? {}, ['timeoutMs', 'scope', 'clock']);
     this.scope = choiceOption('timeout.scope', options?.scope, ['attempt', 'total'], 'attempt');
     const option = this.scope === 'total' ? 'totalTimeoutMs' : 'attemptTimeoutMs';
     if (options?.timeoutMs === undefined) throw new TypeError(`Invalid option ${option}: expected a number >= 1, got undefined`);
     this.timeoutMs = numberOption(option, options.timeoutMs, 0, { min: 1 });
     this.clock = options.clock ?? systemClock;
+    this.deadlines = new DeadlineQueue(this.clock);
   }
 
   /** Runs `work` under the timeout. See the class documentation. */
   execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return this.run(rootContext(options, reportToActiveSpan), (ctx) => invoke(work, ctx));
+    return executeAlone(this, work, options, activeSpan());
   }
 
-  run<T>(ctx: ExecutionContext, next: (ctx: ExecutionContext) => Promise<T>): Promise<T> {
-    const parent = ctx.signal;
-    if (parent.aborted) return Promise.reject(parent.reason);
-    const controller = new AbortController();
-    const deadline = this.scope === 'total' ? Math.min(ctx.deadline, this.clock.now() + this.timeoutMs) : ctx.deadline;
+  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+    if (ctx.slot.aborted) return Promise.reject(ctx.slot.abortReason);
+    const slot = new SignalSlot(ctx.slot);
+    const at = this.clock.now() + this.timeoutMs;
+    const inner = ctx.withSlot(slot, this.scope === 'total' && at < ctx.deadline ? at : ctx.deadline);
     return new Promise<T>((resolve, reject) => {
-      const onParentAbort = () => {
-        this.clock.clearTimeout(timer);
-        controller.abort(parent.reason);
-        reject(parent.reason);
-      };
-      const timer = this.clock.setTimeout(() => {
-        parent.removeEventListener('abort', onParentAbort);
+      const deadline = this.deadlines.add(at, () => {
         const error = new TimeoutError(this.scope, this.timeoutMs);
-        ctx.report({ type: 'timeout', scope: this.scope, timeoutMs: this.timeoutMs });
-        controller.abort(error);
+        if (ctx.recording) ctx.report({ type: 'timeout', scope: this.scope, timeoutMs: this.timeoutMs });
+        slot.abort(error);
         reject(error);
-      }, this.timeoutMs);
-      parent.addEventListener('abort', onParentAbort, { once: true });
-      next({ ...ctx, signal: controller.signal, deadline }).then(
+      });
+      next(inner).then(
         (value) => {
-          this.clock.clearTimeout(timer);
-          parent.removeEventListener('abort', onParentAbort);
+          deadline.cancel();
+          slot.dispose();
           resolve(value);
         },
         (error: unknown) => {
-          this.clock.clearTimeout(timer);
-          parent.removeEventListener('abort', onParentAbort);
+          deadline.cancel();
+          slot.dispose();
           reject(error);
         },
       );

