@@ -2,14 +2,14 @@ import { type Attributes, type Context, context, type Span, type Tracer, trace }
 import { CircuitBreaker, type CircuitBreakerOptions } from '../policies/circuit-breaker.js';
 import { errorTypeOf } from '../policies/classify.js';
 import type { Clock, RandomSource } from '../policies/clock.js';
-import { Attempt, Call, type ExecuteOptions, invoke, type Policy, raceCaller, SignalSlot, type Work } from '../policies/context.js';
+import { Attempt, AttemptScope, Call, type ExecuteOptions, invoke, type Policy, raceCaller, SignalSlot, type Work } from '../policies/context.js';
 import { ResilienceError } from '../policies/errors.js';
 import { RetryPolicy, type RetryOptions } from '../policies/retry.js';
 import { TimeoutPolicy } from '../policies/timeout.js';
 import { knownOptions } from '../policies/validate.js';
 import * as names from '../telemetry/names.js';
-import { getTracer, recordFailure } from '../telemetry/spans.js';
-import { withAttempt } from './current-attempt.js';
+import { getTracer, recordFailure, tracingPropagatesContext } from '../telemetry/spans.js';
+import { ATTEMPT_KEY, withAttempt } from './current-attempt.js';
 
 /** Options of {@link ResiliencePipeline}, `@resilient` and `resilient(fn)`. */
 export interface ResilienceOptions {
@@ -81,8 +81,15 @@ function isRejection(error: unknown): boolean {
   return error instanceof ResilienceError && error.code === 'BROKEN_CIRCUIT';
 }
 
-/** Runs the call's work as the current attempt. */
-const runWork: Step = (ctx) => withAttempt(ctx, () => invoke(ctx.call.work, ctx));
+/** Runs the call's work as the current attempt: published in its traced scope, else in async-local storage. */
+const runWork: Step = (ctx) => {
+  if (ctx.scope === undefined) return withAttempt(ctx, invoke, ctx.call.work, ctx);
+  ctx.scope.current = ctx;
+  return invoke(ctx.call.work, ctx);
+};
+
+/** `resilience.attempt` attributes of the first attempts, built once. */
+const ATTEMPT_ATTRIBUTES = Array.from({ length: 8 }, (_, i) => Object.freeze({ [names.ATTR_ATTEMPT]: i + 1 }));
 
 /**
  * Retry, circuit breaker and timeouts composed in the standard order (outermost first,
@@ -206,10 +213,17 @@ export class ResiliencePipeline {
     if (ctx.attempt > call.attempts) call.attempts = ctx.attempt;
     const tracer = call.span === undefined || !this.attemptSpans ? undefined : getTracer();
     if (tracer === undefined) return inner(ctx);
-    const attributes = { [names.ATTR_ATTEMPT]: ctx.attempt };
+    const attributes = ATTEMPT_ATTRIBUTES[ctx.attempt - 1] ?? { [names.ATTR_ATTEMPT]: ctx.attempt };
     const span = startSpan(tracer, names.attemptSpanName(call.operation, ctx.attempt), attributes, call.otelContext!);
     if (span === undefined) return inner(ctx);
-    return context.with(trace.setSpan(call.otelContext!, span), inner, undefined, ctx).then(
+    let attemptContext = trace.setSpan(call.otelContext!, span);
+    let attemptCtx = ctx;
+    if (tracingPropagatesContext()) {
+      const scope = new AttemptScope();
+      attemptContext = attemptContext.setValue(ATTEMPT_KEY, scope);
+      attemptCtx = ctx.withScope(scope);
+    }
+    return context.with(attemptContext, inner, undefined, attemptCtx).then(
       (value) => {
         endSpan(span);
         return value;

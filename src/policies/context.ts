@@ -108,6 +108,11 @@ export class SignalSlot {
   }
 }
 
+/** Holds the innermost context of a traced attempt, for `currentAttempt()`. */
+export class AttemptScope {
+  current: ExecutionContext | undefined = undefined;
+}
+
 /** The state of one call shared by all its attempts. */
 export class Call<T = unknown> {
   /** Highest attempt number started. */
@@ -133,6 +138,8 @@ export class Attempt implements ExecutionContext {
     readonly attempt: number,
     readonly slot: SignalSlot,
     readonly deadline: number,
+    /** Set by a traced attempt: where its innermost context is published for `currentAttempt()`. */
+    readonly scope: AttemptScope | undefined = undefined,
   ) {}
 
   get signal(): AbortSignal {
@@ -153,14 +160,19 @@ export class Attempt implements ExecutionContext {
     recordEvent(this.call.span, event);
   }
 
-  /** The same attempt with another attempt number. */
+  /** The next attempt, with number `attempt`. */
   withAttempt(attempt: number): Attempt {
     return new Attempt(this.call, attempt, this.slot, this.deadline);
   }
 
   /** The same attempt with its own cancellation layer (and optionally an earlier deadline). */
   withSlot(slot: SignalSlot, deadline = this.deadline): Attempt {
-    return new Attempt(this.call, this.attempt, slot, deadline);
+    return new Attempt(this.call, this.attempt, slot, deadline, this.scope);
+  }
+
+  /** The same attempt, publishing its innermost context through `scope`. */
+  withScope(scope: AttemptScope): Attempt {
+    return new Attempt(this.call, this.attempt, this.slot, this.deadline, scope);
   }
 }
 

@@ -5,12 +5,20 @@ export interface Deadline {
   cancel(): void;
 }
 
-interface Entry extends Deadline {
-  readonly at: number;
-  readonly onExpire: () => void;
-  prev: Entry | undefined;
-  next: Entry | undefined;
-  live: boolean;
+class Entry implements Deadline {
+  prev: Entry | undefined = undefined;
+  next: Entry | undefined = undefined;
+  live = true;
+
+  constructor(
+    readonly queue: DeadlineQueue,
+    readonly at: number,
+    readonly onExpire: () => void,
+  ) {}
+
+  cancel(): void {
+    this.queue.remove(this);
+  }
 }
 
 type TimerHandle = { ref?: () => unknown; unref?: () => unknown } | undefined;
@@ -36,14 +44,7 @@ export class DeadlineQueue {
 
   /** Calls `onExpire` at `at` (clock ms) unless cancelled first. */
   add(at: number, onExpire: () => void): Deadline {
-    const entry: Entry = {
-      at,
-      onExpire,
-      prev: undefined,
-      next: undefined,
-      live: true,
-      cancel: () => this.remove(entry),
-    };
+    const entry = new Entry(this, at, onExpire);
     let after = this.tail;
     while (after !== undefined && after.at > at) after = after.prev;
     entry.prev = after;
@@ -57,7 +58,8 @@ export class DeadlineQueue {
     return entry;
   }
 
-  private remove(entry: Entry): void {
+  /** Unlinks `entry` (what `Deadline.cancel` does). */
+  remove(entry: Entry): void {
     if (!entry.live) return;
     entry.live = false;
     if (entry.prev === undefined) this.head = entry.next;

@@ -1,5 +1,8 @@
 import {
   type Attributes,
+  context,
+  createContextKey,
+  ROOT_CONTEXT,
   type Span,
   SpanStatusCode,
   type Tracer,
@@ -11,6 +14,23 @@ import * as names from './names.js';
 
 let cachedProvider: TracerProvider | undefined;
 let cachedTracer: Tracer | undefined;
+let cachedPropagates = false;
+
+const PROBE = createContextKey('otel-resilience probe');
+
+/** Whether the registered context manager carries values into callbacks (it does unless none is registered). */
+function contextPropagates(): boolean {
+  return context.with(ROOT_CONTEXT.setValue(PROBE, true), () => context.active().getValue(PROBE) === true);
+}
+
+/**
+ * Whether values set in the OpenTelemetry context reach the code run in it — true with
+ * the AsyncLocalStorage context manager that `startTelemetry()` (or the Node SDK)
+ * registers. Checked when a tracer provider is first seen.
+ */
+export function tracingPropagatesContext(): boolean {
+  return cachedPropagates;
+}
 
 /**
  * The SDK's tracer, or undefined while no tracer provider is registered (then the SDK
@@ -34,6 +54,7 @@ export function getTracer(): Tracer | undefined {
   if (tracer !== undefined) {
     cachedProvider = provider;
     cachedTracer = tracer;
+    cachedPropagates = contextPropagates();
   }
   return tracer;
 }

@@ -147,6 +147,36 @@ describe('ResiliencePipeline telemetry', () => {
   });
 });
 
+describe('currentAttempt()', () => {
+  it('gives the attempt and its innermost signal after awaits, traced or not', async () => {
+    const seen: Array<[number, boolean]> = [];
+    const pipeline = new ResiliencePipeline({ name: 'op', attemptTimeoutMs: 100, retry: { baseDelayMs: 0 } });
+    const work = async () => {
+      await Promise.resolve();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const ctx = currentAttempt()!;
+      seen.push([ctx.attempt, ctx.signal.aborted]);
+      if (ctx.attempt === 1) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        seen.push([currentAttempt()!.attempt, currentAttempt()!.signal.aborted]);
+      }
+      return ctx.attempt;
+    };
+    for (const traced of [true, false]) {
+      if (!traced) await recorder.uninstall();
+      seen.length = 0;
+      const result = pipeline.execute(work);
+      await vi.advanceTimersByTimeAsync(600);
+      await expect(result).resolves.toBe(2);
+      expect(seen).toEqual([
+        [1, false],
+        [2, false],
+        [1, true],
+      ]);
+    }
+  });
+});
+
 describe('resilient(fn)', () => {
   it("keeps fn's name and length and exposes currentAttempt() inside", async () => {
     async function fetchQuote(symbol: string) {
