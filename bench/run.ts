@@ -33,6 +33,10 @@ const { values: args } = parseArgs({
   },
 });
 
+const FUNCTION_ATTRIBUTES = { 'code.function.name': 'Service.traced' };
+const ATTEMPT_ATTRIBUTES = { 'resilience.attempt': 1 };
+const OUTCOME_ATTRIBUTES = { 'resilience.attempts': 1, 'resilience.outcome': 'success' };
+
 /** Calls per measured iteration: amortises the timer read over many calls. */
 const BATCH = 100;
 const work = async () => 42;
@@ -94,25 +98,34 @@ function cockatielPolicy() {
 
 type Case = { name: string; key: string; fn: () => Promise<unknown> };
 
-async function measure(cases: Case[], timeMs: number): Promise<Map<string, number>> {
-  const bench = new Bench({ time: timeMs, warmup: true, warmupTime: Math.min(200, timeMs) });
-  for (const c of cases) {
-    bench.add(c.key, async () => {
-      for (let i = 0; i < BATCH; i++) await c.fn();
-    });
+/**
+ * Median ns per call of each case: `rounds` rounds, each case measured in turn within
+ * a round (so slow drifts of the machine hit every case alike), then the median of the
+ * rounds' medians.
+ */
+async function measure(cases: Case[], timeMs: number, rounds: number): Promise<Map<string, number>> {
+  const samples = new Map<string, number[]>(cases.map((c) => [c.key, []]));
+  for (let round = 0; round < rounds; round++) {
+    const bench = new Bench({ time: timeMs, warmup: true, warmupTime: Math.min(200, timeMs) });
+    for (const c of cases) {
+      bench.add(c.key, async () => {
+        for (let i = 0; i < BATCH; i++) await c.fn();
+      });
+    }
+    await bench.run();
+    for (const task of bench.tasks) {
+      const latency = task.result && 'latency' in task.result ? task.result.latency : undefined;
+      if (!latency) throw new Error(`bench task ${task.name} produced no result`);
+      samples.get(task.name)!.push((latency.p50 * 1e6) / BATCH);
+    }
   }
-  await bench.run();
-  const results = new Map<string, number>();
-  for (const task of bench.tasks) {
-    const latency = task.result && 'latency' in task.result ? task.result.latency : undefined;
-    if (!latency) throw new Error(`bench task ${task.name} produced no result`);
-    results.set(task.name, (latency.p50 * 1e6) / BATCH);
-  }
-  return results;
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return new Map([...samples].map(([key, values]) => [key, median(values)]));
 }
 
 async function main(): Promise<void> {
-  const timeMs = args.smoke ? 50 : 1500;
+  const timeMs = args.smoke ? 50 : 700;
+  const rounds = args.smoke ? 1 : 3;
   const service = new Service();
 
   const provider = installSdk();
@@ -132,7 +145,38 @@ async function main(): Promise<void> {
           }
         }),
     },
+    {
+      key: 'rawSpanAttr',
+      name: 'raw OTel span + code.function.name (what @trace records)',
+      fn: () =>
+        tracer.startActiveSpan('raw', { attributes: FUNCTION_ATTRIBUTES }, async (span) => {
+          try {
+            return await work();
+          } finally {
+            span.end();
+          }
+        }),
+    },
     { key: 'trace', name: '@trace', fn: () => service.traced() },
+    {
+      key: 'spanFloor',
+      name: 'floor: call + attempt span with the same attributes, no policy',
+      fn: () =>
+        tracer.startActiveSpan('call', { attributes: FUNCTION_ATTRIBUTES }, async (span) => {
+          try {
+            return await tracer.startActiveSpan('call attempt 1', { attributes: ATTEMPT_ATTRIBUTES }, async (attempt) => {
+              try {
+                return await work();
+              } finally {
+                attempt.end();
+              }
+            });
+          } finally {
+            span.setAttributes(OUTCOME_ATTRIBUTES);
+            span.end();
+          }
+        }),
+    },
     { key: 'resilientTraced', name: '@resilient traced (retry+breaker+attempt timeout)', fn: () => service.resilient() },
     {
       key: 'handWritten',
@@ -155,7 +199,7 @@ async function main(): Promise<void> {
         }),
     },
   ];
-  const withSdk = await measure(traced, timeMs);
+  const withSdk = await measure(traced, timeMs, rounds);
   await provider.shutdown();
   removeSdk();
 
@@ -189,7 +233,7 @@ async function main(): Promise<void> {
       },
     },
   ];
-  const noSdk = await measure(untraced, timeMs);
+  const noSdk = await measure(untraced, timeMs, rounds);
   opossum.shutdown();
 
   const ns = new Map([...withSdk, ...noSdk]);
@@ -201,7 +245,7 @@ async function main(): Promise<void> {
   const budget = [
     { check: '@resilient traced <= 0.35 x hand-written', ratio: get('resilientTraced') / get('handWritten'), limit: 0.35 },
     { check: '@resilient no SDK <= opossum fire()', ratio: get('resilientNoSdk') / get('opossum'), limit: 1 },
-    { check: '@trace <= 1.1 x raw span', ratio: get('trace') / get('rawSpan'), limit: 1.1 },
+    { check: '@trace <= 1.1 x raw span recording the same attribute', ratio: get('trace') / get('rawSpanAttr'), limit: 1.1 },
     { check: 'failure path <= 1.5 x try/catch loop', ratio: get('failResilient') / get('failLoop'), limit: 1.5 },
   ].map((b) => ({ ...b, met: b.ratio <= b.limit }));
 
@@ -217,13 +261,18 @@ async function main(): Promise<void> {
   console.log('\nbudget');
   for (const b of budget) console.log(`${b.met ? 'met   ' : 'MISSED'}  ${b.check}: ${b.ratio.toFixed(2)}`);
   console.log(
+    `context: @trace / bare raw span ${(get('trace') / get('rawSpan')).toFixed(2)}; ` +
+      `telemetry floor / hand-written ${(get('spanFloor') / get('handWritten')).toFixed(2)} ` +
+      `(two spans and their attributes alone, before any policy)`,
+  );
+  console.log(
     `\nleak check: ${leaks.calls} @resilient calls, heap ${leaks.heapGrowthKiB} KiB above baseline after GC, ` +
       `${leaks.activeTimers} timers and ${leaks.abortListeners} abort listeners left — ${leaks.ok ? 'ok' : 'LEAK'}`,
   );
 
   writeFileSync(
     args.out,
-    `${JSON.stringify({ date: new Date().toISOString(), machine, smoke: args.smoke, batch: BATCH, rows, budget, leaks }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, smoke: args.smoke, batch: BATCH, rounds, rows, budget, leaks }, null, 2)}\n`,
   );
   console.log(`\nresults written to ${args.out}`);
   if (!leaks.ok) process.exitCode = 1;

@@ -2,11 +2,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { context, createContextKey } from '@opentelemetry/api';
 import type { AttemptScope, ExecutionContext } from '../policies/context.js';
 
-const storage = new AsyncLocalStorage<ExecutionContext>();
+const storage = new AsyncLocalStorage<AttemptScope>();
 
 /**
- * Where a traced attempt keeps its context: in the OpenTelemetry context that also makes
- * the attempt span active, so a traced call switches context once per attempt, not twice.
+ * Where a traced call keeps its {@link AttemptScope}: in the OpenTelemetry context that
+ * also makes its spans active, so tracing adds no second context switch. Untraced calls
+ * (or tracing without a context manager) use an AsyncLocalStorage instead.
  */
 export const ATTEMPT_KEY = createContextKey('otel-resilience attempt');
 
@@ -17,11 +18,11 @@ export const ATTEMPT_KEY = createContextKey('otel-resilience attempt');
  * caller's abort cancel the request. Undefined outside such a call.
  */
 export function currentAttempt(): ExecutionContext | undefined {
-  const scope = context.active().getValue(ATTEMPT_KEY) as AttemptScope | undefined;
-  return scope?.current ?? storage.getStore();
+  const scope = (context.active().getValue(ATTEMPT_KEY) as AttemptScope | undefined) ?? storage.getStore();
+  return scope?.current;
 }
 
-/** Calls `fn(...args)` with `ctx` as the current attempt (for untraced attempts). */
-export function withAttempt<A extends unknown[], R>(ctx: ExecutionContext, fn: (...args: A) => R, ...args: A): R {
-  return storage.run(ctx, fn, ...args);
+/** Calls `fn(...args)` with `scope` in async-local storage (calls not published through the OpenTelemetry context). */
+export function withScope<A extends unknown[], R>(scope: AttemptScope, fn: (...args: A) => R, ...args: A): R {
+  return storage.run(scope, fn, ...args);
 }

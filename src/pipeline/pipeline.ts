@@ -9,7 +9,7 @@ import { TimeoutPolicy } from '../policies/timeout.js';
 import { knownOptions } from '../policies/validate.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, recordFailure, tracingPropagatesContext } from '../telemetry/spans.js';
-import { ATTEMPT_KEY, withAttempt } from './current-attempt.js';
+import { ATTEMPT_KEY, withScope } from './current-attempt.js';
 
 /** Options of {@link ResiliencePipeline}, `@resilient` and `resilient(fn)`. */
 export interface ResilienceOptions {
@@ -81,9 +81,8 @@ function isRejection(error: unknown): boolean {
   return error instanceof ResilienceError && error.code === 'BROKEN_CIRCUIT';
 }
 
-/** Runs the call's work as the current attempt: published in its traced scope, else in async-local storage. */
+/** Runs the call's work, publishing its context for `currentAttempt()`. */
 const runWork: Step = (ctx) => {
-  if (ctx.scope === undefined) return withAttempt(ctx, invoke, ctx.call.work, ctx);
   ctx.scope.current = ctx;
   return invoke(ctx.call.work, ctx);
 };
@@ -112,6 +111,8 @@ export class ResiliencePipeline {
   readonly retry: RetryPolicy | undefined;
   readonly circuitBreaker: CircuitBreaker | undefined;
   private readonly attemptSpans: boolean;
+  /** Whether an attempt can still run when the next starts (an attempt timeout abandons it). */
+  private readonly overlappingAttempts: boolean;
   private readonly chain: Step;
   /** Call-span attributes per operation name, built once. */
   private readonly callAttributes = new Map<string, Attributes>();
@@ -142,6 +143,7 @@ export class ResiliencePipeline {
         ? undefined
         : new TimeoutPolicy({ timeoutMs: options.attemptTimeoutMs, scope: 'attempt', clock });
     this.attemptSpans = options.attemptSpans ?? this.retry !== undefined;
+    this.overlappingAttempts = attempt !== undefined && this.retry !== undefined;
     const inner = compose([this.circuitBreaker, attempt].filter((p) => p !== undefined), runWork);
     this.chain = compose([total, this.retry].filter((p) => p !== undefined), (ctx) => this.attempt(ctx, inner));
   }
@@ -162,18 +164,24 @@ export class ResiliencePipeline {
   call<T>(name: string, attributes: Attributes | undefined, work: Work<T>, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const slot = new SignalSlot(undefined, signal);
+    const scope = new AttemptScope();
     const tracer = getTracer();
     if (tracer === undefined) {
-      // No SDK registered: no spans, no context switches — only the policies run.
-      const ctx = new Attempt(new Call(name, work, undefined, undefined), 1, slot, Infinity);
-      return raceCaller(this.chain(ctx) as Promise<T>, signal, slot);
+      // No SDK registered: no spans, no OpenTelemetry context — only the policies run.
+      const ctx = new Attempt(new Call(name, work, undefined, undefined), 1, slot, Infinity, scope);
+      // With overlapping attempts each attempt stores its own scope; else the call does, once.
+      const promise = this.overlappingAttempts ? this.chain(ctx) : withScope(scope, this.chain, ctx);
+      return raceCaller(promise as Promise<T>, signal, slot);
     }
     const parent = context.active();
     const span = startSpan(tracer, name, this.attributesOf(name, attributes), parent);
-    const otelContext = span === undefined ? parent : trace.setSpan(parent, span);
+    let otelContext = span === undefined ? parent : trace.setSpan(parent, span);
+    const propagates = tracingPropagatesContext();
+    if (propagates) otelContext = otelContext.setValue(ATTEMPT_KEY, scope);
     const call = new Call(name, work, span?.isRecording() ? span : undefined, otelContext);
-    const ctx = new Attempt(call, 1, slot, Infinity);
-    const promise = raceCaller(context.with(otelContext, this.chain, undefined, ctx) as Promise<T>, signal, slot);
+    const ctx = new Attempt(call, 1, slot, Infinity, scope);
+    const run = propagates || this.overlappingAttempts ? this.chain : (c: Attempt) => withScope(scope, this.chain, c);
+    const promise = raceCaller(context.with(otelContext, run, undefined, ctx) as Promise<T>, signal, slot);
     if (span === undefined) return promise;
     return promise.then(
       (value) => {
@@ -207,23 +215,40 @@ export class ResiliencePipeline {
     endSpan(span);
   }
 
-  /** One attempt: its span (when tracing with attempt spans), then the inner policies. */
+  /** One attempt: its own scope where attempts can overlap, its span when tracing, then the inner policies. */
   private attempt(ctx: Attempt, inner: Step): Promise<unknown> {
     const call = ctx.call;
     if (ctx.attempt > call.attempts) call.attempts = ctx.attempt;
     const tracer = call.span === undefined || !this.attemptSpans ? undefined : getTracer();
-    if (tracer === undefined) return inner(ctx);
-    const attributes = ATTEMPT_ATTRIBUTES[ctx.attempt - 1] ?? { [names.ATTR_ATTEMPT]: ctx.attempt };
-    const span = startSpan(tracer, names.attemptSpanName(call.operation, ctx.attempt), attributes, call.otelContext!);
-    if (span === undefined) return inner(ctx);
-    let attemptContext = trace.setSpan(call.otelContext!, span);
-    let attemptCtx = ctx;
-    if (tracingPropagatesContext()) {
+    const span =
+      tracer === undefined
+        ? undefined
+        : startSpan(
+            tracer,
+            names.attemptSpanName(call.operation, ctx.attempt),
+            ATTEMPT_ATTRIBUTES[ctx.attempt - 1] ?? { [names.ATTR_ATTEMPT]: ctx.attempt },
+            call.otelContext!,
+          );
+    if (span === undefined) {
+      if (!this.overlappingAttempts) return inner(ctx);
       const scope = new AttemptScope();
-      attemptContext = attemptContext.setValue(ATTEMPT_KEY, scope);
-      attemptCtx = ctx.withScope(scope);
+      return withScope(scope, inner, ctx.withScope(scope));
     }
-    return context.with(attemptContext, inner, undefined, attemptCtx).then(
+    let attemptContext = trace.setSpan(call.otelContext!, span);
+    let promise: Promise<unknown>;
+    if (!this.overlappingAttempts) {
+      promise = context.with(attemptContext, inner, undefined, ctx);
+    } else {
+      const scope = new AttemptScope();
+      const scoped = ctx.withScope(scope);
+      if (tracingPropagatesContext()) {
+        attemptContext = attemptContext.setValue(ATTEMPT_KEY, scope);
+        promise = context.with(attemptContext, inner, undefined, scoped);
+      } else {
+        promise = context.with(attemptContext, () => withScope(scope, inner, scoped));
+      }
+    }
+    return promise.then(
       (value) => {
         endSpan(span);
         return value;

@@ -108,7 +108,12 @@ export class SignalSlot {
   }
 }
 
-/** Holds the innermost context of a traced attempt, for `currentAttempt()`. */
+/**
+ * Where a call publishes the innermost context of its running attempt, for
+ * `currentAttempt()`. One per call while attempts run one at a time; one per attempt
+ * where an attempt can outlive its successor's start (an abandoned attempt after an
+ * attempt timeout, hedged attempts), so each sees its own context.
+ */
 export class AttemptScope {
   current: ExecutionContext | undefined = undefined;
 }
@@ -138,8 +143,8 @@ export class Attempt implements ExecutionContext {
     readonly attempt: number,
     readonly slot: SignalSlot,
     readonly deadline: number,
-    /** Set by a traced attempt: where its innermost context is published for `currentAttempt()`. */
-    readonly scope: AttemptScope | undefined = undefined,
+    /** Where the work's context is published for `currentAttempt()`. */
+    readonly scope: AttemptScope,
   ) {}
 
   get signal(): AbortSignal {
@@ -162,7 +167,12 @@ export class Attempt implements ExecutionContext {
 
   /** The next attempt, with number `attempt`. */
   withAttempt(attempt: number): Attempt {
-    return new Attempt(this.call, attempt, this.slot, this.deadline);
+    return new Attempt(this.call, attempt, this.slot, this.deadline, this.scope);
+  }
+
+  /** The same attempt, publishing its context through `scope`. */
+  withScope(scope: AttemptScope): Attempt {
+    return new Attempt(this.call, this.attempt, this.slot, this.deadline, scope);
   }
 
   /** The same attempt with its own cancellation layer (and optionally an earlier deadline). */
@@ -170,10 +180,6 @@ export class Attempt implements ExecutionContext {
     return new Attempt(this.call, this.attempt, slot, deadline, this.scope);
   }
 
-  /** The same attempt, publishing its innermost context through `scope`. */
-  withScope(scope: AttemptScope): Attempt {
-    return new Attempt(this.call, this.attempt, this.slot, this.deadline, scope);
-  }
 }
 
 /** Calls `work` and always returns a promise, turning a synchronous throw into a rejection. */
@@ -229,7 +235,7 @@ export function executeAlone<T>(
   const signal = options?.signal;
   const call = new Call(options?.operation ?? 'execute', work, span, undefined);
   const slot = new SignalSlot(undefined, signal);
-  const ctx = new Attempt(call, 1, slot, Infinity);
+  const ctx = new Attempt(call, 1, slot, Infinity, new AttemptScope());
   if (signal?.aborted) return Promise.reject(signal.reason);
   return raceCaller(
     policy.run(ctx, (inner) => invoke(work, inner)),

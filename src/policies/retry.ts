@@ -42,6 +42,12 @@ const RETRY_OPTIONS = [
   'jitter',
 ];
 
+/** What a call's retries carry from one attempt to the next. */
+interface RetryState {
+  readonly errors: unknown[];
+  readonly delays: DelaySequence | undefined;
+}
+
 const defaultRetryOn = (error: unknown) => classifyError(error).retryable;
 
 /**
@@ -86,66 +92,70 @@ export class RetryPolicy implements Policy {
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
-    const first = next(ctx);
-    // The success path allocates nothing but the one derived promise.
-    if (this.retryOnResult === undefined) return first.then(undefined, (error: unknown) => this.retry(ctx, next, error));
-    return this.loop(ctx, next, first);
+    return this.attempt(ctx, next, ctx, undefined);
   }
 
-  /** Continues after the first attempt failed with `error`. */
-  private retry<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, error: unknown): Promise<T> {
-    return this.loop(ctx, next, Promise.reject(error));
+  /**
+   * Runs attempt `actx.attempt`. Written as promise continuations rather than an async
+   * loop: a success costs one derived promise, a retry no unhandled-rejection bookkeeping.
+   */
+  private attempt<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, actx: Attempt, state: RetryState | undefined): Promise<T> {
+    const onError = (error: unknown) => this.afterFailure(ctx, next, actx.attempt, state, error, false);
+    const retryOnResult = this.retryOnResult;
+    if (retryOnResult === undefined) return next(actx).then(undefined, onError);
+    return next(actx).then(
+      (result) => (retryOnResult(result, actx.attempt) ? this.afterFailure(ctx, next, actx.attempt, state, result, true) : result),
+      onError,
+    );
   }
 
-  private async loop<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, first: Promise<T>): Promise<T> {
-    const errors: unknown[] = [];
-    let delays: DelaySequence | undefined;
-    let pending = first;
-    for (let attempt = 1; ; attempt++) {
-      let failure: unknown;
-      let isResult = false;
-      let retryAfterMs: number | undefined;
-      try {
-        const result = await pending;
-        if (this.retryOnResult === undefined || !this.retryOnResult(result, attempt)) return result;
-        if (attempt > this.maxRetries) {
-          if (ctx.recording) ctx.report({ type: 'retry-exhausted', attempts: attempt, reason: 'max-retries' });
-          return result;
-        }
-        failure = result;
-        isResult = true;
-      } catch (error) {
-        if (ctx.slot.aborted || !this.retryOn(error, attempt)) throw error;
-        errors.push(error);
-        if (attempt > this.maxRetries) throw this.giveUp(ctx, attempt, errors, 'max-retries');
-        failure = error;
-        retryAfterMs = classifyError(error).retryAfterMs;
-      }
-      let delayMs: number;
-      if (retryAfterMs !== undefined) {
-        if (retryAfterMs > this.maxRetryAfterMs) throw this.giveUp(ctx, attempt, errors, 'retry-after-too-long', retryAfterMs);
-        delayMs = retryAfterMs;
-      } else {
-        delays ??= this.backoff.sequence(this.random);
-        delayMs = Math.round(delays.next(attempt, failure));
-      }
-      if (ctx.deadline !== Infinity && this.clock.now() + delayMs >= ctx.deadline) {
-        if (isResult) return failure as T;
-        throw this.giveUp(ctx, attempt, errors, 'deadline', retryAfterMs);
-      }
-      if (ctx.recording) {
-        ctx.report({
-          type: 'retry',
-          attempt,
-          delayMs,
-          delaySource: retryAfterMs === undefined ? 'backoff' : 'retry-after',
-          errorType: isResult ? 'result' : errorTypeOf(failure),
-        });
-      }
-      if (delayMs > 0) await sleep(delayMs, ctx.signal, this.clock);
-      if (ctx.slot.aborted) throw ctx.slot.abortReason;
-      pending = next(ctx.withAttempt(attempt + 1));
+  /** Decides what follows a failed attempt (an error, or a result `retryOnResult` rejected). */
+  private afterFailure<T>(
+    ctx: Attempt,
+    next: (ctx: Attempt) => Promise<T>,
+    attempt: number,
+    state: RetryState | undefined,
+    failure: unknown,
+    isResult: boolean,
+  ): T | Promise<T> {
+    if (!isResult && (ctx.slot.aborted || !this.retryOn(failure, attempt))) throw failure;
+    const errors = state?.errors ?? [];
+    if (!isResult) errors.push(failure);
+    if (attempt > this.maxRetries) {
+      if (!isResult) throw this.giveUp(ctx, attempt, errors, 'max-retries');
+      if (ctx.recording) ctx.report({ type: 'retry-exhausted', attempts: attempt, reason: 'max-retries' });
+      return failure as T;
     }
+    const retryAfterMs = isResult ? undefined : classifyError(failure).retryAfterMs;
+    let delayMs: number;
+    let delays = state?.delays;
+    if (retryAfterMs !== undefined) {
+      if (retryAfterMs > this.maxRetryAfterMs) throw this.giveUp(ctx, attempt, errors, 'retry-after-too-long', retryAfterMs);
+      delayMs = retryAfterMs;
+    } else {
+      delays ??= this.backoff.sequence(this.random);
+      delayMs = Math.round(delays.next(attempt, failure));
+    }
+    if (ctx.deadline !== Infinity && this.clock.now() + delayMs >= ctx.deadline) {
+      if (isResult) return failure as T;
+      throw this.giveUp(ctx, attempt, errors, 'deadline', retryAfterMs);
+    }
+    if (ctx.recording) {
+      ctx.report({
+        type: 'retry',
+        attempt,
+        delayMs,
+        delaySource: retryAfterMs === undefined ? 'backoff' : 'retry-after',
+        errorType: isResult ? 'result' : errorTypeOf(failure),
+      });
+    }
+    const nextState: RetryState = { errors, delays };
+    const again = () => {
+      if (ctx.slot.aborted) throw ctx.slot.abortReason;
+      return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState);
+    };
+    // A 0 ms delay does not wait on a timer.
+    return delayMs > 0 ? sleep(delayMs, ctx.signal, this.clock).then(again) : again();
   }
 
   private giveUp(
