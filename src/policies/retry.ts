@@ -118,7 +118,9 @@ export class RetryPolicy implements Policy {
     failure: unknown,
     isResult: boolean,
   ): T | Promise<T> {
-    if (!isResult && (ctx.slot.aborted || !this.retryOn(failure, attempt))) throw failure;
+    // The default retryOn classifies the error; the same classification gives Retry-After.
+    const classification = isResult || this.retryOn !== defaultRetryOn ? undefined : classifyError(failure);
+    if (!isResult && (ctx.slot.aborted || !(classification?.retryable ?? this.retryOn(failure, attempt)))) throw failure;
     const errors = state?.errors ?? [];
     if (!isResult) errors.push(failure);
     if (attempt > this.maxRetries) {
@@ -126,7 +128,7 @@ export class RetryPolicy implements Policy {
       if (ctx.recording) ctx.report({ type: 'retry-exhausted', attempts: attempt, reason: 'max-retries' });
       return failure as T;
     }
-    const retryAfterMs = isResult ? undefined : classifyError(failure).retryAfterMs;
+    const retryAfterMs = isResult ? undefined : (classification ?? classifyError(failure)).retryAfterMs;
     let delayMs: number;
     let delays = state?.delays;
     if (retryAfterMs !== undefined) {
