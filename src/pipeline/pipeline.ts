@@ -30,7 +30,7 @@ export interface ResilienceOptions {
   /** Budget of the whole call across attempts and backoff, in ms (default: none). */
   readonly totalTimeoutMs?: number;
   /**
-   * One child span per attempt (default true) — the shape every trace of a retried call
+   * One child span per attempt (default: true when retry is on) — the shape every trace of a retried call
    * has, even when the first attempt succeeds. `false` keeps only the call span and its
    * events.
    */

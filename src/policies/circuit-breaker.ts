@@ -4,7 +4,7 @@ import { classifyError } from './classify.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Attempt, type ExecuteOptions, executeAlone, type Policy, type Work } from './context.js';
 import { BrokenCircuitError } from './errors.js';
-import { functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
+import { countOption, functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
 
 /** Options of {@link CircuitBreaker}. */
 export interface CircuitBreakerOptions {
@@ -156,24 +156,12 @@ export class CircuitBreaker implements Policy {
         `Invalid option circuitBreaker.failureThreshold: ${options.failureThreshold} cannot be combined with failureRateThreshold (${this.failureRateThreshold}); choose consecutive or failure-rate mode`,
       );
     }
-    this.failureThreshold = numberOption('circuitBreaker.failureThreshold', options.failureThreshold, 5, {
-      min: 1,
-      integer: true,
-    });
-    this.minimumThroughput = numberOption('circuitBreaker.minimumThroughput', options.minimumThroughput, 10, {
-      min: 1,
-      integer: true,
-    });
+    this.failureThreshold = countOption('circuitBreaker.failureThreshold', options.failureThreshold, 5);
+    this.minimumThroughput = countOption('circuitBreaker.minimumThroughput', options.minimumThroughput, 10);
     this.windowMs = numberOption('circuitBreaker.windowMs', options.windowMs, 30000, { min: 1 });
     this.halfOpenAfterMs = numberOption('circuitBreaker.halfOpenAfterMs', options.halfOpenAfterMs, 30000);
-    this.halfOpenMaxCalls = numberOption('circuitBreaker.halfOpenMaxCalls', options.halfOpenMaxCalls, 1, {
-      min: 1,
-      integer: true,
-    });
-    this.successThreshold = numberOption('circuitBreaker.successThreshold', options.successThreshold, 1, {
-      min: 1,
-      integer: true,
-    });
+    this.halfOpenMaxCalls = countOption('circuitBreaker.halfOpenMaxCalls', options.halfOpenMaxCalls, 1);
+    this.successThreshold = countOption('circuitBreaker.successThreshold', options.successThreshold, 1);
     this.isFailure =
       functionOption('circuitBreaker.isFailure', options.isFailure) ?? ((error) => classifyError(error).retryable);
     this.clock = options.clock ?? systemClock;

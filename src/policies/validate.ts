@@ -36,6 +36,11 @@ export function numberOption(
   return value as number;
 }
 
+/** A whole number >= 1, or undefined → `fallback`. */
+export function countOption(option: string, value: unknown, fallback: number): number {
+  return numberOption(option, value, fallback, { min: 1, integer: true });
+}
+
 /** A number in (0, 1], or undefined. */
 export function ratioOption(option: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
