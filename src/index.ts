@@ -8,6 +8,8 @@ export { type TraceOptions, trace, traced } from './decorators/trace.js';
 export { currentAttempt } from './pipeline/current-attempt.js';
 export { ResiliencePipeline, type ResilienceOptions } from './pipeline/pipeline.js';
 export { Backoff, type BackoffFunction, type BackoffKind, type BackoffOptions, type Jitter } from './policies/backoff.js';
+export { Bulkhead, type BulkheadOptions } from './policies/bulkhead.js';
+export { ChaosPolicy, type ChaosOptions, chaosFaults, seededRandom } from './policies/chaos.js';
 export {
   CircuitBreaker,
   type CircuitBreakerOptions,
@@ -21,13 +23,19 @@ export {
   parseRetryAfter,
 } from './policies/classify.js';
 export { type Clock, type RandomSource, systemClock } from './policies/clock.js';
-export type { ExecuteOptions, ExecutionContext, Policy, Work } from './policies/context.js';
+export type { Attempt, ExecuteOptions, ExecutionContext, Policy, Work } from './policies/context.js';
 export {
   BrokenCircuitError,
+  BulkheadRejectedError,
+  HedgeLostError,
+  RateLimitedError,
   ResilienceError,
   RetriesExhaustedError,
   TimeoutError,
 } from './policies/errors.js';
+export { type Failure, type FallbackOptions, FallbackPolicy, type FallbackStep } from './policies/fallback.js';
+export { HedgingPolicy, type HedgingOptions } from './policies/hedging.js';
+export { type Cost, RateLimiter, type RateLimiterOptions, type TokenBucketOptions } from './policies/rate-limiter.js';
 export { RetryPolicy, type RetryOptions } from './policies/retry.js';
 export { TimeoutPolicy, type TimeoutOptions } from './policies/timeout.js';
 export type { CircuitState, GiveUpReason, ResilienceEvent, TimeoutScope } from './telemetry/events.js';

@@ -8,6 +8,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seededRandom } from 'otel-resilience';
 
 /** What the server does with one request. */
 export type Fault =
@@ -52,18 +53,6 @@ export interface FlakyLlmServer {
   close(): Promise<void>;
 }
 
-/** mulberry32: a tiny seeded PRNG, enough for reproducible fault patterns. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
@@ -99,7 +88,7 @@ async function readBody(req: IncomingMessage): Promise<{ model: string; prompt: 
 
 /** Starts the server on an ephemeral 127.0.0.1 port. */
 export async function startFlakyLlmServer(options: FlakyServerOptions = {}): Promise<FlakyLlmServer> {
-  const random = seeded(options.seed ?? 42);
+  const random = seededRandom(options.seed ?? 42);
   const slowMs = options.slowMs ?? 1500;
   const scripts = new Map(Object.entries(options.script ?? {}).map(([model, faults]) => [model, [...faults]]));
   const requests: ServedRequest[] = [];

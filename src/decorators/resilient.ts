@@ -29,7 +29,12 @@ function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOption
   const wrapper = function (this: unknown, ...args: unknown[]): Promise<unknown> {
     const name = options.name ?? nameOf(this);
     const signal = options.signal?.(args);
-    return pipeline.call(name, argumentsAttributes(options, args), () => fn.apply(this, args), signal);
+    return pipeline.call(name, () => fn.apply(this, args), {
+      attributes: argumentsAttributes(options, args),
+      signal,
+      args,
+      self: this,
+    });
   };
   return preserveShape(wrapper, fn);
 }

@@ -1,9 +1,15 @@
 import { type Attributes, type Context, context, type Span, type Tracer, trace } from '@opentelemetry/api';
+import { Bulkhead, type BulkheadOptions } from '../policies/bulkhead.js';
+import { ChaosPolicy, type ChaosOptions } from '../policies/chaos.js';
+import { endSpan, endWhenSettled, startChildSpan } from '../policies/child-span.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../policies/circuit-breaker.js';
 import { errorTypeOf } from '../policies/classify.js';
 import type { Clock, RandomSource } from '../policies/clock.js';
 import { Attempt, AttemptScope, Call, type ExecuteOptions, invoke, type Policy, raceCaller, SignalSlot, type Work } from '../policies/context.js';
-import { ResilienceError } from '../policies/errors.js';
+import { HedgeLostError, ResilienceError } from '../policies/errors.js';
+import { FallbackPolicy, type FallbackOptions, type FallbackStep } from '../policies/fallback.js';
+import { HedgingPolicy, type HedgingOptions } from '../policies/hedging.js';
+import { RateLimiter, type RateLimiterOptions } from '../policies/rate-limiter.js';
 import { RetryPolicy, type RetryOptions } from '../policies/retry.js';
 import { TimeoutPolicy } from '../policies/timeout.js';
 import { knownOptions } from '../policies/validate.js';
@@ -25,6 +31,27 @@ export interface ResilienceOptions {
    * for one owned by this pipeline alone. Default: none.
    */
   readonly circuitBreaker?: CircuitBreaker | CircuitBreakerOptions;
+  /**
+   * Hedging instead of retry: a {@link HedgingPolicy} or its options. Default: none.
+   * Cannot be combined with `retry`.
+   */
+  readonly hedging?: HedgingPolicy | HedgingOptions;
+  /** A shared {@link Bulkhead} or options for one of this pipeline's own. Default: none. */
+  readonly bulkhead?: Bulkhead | BulkheadOptions;
+  /** A shared {@link RateLimiter} (one budget across methods) or its options. Default: none. */
+  readonly rateLimiter?: RateLimiter | RateLimiterOptions<any, any>;
+  /**
+   * What to answer when everything else failed: a handler, a step, an ordered chain of
+   * them, a {@link FallbackPolicy} or its options. Default: none.
+   */
+  readonly fallback?:
+    | FallbackPolicy
+    | FallbackOptions<any, any>
+    | FallbackStep<any, any>
+    | FallbackStep<any, any>['handler']
+    | ReadonlyArray<FallbackStep<any, any> | FallbackStep<any, any>['handler']>;
+  /** Chaos injection, innermost: a {@link ChaosPolicy}, its options, or several. Default: none. */
+  readonly chaos?: ChaosPolicy | ChaosOptions | ReadonlyArray<ChaosPolicy | ChaosOptions>;
   /** Budget of each attempt in ms (default: none). */
   readonly attemptTimeoutMs?: number;
   /** Budget of the whole call across attempts and backoff, in ms (default: none). */
@@ -44,6 +71,11 @@ export interface ResilienceOptions {
 const PIPELINE_OPTIONS = [
   'name',
   'retry',
+  'hedging',
+  'bulkhead',
+  'rateLimiter',
+  'fallback',
+  'chaos',
   'circuitBreaker',
   'attemptTimeoutMs',
   'totalTimeoutMs',
@@ -61,14 +93,6 @@ function startSpan(tracer: Tracer, name: string, attributes: Attributes, parent:
   }
 }
 
-function endSpan(span: Span): void {
-  try {
-    span.end();
-  } catch {
-    // Instrumentation must never break the user's call.
-  }
-}
-
 type Step = (ctx: Attempt) => Promise<unknown>;
 
 /** `policies[0]` outermost, ending in `last`; composed once, so a call allocates no chain. */
@@ -76,9 +100,26 @@ function compose(policies: readonly Policy[], last: Step): Step {
   return policies.reduceRight<Step>((next, policy) => (ctx) => policy.run(ctx, next), last);
 }
 
+const REJECTIONS = new Set(['BROKEN_CIRCUIT', 'BULKHEAD_REJECTED', 'RATE_LIMITED']);
+
 /** Whether an error is a rejection by a policy rather than a failure of the work. */
 function isRejection(error: unknown): boolean {
-  return error instanceof ResilienceError && error.code === 'BROKEN_CIRCUIT';
+  return error instanceof ResilienceError && REJECTIONS.has(error.code);
+}
+
+/** A policy given as an instance, or options to build one; undefined stays undefined. */
+function policyOf<P, O>(value: P | O | undefined, type: new (options: O) => P, build: (options: O) => P = (o) => new type(o)): P | undefined {
+  if (value === undefined) return undefined;
+  return value instanceof type ? value : build(value as O);
+}
+
+/** The fallback option in any of its forms, as a policy. */
+function fallbackOf(value: ResilienceOptions['fallback']): FallbackPolicy | undefined {
+  if (value === undefined || value instanceof FallbackPolicy) return value;
+  if (typeof value === 'function' || Array.isArray(value) || 'handler' in (value as object)) {
+    return new FallbackPolicy({ steps: value as FallbackOptions['steps'] });
+  }
+  return new FallbackPolicy(value as FallbackOptions);
 }
 
 /** Runs the call's work, publishing its context for `currentAttempt()`. */
@@ -109,9 +150,13 @@ const ATTEMPT_ATTRIBUTES = Array.from({ length: 8 }, (_, i) => Object.freeze({ [
 export class ResiliencePipeline {
   readonly name: string | undefined;
   readonly retry: RetryPolicy | undefined;
+  readonly hedging: HedgingPolicy | undefined;
   readonly circuitBreaker: CircuitBreaker | undefined;
+  readonly bulkhead: Bulkhead | undefined;
+  readonly rateLimiter: RateLimiter | undefined;
+  readonly fallback: FallbackPolicy | undefined;
   private readonly attemptSpans: boolean;
-  /** Whether an attempt can still run when the next starts (an attempt timeout abandons it). */
+  /** Whether an attempt can still run when the next starts (hedging; an attempt timeout abandons it). */
   private readonly overlappingAttempts: boolean;
   private readonly chain: Step;
   /** Call-span attributes per operation name, built once. */
@@ -123,17 +168,22 @@ export class ResiliencePipeline {
     }
     knownOptions('', options, PIPELINE_OPTIONS);
     const { clock, random } = options;
+    if (options.hedging !== undefined && options.retry !== undefined && options.retry !== false) {
+      throw new TypeError('Invalid resilience options: hedging takes the place of retry; set one of them, not both');
+    }
     this.name = options.name;
+    this.hedging = policyOf(options.hedging, HedgingPolicy, (o) => new HedgingPolicy({ clock, ...o }));
     this.retry =
-      options.retry === false
+      options.retry === false || this.hedging !== undefined
         ? undefined
-        : options.retry instanceof RetryPolicy
-          ? options.retry
-          : new RetryPolicy({ clock, random, ...options.retry });
-    this.circuitBreaker =
-      options.circuitBreaker === undefined || options.circuitBreaker instanceof CircuitBreaker
-        ? options.circuitBreaker
-        : new CircuitBreaker({ clock, ...options.circuitBreaker });
+        : policyOf(options.retry ?? {}, RetryPolicy, (o) => new RetryPolicy({ clock, random, ...o }));
+    this.circuitBreaker = policyOf(options.circuitBreaker, CircuitBreaker, (o) => new CircuitBreaker({ clock, ...o }));
+    this.bulkhead = policyOf(options.bulkhead, Bulkhead, (o) => new Bulkhead({ clock, ...o }));
+    this.rateLimiter = policyOf(options.rateLimiter, RateLimiter, (o) => new RateLimiter({ clock, ...o }));
+    this.fallback = fallbackOf(options.fallback);
+    const chaos = (Array.isArray(options.chaos) ? options.chaos : options.chaos === undefined ? [] : [options.chaos]).map(
+      (c: ChaosPolicy | ChaosOptions) => policyOf(c, ChaosPolicy, (o) => new ChaosPolicy({ clock, ...o }))!,
+    );
     const total =
       options.totalTimeoutMs === undefined
         ? undefined
@@ -142,10 +192,13 @@ export class ResiliencePipeline {
       options.attemptTimeoutMs === undefined
         ? undefined
         : new TimeoutPolicy({ timeoutMs: options.attemptTimeoutMs, scope: 'attempt', clock });
-    this.attemptSpans = options.attemptSpans ?? this.retry !== undefined;
-    this.overlappingAttempts = attempt !== undefined && this.retry !== undefined;
-    const inner = compose([this.circuitBreaker, attempt].filter((p) => p !== undefined), runWork);
-    this.chain = compose([total, this.retry].filter((p) => p !== undefined), (ctx) => this.attempt(ctx, inner));
+    const repeater = this.retry ?? this.hedging;
+    this.attemptSpans = options.attemptSpans ?? repeater !== undefined;
+    this.overlappingAttempts = this.hedging !== undefined || (attempt !== undefined && this.retry !== undefined);
+    const present = (policies: Array<Policy | undefined>) => policies.filter((p) => p !== undefined);
+    // fallback → rate limiter → total timeout → retry|hedging → [attempt] → breaker → bulkhead → attempt timeout → chaos
+    const inner = compose(present([this.circuitBreaker, this.bulkhead, attempt, ...chaos]), runWork);
+    this.chain = compose(present([this.fallback, this.rateLimiter, total, repeater]), (ctx) => this.attempt(ctx, inner));
   }
 
   /**
@@ -157,18 +210,25 @@ export class ResiliencePipeline {
    *   caller's abort reason)
    */
   execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return this.call(options?.operation ?? this.name ?? 'execute', undefined, work, options?.signal);
+    return this.call(options?.operation ?? this.name ?? 'execute', work, { signal: options?.signal });
   }
 
-  /** Runs `work` as the call `name`, with extra call-span attributes. */
-  call<T>(name: string, attributes: Attributes | undefined, work: Work<T>, signal?: AbortSignal): Promise<T> {
+  /**
+   * Runs `work` as the call `name`: with extra call-span attributes, the caller's signal,
+   * and the wrapped function's arguments and `this` (for rate-limit keys and fallbacks).
+   */
+  call<T>(
+    name: string,
+    work: Work<T>,
+    { attributes, signal, args, self }: { attributes?: Attributes; signal?: AbortSignal; args?: unknown[]; self?: unknown } = {},
+  ): Promise<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const slot = new SignalSlot(undefined, signal);
     const scope = new AttemptScope();
     const tracer = getTracer();
     if (tracer === undefined) {
       // No SDK registered: no spans, no OpenTelemetry context — only the policies run.
-      const ctx = new Attempt(new Call(name, work, undefined, undefined), 1, slot, Infinity, scope);
+      const ctx = new Attempt(new Call(name, work, undefined, undefined, args, self), 1, slot, Infinity, scope);
       // With overlapping attempts each attempt stores its own scope; else the call does, once.
       const promise = this.overlappingAttempts ? this.chain(ctx) : withScope(scope, this.chain, ctx);
       return raceCaller(promise as Promise<T>, signal, slot);
@@ -178,14 +238,14 @@ export class ResiliencePipeline {
     let otelContext = span === undefined ? parent : trace.setSpan(parent, span);
     const propagates = tracingPropagatesContext();
     if (propagates) otelContext = otelContext.setValue(ATTEMPT_KEY, scope);
-    const call = new Call(name, work, span?.isRecording() ? span : undefined, otelContext);
+    const call = new Call(name, work, span?.isRecording() ? span : undefined, otelContext, args, self);
     const ctx = new Attempt(call, 1, slot, Infinity, scope);
     const run = propagates || this.overlappingAttempts ? this.chain : (c: Attempt) => withScope(scope, this.chain, c);
     const promise = raceCaller(context.with(otelContext, run, undefined, ctx) as Promise<T>, signal, slot);
     if (span === undefined) return promise;
     return promise.then(
       (value) => {
-        this.finish(span, call, 'success');
+        this.finish(span, call, call.outcome ?? 'success');
         return value;
       },
       (error: unknown) => {
@@ -219,16 +279,13 @@ export class ResiliencePipeline {
   private attempt(ctx: Attempt, inner: Step): Promise<unknown> {
     const call = ctx.call;
     if (ctx.attempt > call.attempts) call.attempts = ctx.attempt;
-    const tracer = call.span === undefined || !this.attemptSpans ? undefined : getTracer();
-    const span =
-      tracer === undefined
-        ? undefined
-        : startSpan(
-            tracer,
-            names.attemptSpanName(call.operation, ctx.attempt),
-            ATTEMPT_ATTRIBUTES[ctx.attempt - 1] ?? { [names.ATTR_ATTEMPT]: ctx.attempt },
-            call.otelContext!,
-          );
+    const span = this.attemptSpans
+      ? startChildSpan(
+          call,
+          names.attemptSpanName(call.operation, ctx.attempt),
+          ATTEMPT_ATTRIBUTES[ctx.attempt - 1] ?? { [names.ATTR_ATTEMPT]: ctx.attempt },
+        )
+      : undefined;
     if (span === undefined) {
       if (!this.overlappingAttempts) return inner(ctx);
       const scope = new AttemptScope();
@@ -248,15 +305,26 @@ export class ResiliencePipeline {
         promise = context.with(attemptContext, () => withScope(scope, inner, scoped));
       }
     }
-    return promise.then(
+    if (this.hedging === undefined) return endWhenSettled(span, promise);
+    return this.endHedgedAttempt(span, ctx, promise);
+  }
+
+  /** A hedged attempt's span ends when it settles or loses, marked `won` or `lost`. */
+  private endHedgedAttempt(span: Span, ctx: Attempt, promise: Promise<unknown>): Promise<unknown> {
+    const lost = new Promise<never>((_, reject) => ctx.slot.onAbort(reject));
+    return Promise.race([promise, lost]).then(
       (value) => {
+        span.setAttribute(names.ATTR_HEDGE_OUTCOME, 'won');
         endSpan(span);
         return value;
       },
       (error: unknown) => {
-        recordFailure(span, error, errorTypeOf(error));
-        endSpan(span);
-        throw error;
+        if (error instanceof HedgeLostError) {
+          span.setAttribute(names.ATTR_HEDGE_OUTCOME, 'lost');
+          endSpan(span);
+          throw error;
+        }
+        return endWhenSettled(span, Promise.reject(error));
       },
     );
   }

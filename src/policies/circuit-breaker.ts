@@ -21,6 +21,17 @@ export interface CircuitBreakerOptions {
    * (resilience4j's time-based sliding window; Polly's FailureRatio).
    */
   readonly failureRateThreshold?: number;
+  /**
+   * Slow-call detection (resilience4j): a call taking at least this long, in ms, counts
+   * as slow, successful or not. Needs `slowCallRateThreshold`.
+   */
+  readonly slowCallDurationMs?: number;
+  /**
+   * Open when, over the sliding window (with `minimumThroughput` calls), this fraction
+   * (0, 1] of calls were slow. Works alongside either failure mode; a slow half-open
+   * probe counts as failed.
+   */
+  readonly slowCallRateThreshold?: number;
   /** Failure-rate mode: calls needed in the window before the rate counts (default 10). */
   readonly minimumThroughput?: number;
   /** Failure-rate mode: length of the sliding window in ms (default 30000). */
@@ -58,6 +69,8 @@ const BREAKER_OPTIONS = [
   'halfOpenMaxCalls',
   'successThreshold',
   'isFailure',
+  'slowCallDurationMs',
+  'slowCallRateThreshold',
   'clock',
 ];
 
@@ -70,35 +83,40 @@ class SlidingWindow {
   private readonly ids = new Float64Array(BUCKETS).fill(-1);
   private readonly calls = new Uint32Array(BUCKETS);
   private readonly failures = new Uint32Array(BUCKETS);
+  private readonly slow = new Uint32Array(BUCKETS);
 
   constructor(windowMs: number) {
     this.bucketMs = windowMs / BUCKETS;
   }
 
-  record(now: number, failed: boolean): void {
+  record(now: number, failed: boolean, slow: boolean): void {
     const id = Math.floor(now / this.bucketMs);
     const slot = id % BUCKETS;
     if (this.ids[slot] !== id) {
       this.ids[slot] = id;
       this.calls[slot] = 0;
       this.failures[slot] = 0;
+      this.slow[slot] = 0;
     }
     this.calls[slot]! += 1;
     if (failed) this.failures[slot]! += 1;
+    if (slow) this.slow[slot]! += 1;
   }
 
-  /** [calls, failures] in the buckets that overlap the last `windowMs`. */
-  totals(now: number): [number, number] {
+  /** [calls, failures, slow calls] in the buckets that overlap the last `windowMs`. */
+  totals(now: number): [number, number, number] {
     const newest = Math.floor(now / this.bucketMs);
     let calls = 0;
     let failures = 0;
+    let slow = 0;
     for (let slot = 0; slot < BUCKETS; slot++) {
       if (this.ids[slot]! > newest - BUCKETS) {
         calls += this.calls[slot]!;
         failures += this.failures[slot]!;
+        slow += this.slow[slot]!;
       }
     }
-    return [calls, failures];
+    return [calls, failures, slow];
   }
 
   clear(): void {
@@ -111,7 +129,8 @@ class SlidingWindow {
  *
  * States (closed / open / half-open, plus isolated): closed admits every call and counts
  * failures — consecutive ones (`failureThreshold`) or a failure rate over a sliding
- * window (`failureRateThreshold`, `minimumThroughput`, `windowMs`). When the threshold
+ * window (`failureRateThreshold`, `minimumThroughput`, `windowMs`) — and, optionally,
+ * slow calls (`slowCallDurationMs`, `slowCallRateThreshold`, resilience4j semantics). When the threshold
  * is reached it opens and rejects calls with {@link BrokenCircuitError} (with
  * `retryAfterMs`) for `halfOpenAfterMs`; then the next call moves it to half-open, which
  * admits `halfOpenMaxCalls` probes: `successThreshold` probe successes close it, one
@@ -134,6 +153,8 @@ export class CircuitBreaker implements Policy {
   readonly halfOpenAfterMs: number;
   readonly halfOpenMaxCalls: number;
   readonly successThreshold: number;
+  readonly slowCallDurationMs: number | undefined;
+  readonly slowCallRateThreshold: number | undefined;
   private readonly isFailure: (error: unknown) => boolean;
   private readonly clock: Clock;
   private readonly window: SlidingWindow | undefined;
@@ -164,8 +185,21 @@ export class CircuitBreaker implements Policy {
     this.successThreshold = countOption('circuitBreaker.successThreshold', options.successThreshold, 1);
     this.isFailure =
       functionOption('circuitBreaker.isFailure', options.isFailure) ?? ((error) => classifyError(error).retryable);
+    this.slowCallRateThreshold = ratioOption('circuitBreaker.slowCallRateThreshold', options.slowCallRateThreshold);
+    this.slowCallDurationMs =
+      options.slowCallDurationMs === undefined
+        ? undefined
+        : numberOption('circuitBreaker.slowCallDurationMs', options.slowCallDurationMs, 0, { min: 1 });
+    if ((this.slowCallRateThreshold === undefined) !== (this.slowCallDurationMs === undefined)) {
+      throw new TypeError(
+        `Invalid circuit breaker options: slowCallDurationMs (${options.slowCallDurationMs}) and slowCallRateThreshold (${options.slowCallRateThreshold}) go together`,
+      );
+    }
     this.clock = options.clock ?? systemClock;
-    this.window = this.failureRateThreshold === undefined ? undefined : new SlidingWindow(this.windowMs);
+    this.window =
+      this.failureRateThreshold === undefined && this.slowCallRateThreshold === undefined
+        ? undefined
+        : new SlidingWindow(this.windowMs);
   }
 
   /**
@@ -205,15 +239,16 @@ export class CircuitBreaker implements Policy {
     }
     const generation = this.generation;
     const probe = this.current === 'half_open';
+    const startedAt = this.slowCallDurationMs === undefined ? 0 : this.clock.now();
     return next(ctx).then(
       (value) => {
-        this.settle(ctx, generation, probe, false);
+        this.settle(ctx, generation, probe, false, startedAt);
         return value;
       },
       (error: unknown) => {
         // The caller's own abort says nothing about the dependency.
         const aborted = ctx.slot.aborted && error === ctx.slot.abortReason;
-        this.settle(ctx, generation, probe, aborted ? undefined : this.failed(error));
+        this.settle(ctx, generation, probe, aborted ? undefined : this.failed(error), startedAt);
         throw error;
       },
     );
@@ -249,9 +284,11 @@ export class CircuitBreaker implements Policy {
   }
 
   /** Records an outcome: `failed` true/false, or undefined for "ignore (caller aborted)". */
-  private settle(ctx: Attempt, generation: number, probe: boolean, failed: boolean | undefined): void {
+  private settle(ctx: Attempt, generation: number, probe: boolean, failed: boolean | undefined, startedAt: number): void {
     if (generation !== this.generation) return;
+    const slow = this.slowCallDurationMs !== undefined && this.clock.now() - startedAt >= this.slowCallDurationMs;
     if (probe) {
+      if (slow && failed === false) failed = true;
       this.probesInFlight--;
       if (failed === undefined) return;
       if (failed) {
@@ -262,18 +299,22 @@ export class CircuitBreaker implements Policy {
       return;
     }
     if (failed === undefined || this.current !== 'closed') return;
-    if (this.window === undefined) {
+    if (this.failureRateThreshold === undefined) {
       this.consecutiveFailures = failed ? this.consecutiveFailures + 1 : 0;
-      if (this.consecutiveFailures >= this.failureThreshold) this.transition('open', ctx);
-      return;
+      if (this.consecutiveFailures >= this.failureThreshold) {
+        this.transition('open', ctx);
+        return;
+      }
     }
+    if (this.window === undefined) return;
     const now = this.clock.now();
-    this.window.record(now, failed);
-    if (!failed) return;
-    const [calls, failures] = this.window.totals(now);
-    if (calls >= this.minimumThroughput && failures / calls >= this.failureRateThreshold!) {
-      this.transition('open', ctx);
-    }
+    this.window.record(now, failed, slow);
+    if (!failed && !slow) return;
+    const [calls, failures, slowCalls] = this.window.totals(now);
+    if (calls < this.minimumThroughput) return;
+    const failureRateReached = this.failureRateThreshold !== undefined && failures / calls >= this.failureRateThreshold;
+    const slowRateReached = this.slowCallRateThreshold !== undefined && slowCalls / calls >= this.slowCallRateThreshold;
+    if (failureRateReached || slowRateReached) this.transition('open', ctx);
   }
 
   private transition(to: CircuitState, ctx: Attempt | undefined): void {

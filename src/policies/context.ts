@@ -52,6 +52,7 @@ export class SignalSlot {
   private reason: unknown = NOT_ABORTED;
   private controller: AbortController | undefined;
   private unlink: (() => void) | undefined;
+  private listeners: Array<(reason: unknown) => void> | undefined;
 
   constructor(
     private readonly parent: SignalSlot | undefined,
@@ -97,6 +98,15 @@ export class SignalSlot {
     this.reason = reason;
     this.dispose();
     this.controller?.abort(reason);
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    for (const listener of listeners ?? []) listener(reason);
+  }
+
+  /** Calls `listener` with the reason when this slot itself is aborted (not its ancestors). */
+  onAbort(listener: (reason: unknown) => void): void {
+    if (this.reason !== NOT_ABORTED) listener(this.reason);
+    else (this.listeners ??= []).push(listener);
   }
 
   /** Detaches from the parent's signal; call when the layer settles. */
@@ -122,6 +132,8 @@ export class AttemptScope {
 export class Call<T = unknown> {
   /** Highest attempt number started. */
   attempts = 0;
+  /** Set by a policy that answered instead of the work (`'fallback'`). */
+  outcome: string | undefined = undefined;
 
   constructor(
     readonly operation: string,
@@ -130,6 +142,10 @@ export class Call<T = unknown> {
     readonly span: Span | undefined,
     /** The OpenTelemetry context whose active span is the call span. */
     readonly otelContext: Context | undefined,
+    /** The arguments of a wrapped function or method (for rate-limit keys, fallbacks). */
+    readonly args: unknown[] = [],
+    /** The `this` of a wrapped method. */
+    readonly self: unknown = undefined,
   ) {}
 }
 

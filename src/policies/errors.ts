@@ -99,3 +99,43 @@ export class RetriesExhaustedError extends ResilienceError {
     this.reason = reason;
   }
 }
+
+/**
+ * A bulkhead turned the call away: all `maxConcurrent` slots busy and the queue full,
+ * or the call waited `queueTimeoutMs` in the queue. Not retryable: the bulkhead sheds
+ * load, and retrying would add it back (nor does it count against a circuit breaker).
+ */
+export class BulkheadRejectedError extends ResilienceError {
+  /** Name of the bulkhead. */
+  readonly bulkhead: string;
+  /** `'queue-full'` or `'queue-timeout'`. */
+  readonly reason: 'queue-full' | 'queue-timeout';
+
+  constructor(bulkhead: string, reason: 'queue-full' | 'queue-timeout') {
+    super(`Bulkhead "${bulkhead}" rejected the call (${reason})`, 'BULKHEAD_REJECTED', false);
+    this.bulkhead = bulkhead;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A rate limiter refused the call: its budget is spent, and waiting `retryAfterMs`
+ * would exceed `maxWaitMs` (or the limiter rejects instead of waiting). Retryable after
+ * `retryAfterMs`.
+ */
+export class RateLimitedError extends ResilienceError {
+  /** Name of the limiter. */
+  readonly limiter: string;
+
+  constructor(limiter: string, retryAfterMs: number) {
+    super(`Rate limiter "${limiter}" has no budget; retry in ${Math.ceil(retryAfterMs)} ms`, 'RATE_LIMITED', true, retryAfterMs);
+    this.limiter = limiter;
+  }
+}
+
+/** The reason a hedged attempt is aborted with once another attempt won. */
+export class HedgeLostError extends ResilienceError {
+  constructor(winner: number) {
+    super(`Another hedged attempt (${winner}) succeeded first`, 'HEDGE_LOST', false);
+  }
+}

@@ -43,7 +43,44 @@ export type ResilienceEvent =
       readonly type: 'timeout';
       readonly scope: TimeoutScope;
       readonly timeoutMs: number;
+    }
+  | {
+      readonly type: 'bulkhead-queued';
+      readonly bulkhead: string;
+      /** How long the call waited for a slot, in ms. */
+      readonly waitedMs: number;
+    }
+  | {
+      readonly type: 'bulkhead-rejected';
+      readonly bulkhead: string;
+      /** Why: the queue was full, or the call waited `queueTimeoutMs` in it. */
+      readonly reason: 'queue-full' | 'queue-timeout';
+    }
+  | {
+      readonly type: 'rate-limiter-waited';
+      readonly limiter: string;
+      readonly waitedMs: number;
+    }
+  | {
+      readonly type: 'rate-limiter-rejected';
+      readonly limiter: string;
+      readonly retryAfterMs: number;
+    }
+  | {
+      readonly type: 'fallback';
+      /** Name of the fallback step that produced the result. */
+      readonly fallback: string;
+      /** `error.type` of the failure that triggered the fallback, or `'result'`. */
+      readonly errorType: string;
+    }
+  | {
+      readonly type: 'hedge';
+      /** The attempt launched (2 for the first hedge). */
+      readonly attempt: number;
+    }
+  | {
+      readonly type: 'chaos';
+      /** What was injected. */
+      readonly kind: 'fault' | 'latency' | 'outcome';
+      readonly chaos: string;
     };
-
-/** Receives the events of one call. Must not throw (callers guard it anyway). */
-export type Reporter = (event: ResilienceEvent) => void;

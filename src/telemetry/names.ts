@@ -22,6 +22,15 @@ export const ATTR_BREAKER_FROM = 'resilience.circuit_breaker.from';
 export const ATTR_BREAKER_TO = 'resilience.circuit_breaker.to';
 export const ATTR_TIMEOUT_SCOPE = 'resilience.timeout.scope';
 export const ATTR_TIMEOUT_MS = 'resilience.timeout.ms';
+export const ATTR_BULKHEAD_NAME = 'resilience.bulkhead.name';
+export const ATTR_BULKHEAD_WAITED_MS = 'resilience.bulkhead.waited_ms';
+export const ATTR_REJECT_REASON = 'resilience.reject_reason';
+export const ATTR_RATE_LIMITER_NAME = 'resilience.rate_limiter.name';
+export const ATTR_RATE_LIMITER_WAITED_MS = 'resilience.rate_limiter.waited_ms';
+export const ATTR_FALLBACK_NAME = 'resilience.fallback.name';
+export const ATTR_HEDGE_OUTCOME = 'resilience.hedge.outcome';
+export const ATTR_CHAOS_KIND = 'resilience.chaos.kind';
+export const ATTR_CHAOS_NAME = 'resilience.chaos.name';
 
 /** Span events. */
 export const EVENT_RETRY = 'resilience.retry';
@@ -29,9 +38,21 @@ export const EVENT_RETRY_EXHAUSTED = 'resilience.retry.exhausted';
 export const EVENT_BREAKER_STATE_CHANGE = 'resilience.circuit_breaker.state_change';
 export const EVENT_BREAKER_REJECTED = 'resilience.circuit_breaker.rejected';
 export const EVENT_TIMEOUT = 'resilience.timeout';
+export const EVENT_BULKHEAD_QUEUED = 'resilience.bulkhead.queued';
+export const EVENT_BULKHEAD_REJECTED = 'resilience.bulkhead.rejected';
+export const EVENT_RATE_LIMITER_WAITED = 'resilience.rate_limiter.waited';
+export const EVENT_RATE_LIMITER_REJECTED = 'resilience.rate_limiter.rejected';
+export const EVENT_FALLBACK = 'resilience.fallback';
+export const EVENT_HEDGE = 'resilience.hedge';
+export const EVENT_CHAOS = 'resilience.chaos';
 
 /** The instrumentation scope every tracer of this SDK is created with. */
 export const INSTRUMENTATION_SCOPE = 'otel-resilience';
+
+/** Span name of fallback step `step` of the call named `callName`. */
+export function fallbackSpanName(callName: string, step: string): string {
+  return `${callName} fallback ${step}`;
+}
 
 /** Span name of attempt `n` of the call named `callName`. */
 export function attemptSpanName(callName: string, attempt: number): string {

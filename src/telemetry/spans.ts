@@ -113,6 +113,32 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
         names.EVENT_TIMEOUT,
         { [names.ATTR_TIMEOUT_SCOPE]: event.scope, [names.ATTR_TIMEOUT_MS]: event.timeoutMs },
       ];
+    case 'bulkhead-queued':
+      return [
+        names.EVENT_BULKHEAD_QUEUED,
+        { [names.ATTR_BULKHEAD_NAME]: event.bulkhead, [names.ATTR_BULKHEAD_WAITED_MS]: event.waitedMs },
+      ];
+    case 'bulkhead-rejected':
+      return [
+        names.EVENT_BULKHEAD_REJECTED,
+        { [names.ATTR_BULKHEAD_NAME]: event.bulkhead, [names.ATTR_REJECT_REASON]: event.reason },
+      ];
+    case 'rate-limiter-waited':
+      return [
+        names.EVENT_RATE_LIMITER_WAITED,
+        { [names.ATTR_RATE_LIMITER_NAME]: event.limiter, [names.ATTR_RATE_LIMITER_WAITED_MS]: event.waitedMs },
+      ];
+    case 'rate-limiter-rejected':
+      return [
+        names.EVENT_RATE_LIMITER_REJECTED,
+        { [names.ATTR_RATE_LIMITER_NAME]: event.limiter, [names.ATTR_RETRY_AFTER_MS]: event.retryAfterMs },
+      ];
+    case 'fallback':
+      return [names.EVENT_FALLBACK, { [names.ATTR_FALLBACK_NAME]: event.fallback, [names.ATTR_ERROR_TYPE]: event.errorType }];
+    case 'hedge':
+      return [names.EVENT_HEDGE, { [names.ATTR_ATTEMPT]: event.attempt }];
+    case 'chaos':
+      return [names.EVENT_CHAOS, { [names.ATTR_CHAOS_KIND]: event.kind, [names.ATTR_CHAOS_NAME]: event.chaos }];
   }
 }
 

@@ -1,0 +1,127 @@
+import { activeSpan } from '../telemetry/spans.js';
+import { type Clock, systemClock } from './clock.js';
+import { type Attempt, type ExecuteOptions, executeAlone, type Policy, type Work } from './context.js';
+import { type Deadline, DeadlineQueue } from './deadline-queue.js';
+import { BulkheadRejectedError } from './errors.js';
+import { countOption, knownOptions, numberOption, stringOption } from './validate.js';
+
+/** Options of {@link Bulkhead}. */
+export interface BulkheadOptions {
+  /** Name in events and errors (default `'bulkhead'`). */
+  readonly name?: string;
+  /** Calls allowed to run at once (default 10). */
+  readonly maxConcurrent?: number;
+  /** Calls allowed to wait for a slot (default 0: reject at once when all slots are busy). */
+  readonly maxQueue?: number;
+  /** Longest wait in the queue, in ms (default `Infinity`). */
+  readonly queueTimeoutMs?: number;
+  /** Clock for queue timeouts and waited time (default: the system clock). */
+  readonly clock?: Clock;
+}
+
+interface Waiter {
+  readonly ctx: Attempt;
+  readonly admit: () => void;
+  deadline: Deadline | undefined;
+}
+
+/**
+ * A bulkhead: at most `maxConcurrent` calls run at once; up to `maxQueue` more wait in
+ * arrival order for a slot, each for at most `queueTimeoutMs`; any other call is
+ * rejected at once with {@link BulkheadRejectedError}. A call that waited reports
+ * `resilience.bulkhead.queued` with the time it waited; a rejection reports
+ * `resilience.bulkhead.rejected`. Share one instance to bound the calls to one
+ * dependency across methods.
+ *
+ * @throws TypeError/RangeError naming the option, for invalid options
+ */
+export class Bulkhead implements Policy {
+  readonly name: string;
+  readonly maxConcurrent: number;
+  readonly maxQueue: number;
+  readonly queueTimeoutMs: number;
+  private readonly clock: Clock;
+  private readonly deadlines: DeadlineQueue;
+  private readonly queue: Waiter[] = [];
+  private running = 0;
+
+  constructor(options: BulkheadOptions = {}) {
+    knownOptions('bulkhead.', options, ['name', 'maxConcurrent', 'maxQueue', 'queueTimeoutMs', 'clock']);
+    this.name = stringOption('bulkhead.name', options.name, 'bulkhead');
+    this.maxConcurrent = countOption('bulkhead.maxConcurrent', options.maxConcurrent, 10);
+    this.maxQueue = numberOption('bulkhead.maxQueue', options.maxQueue, 0, { integer: true, allowInfinity: true });
+    this.queueTimeoutMs = numberOption('bulkhead.queueTimeoutMs', options.queueTimeoutMs, Infinity, {
+      allowInfinity: true,
+    });
+    this.clock = options.clock ?? systemClock;
+    this.deadlines = new DeadlineQueue(this.clock);
+  }
+
+  /** Calls running now. */
+  get active(): number {
+    return this.running;
+  }
+
+  /** Calls waiting for a slot now. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Runs `work` in the bulkhead. See the class documentation. */
+  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
+    return executeAlone(this, work, options, activeSpan());
+  }
+
+  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+    if (this.running < this.maxConcurrent) {
+      this.running++;
+      return this.guard(ctx, next);
+    }
+    if (this.queue.length >= this.maxQueue) return Promise.reject(this.rejection(ctx, 'queue-full'));
+    const enqueuedAt = this.clock.now();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { ctx, admit: resolve, deadline: undefined };
+      if (this.queueTimeoutMs !== Infinity) {
+        waiter.deadline = this.deadlines.add(enqueuedAt + this.queueTimeoutMs, () => {
+          this.queue.splice(this.queue.indexOf(waiter), 1);
+          reject(this.rejection(ctx, 'queue-timeout'));
+        });
+      }
+      this.queue.push(waiter);
+    }).then(() => {
+      if (ctx.recording) ctx.report({ type: 'bulkhead-queued', bulkhead: this.name, waitedMs: this.clock.now() - enqueuedAt });
+      return this.guard(ctx, next);
+    });
+  }
+
+  private rejection(ctx: Attempt, reason: 'queue-full' | 'queue-timeout'): BulkheadRejectedError {
+    if (ctx.recording) ctx.report({ type: 'bulkhead-rejected', bulkhead: this.name, reason });
+    return new BulkheadRejectedError(this.name, reason);
+  }
+
+  /** Runs `next` in a held slot and frees the slot when it settles. */
+  private guard<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+    return next(ctx).then(
+      (value) => {
+        this.release();
+        return value;
+      },
+      (error: unknown) => {
+        this.release();
+        throw error;
+      },
+    );
+  }
+
+  /** Frees a slot, handing it to the first waiter whose caller has not given up. */
+  private release(): void {
+    this.running--;
+    while (this.running < this.maxConcurrent && this.queue.length > 0) {
+      const waiter = this.queue.shift()!;
+      waiter.deadline?.cancel();
+      if (waiter.ctx.slot.aborted) continue;
+      this.running++;
+      waiter.admit();
+    }
+  }
+}

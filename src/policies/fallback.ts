@@ -1,0 +1,121 @@
+import { context } from '@opentelemetry/api';
+import * as names from '../telemetry/names.js';
+import { activeSpan } from '../telemetry/spans.js';
+import { childContext, endWhenSettled, startChildSpan } from './child-span.js';
+import { errorTypeOf } from './classify.js';
+import { type Attempt, type ExecuteOptions, executeAlone, invoke, type Policy, type Work } from './context.js';
+import { functionOption, knownOptions } from './validate.js';
+
+/** What went wrong with the primary (or a previous step): an error, or a result `shouldFallback` refused. */
+export type Failure = { readonly error: unknown; readonly result?: never } | { readonly result: unknown; readonly error?: never };
+
+/**
+ * One fallback step. `handler` runs with the wrapped method's `this` and receives the
+ * failure followed by the original arguments.
+ */
+export interface FallbackStep<R = unknown, A extends unknown[] = any[]> {
+  /** Name in spans and events (default `'fallback 1'`, `'fallback 2'`, …). */
+  readonly name?: string;
+  readonly handler: (this: any, failure: Failure, ...args: A) => R | PromiseLike<R>;
+}
+
+/** Options of {@link FallbackPolicy}. */
+export interface FallbackOptions<R = unknown, A extends unknown[] = any[]> {
+  /**
+   * The steps tried in order after the primary fails: a handler, a step, or an ordered
+   * chain (primary model → secondary model → rule-based answer).
+   */
+  readonly steps: FallbackStep<R, A>['handler'] | FallbackStep<R, A> | ReadonlyArray<FallbackStep<R, A>['handler'] | FallbackStep<R, A>>;
+  /**
+   * Whether a failure should move on to the next step (default: every error, no result).
+   * Never consulted for the caller's own abort, which is never a reason to fall back.
+   */
+  readonly shouldFallback?: (failure: Failure) => boolean;
+}
+
+const defaultShouldFallback = (failure: Failure) => 'error' in failure;
+
+/**
+ * Answers with a fallback when the primary fails: each step of the chain is tried in
+ * order until one succeeds (and `shouldFallback` accepts its result). Outermost in a
+ * pipeline, so it also covers rejections by the rate limiter, the breaker and the
+ * total timeout; the caller's abort never triggers it. Each step runs in its own child
+ * span (`<call> fallback <step>`); the step that answered is reported in a
+ * `resilience.fallback` event with the `error.type` that triggered it, and the call's
+ * `resilience.outcome` is `fallback`. If every step fails, the last step's error is
+ * thrown.
+ *
+ * @throws TypeError naming the option, for invalid options
+ */
+export class FallbackPolicy implements Policy {
+  readonly steps: ReadonlyArray<Required<FallbackStep>>;
+  private readonly shouldFallback: (failure: Failure) => boolean;
+
+  constructor(options: FallbackOptions<any, any>) {
+    knownOptions('fallback.', options ?? {}, ['steps', 'shouldFallback']);
+    const raw = options?.steps;
+    const list = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+    if (list.length === 0) throw new TypeError('Invalid option fallback.steps: expected a handler, a step or a non-empty chain');
+    this.steps = list.map((step, i) => {
+      const { name = `fallback ${i + 1}`, handler } = typeof step === 'function' ? { handler: step } : (step as FallbackStep);
+      if (typeof handler !== 'function') {
+        throw new TypeError(`Invalid option fallback.steps[${i}].handler: expected a function, got ${typeof handler}`);
+      }
+      return { name, handler };
+    });
+    this.shouldFallback = functionOption('fallback.shouldFallback', options.shouldFallback) ?? defaultShouldFallback;
+  }
+
+  /** Runs `work` with the fallback chain. See the class documentation. */
+  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
+    return executeAlone(this, work, options, activeSpan());
+  }
+
+  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+    return next(ctx).then(
+      (result) => (this.wants({ result }) ? this.fallBack(ctx, { result }, 0) : result),
+      (error: unknown) => {
+        if (ctx.slot.aborted || !this.wants({ error })) throw error;
+        return this.fallBack(ctx, { error }, 0);
+      },
+    );
+  }
+
+  private wants(failure: Failure): boolean {
+    try {
+      return this.shouldFallback(failure);
+    } catch {
+      return 'error' in failure;
+    }
+  }
+
+  /** Tries step `index` and, while they fail, the ones after it. */
+  private fallBack<T>(ctx: Attempt, trigger: Failure, index: number, failure: Failure = trigger): Promise<T> {
+    const step = this.steps[index]!;
+    const call = ctx.call;
+    const run = () => invoke(() => step.handler.call(call.self, failure, ...call.args) as T, ctx);
+    const span = startChildSpan(call, names.fallbackSpanName(call.operation, step.name), {
+      [names.ATTR_FALLBACK_NAME]: step.name,
+    });
+    const attempt = span === undefined ? run() : endWhenSettled(span, context.with(childContext(call, span), run));
+    const last = index === this.steps.length - 1;
+    return attempt.then(
+      (result) => {
+        if (!last && this.wants({ result })) return this.fallBack(ctx, trigger, index + 1, { result });
+        this.chosen(ctx, step.name, trigger);
+        return result;
+      },
+      (error: unknown) => {
+        if (last || ctx.slot.aborted) throw error;
+        return this.fallBack(ctx, trigger, index + 1, { error });
+      },
+    );
+  }
+
+  private chosen(ctx: Attempt, step: string, trigger: Failure): void {
+    ctx.call.outcome = 'fallback';
+    if (ctx.recording) {
+      ctx.report({ type: 'fallback', fallback: step, errorType: 'error' in trigger ? errorTypeOf(trigger.error) : 'result' });
+    }
+  }
+}
