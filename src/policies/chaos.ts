@@ -81,13 +81,22 @@ export class ChaosPolicy implements Policy {
     this.clock = options.clock ?? systemClock;
   }
 
+  /** Asks `enabled`; a throwing flag means off (chaos must never be the accident). */
+  private isOn(): boolean {
+    try {
+      return this.enabled();
+    } catch {
+      return false;
+    }
+  }
+
   /** Runs `work` with chaos. See the class documentation. */
   execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
     return executeAlone(this, work, options, activeSpan());
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
-    if (!this.enabled() || this.random() >= this.injectionRate) return next(ctx);
+    if (!this.isOn() || this.random() >= this.injectionRate) return next(ctx);
     if (ctx.recording) ctx.report({ type: 'chaos', kind: this.kind, chaos: this.name });
     switch (this.kind) {
       case 'fault':

@@ -165,6 +165,14 @@ export class RateLimiter implements Policy {
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+    try {
+      return this.admit(ctx, next);
+    } catch (error) {
+      return Promise.reject(error); // a bad cost or key function rejects the call; it never throws
+    }
+  }
+
+  private admit<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     const args = ctx.call.args;
     const key = this.key === undefined ? SINGLE : this.key(args);
     const cost = this.cost === undefined ? 1 : this.cost(args);
