@@ -68,9 +68,9 @@ class Bucket {
     }
   }
 
-  /** ms until `cost` tokens are there (0 if they are now). */
+  /** Whole ms until `cost` tokens are there (0 if they are now); rounded up, as timers truncate. */
   waitFor(cost: number): number {
-    return cost <= this.tokens ? 0 : (cost - this.tokens) / this.rate;
+    return cost <= this.tokens ? 0 : Math.ceil((cost - this.tokens) / this.rate);
   }
 }
 

@@ -154,6 +154,52 @@ describe('CircuitBreaker, failure-rate mode', () => {
   });
 });
 
+describe('CircuitBreaker, slow calls', () => {
+  it('opens when the slow-call rate reaches its threshold, successful or not', async () => {
+    const clock = manualClock();
+    const breaker = new CircuitBreaker({
+      slowCallDurationMs: 1000,
+      slowCallRateThreshold: 0.5,
+      minimumThroughput: 4,
+      windowMs: 60_000,
+      clock,
+    });
+    const slowOk = () => {
+      clock.advance(1500);
+      return Promise.resolve('ok');
+    };
+    await outcome(breaker, ok);
+    await outcome(breaker, ok);
+    await outcome(breaker, slowOk);
+    expect(breaker.state).toBe('closed'); // 3 calls < minimumThroughput
+    await outcome(breaker, slowOk);
+    expect(breaker.state).toBe('open'); // 2 of 4 slow
+  });
+
+  it('counts a slow half-open probe as failed', async () => {
+    const clock = manualClock();
+    const breaker = new CircuitBreaker({
+      failureThreshold: 1,
+      slowCallDurationMs: 100,
+      slowCallRateThreshold: 1,
+      minimumThroughput: 100,
+      halfOpenAfterMs: 10,
+      clock,
+    });
+    await outcome(breaker, fail());
+    clock.advance(10);
+    await outcome(breaker, () => {
+      clock.advance(200);
+      return Promise.resolve('ok');
+    });
+    expect(breaker.state).toBe('open');
+  });
+
+  it('needs both slow-call options', () => {
+    expect(() => new CircuitBreaker({ slowCallDurationMs: 100 })).toThrow(/go together/);
+  });
+});
+
 describe('CircuitBreaker options', () => {
   it('rejects invalid options naming the option and value', () => {
     expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(/circuitBreaker\.failureThreshold.*0/);
