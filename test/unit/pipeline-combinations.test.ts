@@ -1,0 +1,113 @@
+/**
+ * Policies composed in the DESIGN order — fallback → rate limiter → total timeout →
+ * retry|hedging → circuit breaker → bulkhead → attempt timeout → chaos → work — with
+ * the exact span tree each combination produces.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Bulkhead, chaosFaults, CircuitBreaker, RateLimiter, ResiliencePipeline } from '../../src/index.js';
+import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+
+const http = (status: number) => Object.assign(new Error(`HTTP ${status}`), { status });
+
+let recorder: SpanRecorder;
+beforeEach(() => {
+  vi.useFakeTimers();
+  recorder = installTestTracing();
+});
+afterEach(async () => {
+  vi.useRealTimers();
+  await recorder.uninstall();
+});
+
+async function run<T>(promise: Promise<T>, ms = 10_000): Promise<T> {
+  await vi.advanceTimersByTimeAsync(ms);
+  return promise;
+}
+
+describe('policy combinations', () => {
+  it('everything at once: chaos 503 is retried, the attempt timeout fires, the breaker opens, the fallback answers', async () => {
+    let calls = 0;
+    const pipeline = new ResiliencePipeline({
+      name: 'agent.ask',
+      fallback: { name: 'canned', handler: () => 'canned answer' },
+      rateLimiter: { limits: { tokensPerInterval: 100, intervalMs: 1000 } },
+      totalTimeoutMs: 5000,
+      retry: { maxRetries: 3, baseDelayMs: 100, jitter: 'none' },
+      circuitBreaker: { name: 'llm', failureThreshold: 3 },
+      bulkhead: { maxConcurrent: 2 },
+      attemptTimeoutMs: 300,
+      chaos: { name: 'first-call-503', injectionRate: 1, fault: chaosFaults.unavailable(), enabled: () => calls++ === 0 },
+    });
+    const answer = run(pipeline.execute(() => new Promise<string>(() => {})));
+    await expect(answer).resolves.toBe('canned answer');
+    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+      "agent.ask  attempts=4 outcome=fallback
+      ├─ agent.ask attempt 1  ERROR 503
+      │  └─ • exception
+      ├─ • resilience.chaos  chaos.kind=fault chaos.name=first-call-503
+      ├─ • resilience.retry  attempt=1 retry.delay_ms=100 retry.delay_source=backoff error.type=503
+      ├─ agent.ask attempt 2  ERROR TimeoutError
+      │  └─ • exception
+      ├─ • resilience.timeout  timeout.scope=attempt timeout.ms=300
+      ├─ • resilience.retry  attempt=2 retry.delay_ms=200 retry.delay_source=backoff error.type=TimeoutError
+      ├─ agent.ask attempt 3  ERROR TimeoutError
+      │  └─ • exception
+      ├─ • resilience.timeout  timeout.scope=attempt timeout.ms=300
+      ├─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=closed circuit_breaker.to=open
+      ├─ • resilience.retry  attempt=3 retry.delay_ms=400 retry.delay_source=backoff error.type=TimeoutError
+      ├─ agent.ask attempt 4  ERROR BrokenCircuitError
+      │  └─ • exception
+      ├─ agent.ask fallback canned  fallback.name=canned
+      ├─ • resilience.circuit_breaker.rejected  circuit_breaker.name=llm retry_after_ms=29600
+      └─ • resilience.fallback  fallback.name=canned error.type=BrokenCircuitError"
+    `);
+  });
+
+  it('rate limiter rejection is answered by the fallback, without any attempt', async () => {
+    const limiter = new RateLimiter({ name: 'rpm', limits: { tokensPerInterval: 1, intervalMs: 60_000 }, mode: 'reject' });
+    const pipeline = new ResiliencePipeline({ name: 'op', rateLimiter: limiter, fallback: () => 'later' });
+    await pipeline.execute(async () => 'now');
+    recorder.reset();
+    await expect(pipeline.execute(async () => 'now')).resolves.toBe('later');
+    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+      "op  attempts=0 outcome=fallback
+      ├─ op fallback fallback 1  fallback.name=fallback 1
+      ├─ • resilience.rate_limiter.rejected  rate_limiter.name=rpm retry_after_ms=60000
+      └─ • resilience.fallback  fallback.name=fallback 1 error.type=RateLimitedError"
+    `);
+  });
+
+  it('hedging with a breaker and a bulkhead: the slow first attempt loses to the hedge', async () => {
+    const pipeline = new ResiliencePipeline({
+      name: 'search',
+      hedging: { maxHedgedAttempts: 1, delayMs: 200 },
+      circuitBreaker: new CircuitBreaker({ name: 'search-api' }),
+      bulkhead: new Bulkhead({ maxConcurrent: 4 }),
+    });
+    let n = 0;
+    const result = run(pipeline.execute(() => new Promise<string>((resolve) => setTimeout(() => resolve(`r${n}`), ++n === 1 ? 5000 : 100))));
+    await expect(result).resolves.toBe('r2');
+    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+      "search  attempts=2 outcome=success
+      ├─ search attempt 1  hedge.outcome=lost
+      ├─ search attempt 2  hedge.outcome=won
+      └─ • resilience.hedge  attempt=2"
+    `);
+  });
+
+  it('total timeout around retries: the last wait would outlive it, so retrying gives up', async () => {
+    const pipeline = new ResiliencePipeline({ name: 'op', totalTimeoutMs: 1000, retry: { baseDelayMs: 400, jitter: 'none' } });
+    const result = run(pipeline.execute(() => Promise.reject(http(502))).catch((e: Error) => e.name));
+    await expect(result).resolves.toBe('RetriesExhaustedError');
+    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+      "op  ERROR RetriesExhaustedError  attempts=2 outcome=failure
+      ├─ op attempt 1  ERROR 502
+      │  └─ • exception
+      ├─ • resilience.retry  attempt=1 retry.delay_ms=400 retry.delay_source=backoff error.type=502
+      ├─ op attempt 2  ERROR 502
+      │  └─ • exception
+      ├─ • resilience.retry.exhausted  attempts=2 retry.give_up_reason=deadline
+      └─ • exception"
+    `);
+  });
+});
