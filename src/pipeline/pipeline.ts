@@ -13,6 +13,7 @@ import { RateLimiter, type RateLimiterOptions } from '../policies/rate-limiter.j
 import { RetryPolicy, type RetryOptions } from '../policies/retry.js';
 import { TimeoutPolicy } from '../policies/timeout.js';
 import { knownOptions } from '../policies/validate.js';
+import { recordAttemptDuration } from '../telemetry/metrics.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, recordFailure, tracingPropagatesContext } from '../telemetry/spans.js';
 import { ATTEMPT_KEY, withScope } from './current-attempt.js';
@@ -275,10 +276,29 @@ export class ResiliencePipeline {
     endSpan(span);
   }
 
-  /** One attempt: its own scope where attempts can overlap, its span when tracing, then the inner policies. */
+  /** One attempt, its duration measured when a meter provider is registered. */
   private attempt(ctx: Attempt, inner: Step): Promise<unknown> {
     const call = ctx.call;
     if (ctx.attempt > call.attempts) call.attempts = ctx.attempt;
+    const metrics = call.metrics;
+    if (metrics === undefined) return this.runAttempt(ctx, inner);
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    return this.runAttempt(ctx, inner).then(
+      (value) => {
+        recordAttemptDuration(metrics, seconds(), call.operation);
+        return value;
+      },
+      (error: unknown) => {
+        recordAttemptDuration(metrics, seconds(), call.operation, errorTypeOf(error));
+        throw error;
+      },
+    );
+  }
+
+  /** One attempt: its own scope where attempts can overlap, its span when tracing, then the inner policies. */
+  private runAttempt(ctx: Attempt, inner: Step): Promise<unknown> {
+    const call = ctx.call;
     const span = this.attemptSpans
       ? startChildSpan(
           call,

@@ -1,4 +1,5 @@
 import type { CircuitState } from '../telemetry/events.js';
+import { watchState } from '../telemetry/metrics.js';
 import { activeSpan } from '../telemetry/spans.js';
 import { classifyError } from './classify.js';
 import { type Clock, systemClock } from './clock.js';
@@ -200,6 +201,7 @@ export class CircuitBreaker implements Policy {
       this.failureRateThreshold === undefined && this.slowCallRateThreshold === undefined
         ? undefined
         : new SlidingWindow(this.windowMs);
+    watchState(this);
   }
 
   /**

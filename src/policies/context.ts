@@ -1,5 +1,6 @@
 import type { Context, Span } from '@opentelemetry/api';
 import type { ResilienceEvent } from '../telemetry/events.js';
+import { countEvent, getInstruments, type Instruments } from '../telemetry/metrics.js';
 import { recordEvent } from '../telemetry/spans.js';
 
 /**
@@ -134,6 +135,8 @@ export class Call<T = unknown> {
   attempts = 0;
   /** Set by a policy that answered instead of the work (`'fallback'`). */
   outcome: string | undefined = undefined;
+  /** The metric instruments, when a meter provider is registered. */
+  readonly metrics: Instruments | undefined = getInstruments();
 
   constructor(
     readonly operation: string,
@@ -173,12 +176,13 @@ export class Attempt implements ExecutionContext {
 
   /** Whether anything records events: callers skip building events nobody keeps. */
   get recording(): boolean {
-    return this.call.span !== undefined;
+    return this.call.span !== undefined || this.call.metrics !== undefined;
   }
 
-  /** Adds a policy event to the call span. */
+  /** Adds a policy event to the call span and counts it. */
   report(event: ResilienceEvent): void {
     recordEvent(this.call.span, event);
+    if (this.call.metrics !== undefined) countEvent(this.call.metrics, event, this.call.operation);
   }
 
   /** The next attempt, with number `attempt`. */

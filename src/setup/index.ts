@@ -2,12 +2,15 @@
  * `startTelemetry()`: registers an OpenTelemetry tracer provider that exports over
  * OTLP/HTTP (to the collector in `collector/`) and/or prints span trees in the terminal.
  * Needs `@opentelemetry/sdk-trace`, `@opentelemetry/resources`,
- * `@opentelemetry/context-async-hooks` and `@opentelemetry/exporter-trace-otlp-http`.
+ * `@opentelemetry/context-async-hooks` and `@opentelemetry/exporter-trace-otlp-http`;
+ * for metrics also `@opentelemetry/sdk-metrics` and `@opentelemetry/exporter-metrics-otlp-http`.
  */
-import { context, trace } from '@opentelemetry/api';
+import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import {
   BatchSpanProcessor,
   type ReadableSpan,
@@ -33,6 +36,14 @@ export interface TelemetryOptions {
   readonly console?: boolean;
   /** Where console trees go (default `console.log`). */
   readonly printer?: (tree: string) => void;
+  /**
+   * Also export the SDK's metrics (`resilience.events`, `resilience.attempt.duration`,
+   * `resilience.circuit_breaker.state`) over OTLP/HTTP, to the traces endpoint's
+   * `/v1/metrics` (default false: Jaeger takes traces only; send metrics to a collector).
+   */
+  readonly metrics?: boolean;
+  /** How often metrics are exported, in ms (default 10000). */
+  readonly metricsIntervalMs?: number;
   /** More span processors to register, e.g. an in-memory one for printing a trace later. */
   readonly spanProcessors?: readonly SpanProcessor[];
   /** Extra resource attributes. */
@@ -47,8 +58,10 @@ export interface TelemetryOptions {
 
 /** What {@link startTelemetry} returns. */
 export interface Telemetry {
-  /** The registered provider. */
+  /** The registered tracer provider. */
   readonly tracerProvider: TracerProvider;
+  /** The registered meter provider, with `metrics: true`. */
+  readonly meterProvider: MeterProvider | undefined;
   /** Exports what is buffered. Resolves `true` on success, `false` on failure or timeout; never rejects. */
   flush(): Promise<boolean>;
   /** Flushes and unregisters the provider. Never rejects; never waits longer than `flushTimeoutMs`. */
@@ -107,7 +120,8 @@ function bounded(promise: Promise<unknown>, ms: number): Promise<boolean> {
 
 /**
  * Starts tracing for this process: registers an AsyncLocalStorage context manager and a
- * global tracer provider with batch export over OTLP/HTTP (and/or console trees).
+ * global tracer provider with batch export over OTLP/HTTP (and/or console trees), and
+ * with `metrics: true` a meter provider exporting the SDK's metrics over OTLP/HTTP.
  * Export failures never surface to the application: with the collector down, spans are
  * dropped after the exporter's own retries; `flush()` and `shutdown()` resolve `false`
  * instead of rejecting and never keep the process alive.
@@ -131,21 +145,40 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const attributes: Record<string, string | number | boolean> = { ...options.resourceAttributes };
   const serviceName = options.serviceName ?? process.env.OTEL_SERVICE_NAME;
   if (serviceName) attributes['service.name'] = serviceName;
-  const tracerProvider = new TracerProvider({
-    resource: defaultResource().merge(resourceFromAttributes(attributes)),
-    spanProcessors: processors,
-  });
+  const resource = defaultResource().merge(resourceFromAttributes(attributes));
+  const tracerProvider = new TracerProvider({ resource, spanProcessors: processors });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   trace.setGlobalTracerProvider(tracerProvider);
+  let meterProvider: MeterProvider | undefined;
+  if (options.metrics) {
+    const url = typeof options.endpoint === 'string' ? options.endpoint.replace(/\/v1\/traces$/, '/v1/metrics') : undefined;
+    const exporter = new OTLPMetricExporter({ ...(url === undefined ? {} : { url }), timeoutMillis: options.exportTimeoutMs ?? 5000 });
+    meterProvider = new MeterProvider({
+      resource,
+      readers: [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: options.metricsIntervalMs ?? 10000 })],
+    });
+    metrics.setGlobalMeterProvider(meterProvider);
+  }
   const flushTimeoutMs = options.flushTimeoutMs ?? 3000;
   return {
     tracerProvider,
-    flush: () => bounded(tracerProvider.forceFlush(), flushTimeoutMs),
+    meterProvider,
+    flush: async () => {
+      const [traces, metered] = await Promise.all([
+        bounded(tracerProvider.forceFlush(), flushTimeoutMs),
+        meterProvider === undefined ? true : bounded(meterProvider.forceFlush(), flushTimeoutMs),
+      ]);
+      return traces && metered;
+    },
     shutdown: async () => {
-      const ok = await bounded(tracerProvider.shutdown(), flushTimeoutMs);
+      const [traces, metered] = await Promise.all([
+        bounded(tracerProvider.shutdown(), flushTimeoutMs),
+        meterProvider === undefined ? true : bounded(meterProvider.shutdown(), flushTimeoutMs),
+      ]);
       trace.disable();
       context.disable();
-      return ok;
+      if (meterProvider !== undefined) metrics.disable();
+      return traces && metered;
     },
   };
 }

@@ -46,7 +46,16 @@ export const EVENT_FALLBACK = 'resilience.fallback';
 export const EVENT_HEDGE = 'resilience.hedge';
 export const EVENT_CHAOS = 'resilience.chaos';
 
-/** The instrumentation scope every tracer of this SDK is created with. */
+/** Metric attributes. */
+export const ATTR_EVENT_NAME = 'event.name';
+export const ATTR_POLICY_NAME = 'resilience.policy.name';
+
+/** Metrics. */
+export const METRIC_EVENTS = 'resilience.events';
+export const METRIC_ATTEMPT_DURATION = 'resilience.attempt.duration';
+export const METRIC_BREAKER_STATE = 'resilience.circuit_breaker.state';
+
+/** The instrumentation scope every tracer and meter of this SDK is created with. */
 export const INSTRUMENTATION_SCOPE = 'otel-resilience';
 
 /** Span name of fallback step `step` of the call named `callName`. */

@@ -142,6 +142,11 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
   }
 }
 
+/** The span-event (and `event.name`) name of a resilience event. */
+export function eventName(event: ResilienceEvent): string {
+  return toSpanEvent(event)[0];
+}
+
 /**
  * Adds a resilience event to `span` as a span event — the one function every event
  * goes through (so it can move to the Logs API when span events are deprecated).

@@ -1,9 +1,16 @@
 /**
- * Test helpers: record spans in memory, assert them with vitest matchers, print them as
- * a tree. Needs `@opentelemetry/sdk-trace` and `@opentelemetry/context-async-hooks`.
+ * Test helpers: record spans (and metrics) in memory, assert them with vitest matchers,
+ * print them as a tree. Needs `@opentelemetry/sdk-trace` and
+ * `@opentelemetry/context-async-hooks` (and `@opentelemetry/sdk-metrics` for metrics).
  */
-import { type AttributeValue, context, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type AttributeValue, context, metrics, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { printSpanTree, type SpanTreeOptions } from '../telemetry/span-tree.js';
 
@@ -45,6 +52,53 @@ export function installTestTracing(): SpanRecorder {
     uninstall: async () => {
       trace.disable();
       context.disable();
+      await provider.shutdown();
+    },
+  };
+}
+
+/** One data point of a recorded metric. */
+export interface MetricPoint {
+  readonly attributes: Record<string, unknown>;
+  /** A counter's or gauge's value, or a histogram's `{ count, sum }`. */
+  readonly value: number | { count: number; sum: number };
+}
+
+/** Recorded metrics of a test. */
+export interface MetricRecorder {
+  /** Collects now; returns the points of the metric `name` (cumulative). */
+  points(name: string): Promise<MetricPoint[]>;
+  /** Unregisters the meter provider installed by {@link installTestMetrics}. */
+  uninstall(): Promise<void>;
+}
+
+/**
+ * Installs a global meter provider that keeps metrics in memory, collected on demand.
+ * Needs `@opentelemetry/sdk-metrics`. Call in `beforeEach`, `uninstall()` in `afterEach`.
+ */
+export function installTestMetrics(): MetricRecorder {
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 2 ** 30 });
+  const provider = new MeterProvider({ readers: [reader] });
+  metrics.disable();
+  metrics.setGlobalMeterProvider(provider);
+  return {
+    points: async (name) => {
+      exporter.reset();
+      await reader.forceFlush();
+      const data = exporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics));
+      return data
+        .filter((m) => m.descriptor.name === name)
+        .flatMap((m) =>
+          m.dataPoints.map((p) => {
+            const raw = p.value as number | { count: number; sum?: number };
+            const value = typeof raw === 'number' ? raw : { count: raw.count, sum: raw.sum ?? 0 };
+            return { attributes: { ...p.attributes }, value };
+          }),
+        );
+    },
+    uninstall: async () => {
+      metrics.disable();
       await provider.shutdown();
     },
   };
