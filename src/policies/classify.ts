@@ -27,7 +27,7 @@ export interface ErrorClassification {
 const TRANSIENT_CODES = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
-  'ECONNABORTED',
+  'ECONNABORTED', // also axios: a request aborted by its timeout
   'EPIPE',
   'EAI_AGAIN',
   'EHOSTUNREACH',
@@ -46,6 +46,36 @@ const TIMEOUT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
 ]);
+
+/** Error classes of client SDKs, by class name, for errors that carry no status or code. */
+const CLASS_CATEGORIES: ReadonlyMap<string, ErrorCategory> = new Map([
+  ['APIConnectionTimeoutError', 'timeout'], // openai SDK
+  ['APIConnectionError', 'transient'], // openai SDK
+  ['APIUserAbortError', 'permanent'], // openai SDK: the caller aborted
+]);
+
+/**
+ * gRPC status codes (grpc-js `ServiceError.code`): UNAVAILABLE and ABORTED are worth
+ * retrying, DEADLINE_EXCEEDED is a timeout, RESOURCE_EXHAUSTED a rate limit; the rest
+ * (CANCELLED, INVALID_ARGUMENT, NOT_FOUND, …) are permanent.
+ */
+const GRPC_CATEGORIES: ReadonlyMap<number, ErrorCategory> = new Map([
+  [14, 'transient'], // UNAVAILABLE
+  [10, 'transient'], // ABORTED
+  [4, 'timeout'], // DEADLINE_EXCEEDED
+  [8, 'rate-limited'], // RESOURCE_EXHAUSTED
+]);
+
+/**
+ * PostgreSQL SQLSTATE classes and codes worth retrying: connection exceptions (class
+ * 08), serialization failure (40001), deadlock (40P01), too many connections (53300),
+ * the server shutting down or starting (57P01–57P03).
+ */
+function categoryOfSqlState(state: string): ErrorCategory {
+  if (state.startsWith('08') || ['40001', '40P01', '57P01', '57P02', '57P03'].includes(state)) return 'transient';
+  if (state === '53300') return 'rate-limited';
+  return 'permanent';
+}
 
 /** 5xx statuses that will not change on a retry. */
 const PERMANENT_5XX = new Set([501, 505, 506, 507, 508, 510]);
@@ -156,6 +186,14 @@ function result(
  * - Node and undici error codes anywhere on the `cause` chain (undici's
  *   `TypeError: fetch failed` carries `cause.code`): ECONNRESET, ECONNREFUSED, EPIPE,
  *   EAI_AGAIN, UND_ERR_SOCKET … → `transient`; ETIMEDOUT, UND_ERR_*_TIMEOUT → `timeout`;
+ * - gRPC status codes (grpc-js): UNAVAILABLE, ABORTED → `transient`, DEADLINE_EXCEEDED →
+ *   `timeout`, RESOURCE_EXHAUSTED → `rate-limited`, others `permanent`;
+ * - PostgreSQL SQLSTATE (node-postgres): connection exceptions (08xxx), serialization
+ *   failure (40001), deadlock (40P01), shutdown (57P01–57P03) → `transient`, too many
+ *   connections (53300) → `rate-limited`, others `permanent`;
+ * - the openai SDK's classes: `APIConnectionError` → `transient`,
+ *   `APIConnectionTimeoutError` → `timeout`, `APIUserAbortError` → `permanent`
+ *   (its HTTP errors carry `status` and `headers`, covered above);
  * - a `TimeoutError` by name (e.g. `AbortSignal.timeout`) → `timeout`;
  *   an `AbortError` (cancellation) → `permanent`;
  * - any other error, or a non-error value → `permanent`: retry only what is known to be
@@ -175,9 +213,19 @@ export function classifyError(error: unknown): ErrorClassification {
     if (status !== undefined) {
       return result(categoryOfStatus(status), status, undefined, parseRetryAfter(headersOf(current)));
     }
+    if (typeof current.code === 'number' && typeof current.details === 'string') {
+      // A gRPC ServiceError: numeric status code plus details.
+      return result(GRPC_CATEGORIES.get(current.code) ?? 'permanent', undefined, `GRPC_${current.code}`);
+    }
     const code = typeof current.code === 'string' ? current.code : undefined;
+    if (code !== undefined && typeof current.severity === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
+      // A PostgreSQL error (node-postgres): a SQLSTATE code plus severity.
+      return result(categoryOfSqlState(code), undefined, code);
+    }
     const byCode = code === undefined ? undefined : categoryOfCode(code);
     if (byCode !== undefined) return result(byCode, undefined, code);
+    const byClass = CLASS_CATEGORIES.get((current.constructor as { name?: string } | undefined)?.name ?? '');
+    if (byClass !== undefined) return result(byClass, undefined, code);
     if (current.name === 'TimeoutError') return result('timeout');
     if (current.name === 'AbortError') return result('permanent');
     if (typeof current.retryable === 'boolean') {
@@ -199,7 +247,11 @@ export function errorTypeOf(error: unknown): string {
     const { status, code } = classifyError(error);
     if (status !== undefined) return String(status);
     if (code !== undefined) return code;
-    if (error instanceof Error) return error.name || error.constructor.name || '_OTHER';
+    if (error instanceof Error) {
+      // Prefer the class name where an SDK leaves `name` as plain 'Error' (the openai SDK does).
+      const name = error.name === 'Error' ? error.constructor.name : error.name;
+      return name || '_OTHER';
+    }
     return '_OTHER';
   } catch {
     return '_OTHER';

@@ -36,6 +36,13 @@ describe('classifyError', () => {
     [new BrokenCircuitError('db', 'open', 5), 'permanent'],
     [Object.assign(new Error('mine'), { retryable: true }), 'transient'],
     [new Error('unknown'), 'permanent'],
+    // node-postgres errors: a SQLSTATE `code` with `severity`
+    [Object.assign(new Error('deadlock detected'), { code: '40P01', severity: 'ERROR' }), 'transient'],
+    [Object.assign(new Error('could not serialize access'), { code: '40001', severity: 'ERROR' }), 'transient'],
+    [Object.assign(new Error('connection failure'), { code: '08006', severity: 'FATAL' }), 'transient'],
+    [Object.assign(new Error('too many connections'), { code: '53300', severity: 'FATAL' }), 'rate-limited'],
+    [Object.assign(new Error('syntax error'), { code: '42601', severity: 'ERROR' }), 'permanent'],
+    [Object.assign(new Error('unique violation'), { code: '23505', severity: 'ERROR' }), 'permanent'],
     ['a string', 'permanent'],
     [null, 'permanent'],
   ])('%o is %s', (error, category) => {
