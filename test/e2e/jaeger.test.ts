@@ -68,6 +68,56 @@ describe('export to Jaeger', () => {
     expect(events).toContainEqual(expect.objectContaining({ event: 'resilience.circuit_breaker.rejected' }));
   });
 
+  it('shows a hedged call (loser marked lost) and a fallback chain (each step a child span)', async () => {
+    const service = `otel-resilience-e2e-hedge-${process.pid}`;
+    const telemetry = startTelemetry({ serviceName: service, endpoint: jaeger.otlpUrl, exportDelayMs: 50 });
+    const hedged = new ResiliencePipeline({ name: 'e2e.search', hedging: { maxHedgedAttempts: 1, delayMs: 20 } });
+    let n = 0;
+    await expect(
+      hedged.execute(({ signal }) => {
+        const delay = ++n === 1 ? 2000 : 10;
+        return new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => resolve(`hit ${n}`), delay);
+          signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(signal.reason);
+          });
+        });
+      }),
+    ).resolves.toBe('hit 2');
+    const chain = new ResiliencePipeline({
+      name: 'e2e.answer',
+      retry: false,
+      fallback: [
+        { name: 'secondary-model', handler: () => Promise.reject(Object.assign(new Error('HTTP 503'), { status: 503 })) },
+        { name: 'rule-based', handler: () => 'a canned answer' },
+      ],
+    });
+    await expect(chain.execute(() => Promise.reject(Object.assign(new Error('HTTP 429'), { status: 429 })))).resolves.toBe(
+      'a canned answer',
+    );
+    expect(await telemetry.shutdown()).toBe(true);
+
+    const hedgeSpans = await waitForTrace(jaeger.queryUrl, service, 'e2e.search');
+    const search = hedgeSpans.find((s) => s.operationName === 'e2e.search')!;
+    const byName = (name: string) => hedgeSpans.find((s) => s.operationName === name)!;
+    expect(tag(byName('e2e.search attempt 1'), 'resilience.hedge.outcome')).toBe('lost');
+    expect(tag(byName('e2e.search attempt 2'), 'resilience.hedge.outcome')).toBe('won');
+    expect(byName('e2e.search attempt 1').references).toEqual([expect.objectContaining({ refType: 'CHILD_OF', spanID: search.spanID })]);
+    expect(search.logs.map(logFields)).toContainEqual(expect.objectContaining({ event: 'resilience.hedge', 'resilience.attempt': 2 }));
+
+    const chainSpans = await waitForTrace(jaeger.queryUrl, service, 'e2e.answer');
+    const answer = chainSpans.find((s) => s.operationName === 'e2e.answer')!;
+    expect(tag(answer, 'resilience.outcome')).toBe('fallback');
+    const secondary = chainSpans.find((s) => s.operationName === 'e2e.answer fallback secondary-model')!;
+    const rule = chainSpans.find((s) => s.operationName === 'e2e.answer fallback rule-based')!;
+    expect(tag(secondary, 'otel.status_code')).toBe('ERROR');
+    expect(rule.references).toEqual([expect.objectContaining({ refType: 'CHILD_OF', spanID: answer.spanID })]);
+    expect(answer.logs.map(logFields)).toContainEqual(
+      expect.objectContaining({ event: 'resilience.fallback', 'resilience.fallback.name': 'rule-based', 'error.type': '429' }),
+    );
+  });
+
   it('startTelemetry() with the collector down neither fails nor hangs', async () => {
     const telemetry = startTelemetry({ serviceName: 'nobody-listens', endpoint: 'http://127.0.0.1:9/v1/traces', flushTimeoutMs: 1000 });
     await expect(new ResiliencePipeline({ name: 'offline' }).execute(async () => 'fine')).resolves.toBe('fine');
