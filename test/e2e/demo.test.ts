@@ -11,8 +11,8 @@ import { type RunningJaeger, startJaeger } from '../support/jaeger.js';
 
 const demo = fileURLToPath(new URL('../../build/examples/demo/main.js', import.meta.url));
 
-function runDemo(env: Record<string, string>) {
-  return promisify(execFile)(process.execPath, [demo], { env: { ...process.env, ...env }, timeout: 60_000 });
+function runDemo(env: Record<string, string>, args: string[] = []) {
+  return promisify(execFile)(process.execPath, [demo, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
 }
 
 let jaeger: RunningJaeger | undefined;
@@ -30,6 +30,17 @@ describe('the demo', () => {
     expect(stdout).toMatch(/breaker half_open→closed/);
     expect(stdout).toMatch(/LlmClient\.complete attempt 2 .*ERROR/);
     expect(stdout).not.toContain('In Jaeger');
+  });
+
+  it('--policies tours the rate limiter, bulkhead, hedging, chaos, fallback chain and slow-call breaker', async () => {
+    const { stdout } = await runDemo({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:9/v1/traces' }, ['--policies']);
+    expect(stdout).toMatch(/rate limiter .*waited \d+ms for budget/);
+    expect(stdout).toMatch(/bulkhead .*bulkhead rejected \(queue-full\).*queued/);
+    expect(stdout).toMatch(/hedging .*hedge #2 launched/);
+    expect(stdout).toMatch(/chaos .*chaos malformed-output, retry result/);
+    expect(stdout).toMatch(/fallback chain .*fallback → rule-based/);
+    expect(stdout).toMatch(/slow-call breaker .*breaker closed→open, short-circuited/);
+    expect(stdout).toMatch(/PolicyTour\.search attempt 1 .*hedge\.outcome=lost/);
   });
 
   it('exports to Jaeger, and the trace it links is in Jaeger', async () => {
