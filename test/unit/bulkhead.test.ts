@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { useFakeTimers } from '../support/hooks.js';
 import { Bulkhead, BulkheadRejectedError, ResiliencePipeline } from '../../src/index.js';
 import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
 
@@ -12,12 +13,7 @@ function gate() {
 }
 
 describe('Bulkhead', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+  useFakeTimers();
 
   it('runs maxConcurrent at once, queues maxQueue, rejects the rest', async () => {
     const bulkhead = new Bulkhead({ maxConcurrent: 2, maxQueue: 1 });

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   ChaosPolicy,
   CircuitBreaker,
@@ -13,19 +13,10 @@ import {
   resilient,
   seededRandom,
 } from '../../src/index.js';
-import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
 
-const http = (status: number) => Object.assign(new Error(`HTTP ${status}`), { status });
 
-let recorder: SpanRecorder;
-beforeEach(() => {
-  vi.useFakeTimers();
-  recorder = installTestTracing();
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await recorder.uninstall();
-});
+const tracing = useFakeTimersAndTracing();
 
 describe('fallback', () => {
   it('walks the chain until a step answers; each step is a child span; the chosen one is an event', async () => {
@@ -34,7 +25,7 @@ describe('fallback', () => {
       @resilient({
         retry: false,
         fallback: [
-          { name: 'secondary-model', handler: async () => Promise.reject(http(503)) },
+          { name: 'secondary-model', handler: async () => Promise.reject(httpError(503)) },
           {
             name: 'rule-based',
             handler(this: Agent, failure, question: string) {
@@ -44,11 +35,11 @@ describe('fallback', () => {
         ],
       })
       async answer(_question: string): Promise<string> {
-        throw http(429);
+        throw httpError(429);
       }
     }
     await expect(new Agent().answer('why?')).resolves.toBe('small: why? (HTTP 503)');
-    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+    expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "Agent.answer  attempts=1 outcome=fallback
       ├─ Agent.answer fallback secondary-model  ERROR 503  fallback.name=secondary-model
       │  └─ • exception
@@ -103,9 +94,9 @@ describe('hedging', () => {
     expect(signals[0]!.aborted).toBe(true);
     expect(signals[0]!.reason).toBeInstanceOf(HedgeLostError);
     expect(signals[1]!.aborted).toBe(false);
-    expect(recorder).toHaveSpan('search attempt 1', { status: 'unset', attributes: { 'resilience.hedge.outcome': 'lost' } });
-    expect(recorder).toHaveSpan('search attempt 2', { attributes: { 'resilience.hedge.outcome': 'won' } });
-    expect(recorder).toHaveSpan('search', {
+    expect(tracing()).toHaveSpan('search attempt 1', { status: 'unset', attributes: { 'resilience.hedge.outcome': 'lost' } });
+    expect(tracing()).toHaveSpan('search attempt 2', { attributes: { 'resilience.hedge.outcome': 'won' } });
+    expect(tracing()).toHaveSpan('search', {
       attributes: { 'resilience.attempts': 2, 'resilience.outcome': 'success' },
       events: [{ name: 'resilience.hedge', attributes: { 'resilience.attempt': 2 } }],
     });
@@ -117,7 +108,7 @@ describe('hedging', () => {
     const error = await policy
       .execute(async () => {
         calls++;
-        throw http(503);
+        throw httpError(503);
       })
       .catch((e: unknown) => e);
     expect(calls).toBe(3);
@@ -126,7 +117,7 @@ describe('hedging', () => {
 
   it('ends at once on a failure not worth hedging', async () => {
     const policy = new HedgingPolicy({ delayMs: 0 });
-    await expect(policy.execute(() => Promise.reject(http(400)))).rejects.toMatchObject({ status: 400 });
+    await expect(policy.execute(() => Promise.reject(httpError(400)))).rejects.toMatchObject({ status: 400 });
   });
 
   it('cannot be combined with retry', () => {
@@ -164,7 +155,7 @@ describe('chaos', () => {
       }),
     ).resolves.toBe('answer');
     expect(calls).toBe(1);
-    expect(recorder).toHaveSpan('llm', {
+    expect(tracing()).toHaveSpan('llm', {
       attributes: { 'resilience.attempts': 3 },
       events: [
         { name: 'resilience.chaos', attributes: { 'resilience.chaos.kind': 'fault' } },

@@ -3,21 +3,12 @@
  * retry|hedging → circuit breaker → bulkhead → attempt timeout → chaos → work — with
  * the exact span tree each combination produces.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Bulkhead, chaosFaults, CircuitBreaker, RateLimiter, ResiliencePipeline } from '../../src/index.js';
-import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
 
-const http = (status: number) => Object.assign(new Error(`HTTP ${status}`), { status });
 
-let recorder: SpanRecorder;
-beforeEach(() => {
-  vi.useFakeTimers();
-  recorder = installTestTracing();
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await recorder.uninstall();
-});
+const tracing = useFakeTimersAndTracing();
 
 async function run<T>(promise: Promise<T>, ms = 10_000): Promise<T> {
   await vi.advanceTimersByTimeAsync(ms);
@@ -40,7 +31,7 @@ describe('policy combinations', () => {
     });
     const answer = run(pipeline.execute(() => new Promise<string>(() => {})));
     await expect(answer).resolves.toBe('canned answer');
-    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+    expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "agent.ask  attempts=4 outcome=fallback
       ├─ agent.ask attempt 1  ERROR 503
       │  └─ • exception
@@ -67,9 +58,9 @@ describe('policy combinations', () => {
     const limiter = new RateLimiter({ name: 'rpm', limits: { tokensPerInterval: 1, intervalMs: 60_000 }, mode: 'reject' });
     const pipeline = new ResiliencePipeline({ name: 'op', rateLimiter: limiter, fallback: () => 'later' });
     await pipeline.execute(async () => 'now');
-    recorder.reset();
+    tracing().reset();
     await expect(pipeline.execute(async () => 'now')).resolves.toBe('later');
-    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+    expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "op  attempts=0 outcome=fallback
       ├─ op fallback fallback 1  fallback.name=fallback 1
       ├─ • resilience.rate_limiter.rejected  rate_limiter.name=rpm retry_after_ms=60000
@@ -87,7 +78,7 @@ describe('policy combinations', () => {
     let n = 0;
     const result = run(pipeline.execute(() => new Promise<string>((resolve) => setTimeout(() => resolve(`r${n}`), ++n === 1 ? 5000 : 100))));
     await expect(result).resolves.toBe('r2');
-    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+    expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "search  attempts=2 outcome=success
       ├─ search attempt 1  hedge.outcome=lost
       ├─ search attempt 2  hedge.outcome=won
@@ -97,9 +88,9 @@ describe('policy combinations', () => {
 
   it('total timeout around retries: the last wait would outlive it, so retrying gives up', async () => {
     const pipeline = new ResiliencePipeline({ name: 'op', totalTimeoutMs: 1000, retry: { baseDelayMs: 400, jitter: 'none' } });
-    const result = run(pipeline.execute(() => Promise.reject(http(502))).catch((e: Error) => e.name));
+    const result = run(pipeline.execute(() => Promise.reject(httpError(502))).catch((e: Error) => e.name));
     await expect(result).resolves.toBe('RetriesExhaustedError');
-    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+    expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "op  ERROR RetriesExhaustedError  attempts=2 outcome=failure
       ├─ op attempt 1  ERROR 502
       │  └─ • exception

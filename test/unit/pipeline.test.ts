@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   CircuitBreaker,
   currentAttempt,
@@ -7,20 +7,10 @@ import {
   resilient,
   TimeoutError,
 } from '../../src/index.js';
-import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
 
-const http = (status: number, headers?: Record<string, string>) =>
-  Object.assign(new Error(`HTTP ${status}`), { status, headers });
 
-let recorder: SpanRecorder;
-beforeEach(() => {
-  vi.useFakeTimers();
-  recorder = installTestTracing();
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await recorder.uninstall();
-});
+const tracing = useFakeTimersAndTracing();
 
 describe('ResiliencePipeline telemetry', () => {
   it('retry: a call span, one span per attempt, a retry event per backoff with the delay slept', async () => {
@@ -28,13 +18,13 @@ describe('ResiliencePipeline telemetry', () => {
     let calls = 0;
     const result = pipeline.execute(async () => {
       calls++;
-      if (calls === 1) throw http(503);
-      if (calls === 2) throw http(429, { 'retry-after': '1' });
+      if (calls === 1) throw httpError(503);
+      if (calls === 2) throw httpError(429, { 'retry-after': '1' });
       return 'answer';
     });
     await vi.advanceTimersByTimeAsync(1100);
     await expect(result).resolves.toBe('answer');
-    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+    expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "llm.chat  attempts=3 outcome=success
       ├─ llm.chat attempt 1  ERROR 503
       │  └─ • exception
@@ -44,13 +34,13 @@ describe('ResiliencePipeline telemetry', () => {
       ├─ • resilience.retry  attempt=2 retry.delay_ms=1000 retry.delay_source=retry-after error.type=429
       └─ llm.chat attempt 3"
     `);
-    expect(recorder).toHaveSpan('llm.chat', { status: 'unset', parent: null });
+    expect(tracing()).toHaveSpan('llm.chat', { status: 'unset', parent: null });
   });
 
   it('exhausted retries: the final failure is the call span error, with an exhausted event', async () => {
     const pipeline = new ResiliencePipeline({ name: 'db.query', retry: { maxRetries: 1, baseDelayMs: 0 } });
-    await expect(pipeline.execute(() => Promise.reject(http(502)))).rejects.toBeInstanceOf(RetriesExhaustedError);
-    expect(recorder).toHaveSpan('db.query', {
+    await expect(pipeline.execute(() => Promise.reject(httpError(502)))).rejects.toBeInstanceOf(RetriesExhaustedError);
+    expect(tracing()).toHaveSpan('db.query', {
       status: 'error',
       attributes: { 'error.type': 'RetriesExhaustedError', 'resilience.outcome': 'failure', 'resilience.attempts': 2 },
       events: [
@@ -63,8 +53,8 @@ describe('ResiliencePipeline telemetry', () => {
 
   it('a permanent error fails at once, and attempt spans exist even for one attempt', async () => {
     const pipeline = new ResiliencePipeline({ name: 'op' });
-    await expect(pipeline.execute(() => Promise.reject(http(400)))).rejects.toMatchObject({ status: 400 });
-    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+    await expect(pipeline.execute(() => Promise.reject(httpError(400)))).rejects.toMatchObject({ status: 400 });
+    expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "op  ERROR 400  attempts=1 outcome=failure
       ├─ op attempt 1  ERROR 400
       │  └─ • exception
@@ -75,19 +65,19 @@ describe('ResiliencePipeline telemetry', () => {
   it('breaker transitions are events on the call that caused them; rejections are outcome rejected', async () => {
     const breaker = new CircuitBreaker({ name: 'llm', failureThreshold: 2, halfOpenAfterMs: 10_000 });
     const pipeline = new ResiliencePipeline({ name: 'llm.chat', retry: { maxRetries: 1, baseDelayMs: 0 }, circuitBreaker: breaker });
-    await expect(pipeline.execute(() => Promise.reject(http(503)))).rejects.toThrow(RetriesExhaustedError);
+    await expect(pipeline.execute(() => Promise.reject(httpError(503)))).rejects.toThrow(RetriesExhaustedError);
     expect(breaker.state).toBe('open');
-    recorder.reset();
+    tracing().reset();
     await expect(pipeline.execute(async () => 'never')).rejects.toMatchObject({ code: 'BROKEN_CIRCUIT' });
-    expect(recorder).toHaveSpan('llm.chat', {
+    expect(tracing()).toHaveSpan('llm.chat', {
       status: 'error',
       attributes: { 'resilience.outcome': 'rejected', 'error.type': 'BrokenCircuitError' },
       events: [{ name: 'resilience.circuit_breaker.rejected', attributes: { 'resilience.retry_after_ms': 10_000 } }],
     });
     vi.advanceTimersByTime(10_000);
-    recorder.reset();
+    tracing().reset();
     await expect(pipeline.execute(async () => 'back')).resolves.toBe('back');
-    expect(recorder.tree({ timings: false })).toMatchInlineSnapshot(`
+    expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "llm.chat  attempts=1 outcome=success
       ├─ llm.chat attempt 1
       ├─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=open circuit_breaker.to=half_open
@@ -98,12 +88,12 @@ describe('ResiliencePipeline telemetry', () => {
   it('the opening transition lands on the call whose failure opened the breaker', async () => {
     const breaker = new CircuitBreaker({ name: 'db', failureThreshold: 2 });
     const pipeline = new ResiliencePipeline({ name: 'db.get', retry: false, circuitBreaker: breaker });
-    await pipeline.execute(() => Promise.reject(http(503))).catch(() => {});
-    await pipeline.execute(() => Promise.reject(http(503))).catch(() => {});
-    const [first, second] = recorder.byName('db.get');
+    await pipeline.execute(() => Promise.reject(httpError(503))).catch(() => {});
+    await pipeline.execute(() => Promise.reject(httpError(503))).catch(() => {});
+    const [first, second] = tracing().byName('db.get');
     expect(first!.events.map((e) => e.name)).toEqual(['exception']);
     expect(second!.events.map((e) => e.name)).toEqual(['resilience.circuit_breaker.state_change', 'exception']);
-    expect(recorder.byName('db.get attempt 1')).toHaveLength(0); // no retry configured: no attempt spans
+    expect(tracing().byName('db.get attempt 1')).toHaveLength(0); // no retry configured: no attempt spans
   });
 
   it('an attempt timeout aborts the attempt signal, is retried, and shows as a timeout event', async () => {
@@ -119,18 +109,18 @@ describe('ResiliencePipeline telemetry', () => {
     expect(signals[0]!.aborted).toBe(true);
     expect(signals[0]!.reason).toBeInstanceOf(TimeoutError);
     expect(signals[1]!.aborted).toBe(false);
-    expect(recorder).toHaveSpan('tool', {
+    expect(tracing()).toHaveSpan('tool', {
       events: [
         { name: 'resilience.timeout', attributes: { 'resilience.timeout.scope': 'attempt', 'resilience.timeout.ms': 200 } },
         { name: 'resilience.retry', attributes: { 'error.type': 'TimeoutError' } },
       ],
     });
-    expect(recorder).toHaveSpan('tool attempt 1', { status: 'error', attributes: { 'error.type': 'TimeoutError' } });
+    expect(tracing()).toHaveSpan('tool attempt 1', { status: 'error', attributes: { 'error.type': 'TimeoutError' } });
   });
 
   it('a total timeout stops the whole call and says so', async () => {
     const pipeline = new ResiliencePipeline({ name: 'slow', totalTimeoutMs: 1000, retry: { baseDelayMs: 300, jitter: 'none' } });
-    const result = pipeline.execute(() => Promise.reject(http(503))).catch((e: unknown) => e);
+    const result = pipeline.execute(() => Promise.reject(httpError(503))).catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(1000);
     const error = await result;
     expect(error).toBeInstanceOf(RetriesExhaustedError);
@@ -139,7 +129,7 @@ describe('ResiliencePipeline telemetry', () => {
   });
 
   it('leaves no timers behind once calls settle and the timeout periods pass', async () => {
-    await recorder.uninstall(); // the SDK's own exporter timers are not ours to count
+    await tracing().uninstall(); // the SDK's own exporter timers are not ours to count
     const pipeline = new ResiliencePipeline({ attemptTimeoutMs: 100, totalTimeoutMs: 1000 });
     await pipeline.execute(async () => 1);
     await vi.advanceTimersByTimeAsync(1000);
@@ -163,7 +153,7 @@ describe('currentAttempt()', () => {
       return ctx.attempt;
     };
     for (const traced of [true, false]) {
-      if (!traced) await recorder.uninstall();
+      if (!traced) await tracing().uninstall();
       seen.length = 0;
       const result = pipeline.execute(work);
       await vi.advanceTimersByTimeAsync(600);
@@ -186,7 +176,7 @@ describe('resilient(fn)', () => {
     expect(wrapped.name).toBe('fetchQuote');
     expect(wrapped.length).toBe(1);
     await expect(wrapped('ACME')).resolves.toBe('ACME@1');
-    expect(recorder).toHaveSpan('fetchQuote', { attributes: { 'code.function.name': 'fetchQuote' } });
+    expect(tracing()).toHaveSpan('fetchQuote', { attributes: { 'code.function.name': 'fetchQuote' } });
     expect(currentAttempt()).toBeUndefined();
   });
 

@@ -1,13 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { useFakeTimers } from '../support/hooks.js';
 import { RateLimitedError, RateLimiter, resilient } from '../../src/index.js';
 
 describe('RateLimiter', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+  useFakeTimers();
 
   it('admits a burst, then rejects with retryAfterMs in reject mode', async () => {
     const limiter = new RateLimiter({ limits: { tokensPerInterval: 2, intervalMs: 1000 }, mode: 'reject' });

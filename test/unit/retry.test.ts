@@ -1,8 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { httpError, useFakeTimers } from '../support/hooks.js';
 import { RetriesExhaustedError, RetryPolicy, TimeoutPolicy } from '../../src/index.js';
 
-const http = (status: number, headers?: Record<string, string>) =>
-  Object.assign(new Error(`HTTP ${status}`), { status, headers });
 
 /** Work that fails with each given error in turn, then returns 'ok'. */
 function failing(...errors: unknown[]) {
@@ -14,16 +13,11 @@ function failing(...errors: unknown[]) {
 }
 
 describe('RetryPolicy', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+  useFakeTimers();
 
   it('retries transient errors with the backoff delays, then succeeds', async () => {
     const retry = new RetryPolicy({ baseDelayMs: 100, jitter: 'none' });
-    const work = failing(http(503), http(502));
+    const work = failing(httpError(503), httpError(502));
     const result = retry.execute(work);
     await vi.advanceTimersByTimeAsync(99);
     expect(work).toHaveBeenCalledTimes(1);
@@ -41,22 +35,22 @@ describe('RetryPolicy', () => {
     const retry = new RetryPolicy({ baseDelayMs: 0 });
     await retry.execute(async ({ attempt }) => {
       attempts.push(attempt);
-      if (attempt < 3) throw http(500);
+      if (attempt < 3) throw httpError(500);
       return attempt;
     });
     expect(attempts).toEqual([1, 2, 3]);
   });
 
   it('does not retry permanent errors and rethrows them unchanged', async () => {
-    const error = http(400);
+    const error = httpError(400);
     const work = failing(error);
     await expect(new RetryPolicy().execute(work)).rejects.toBe(error);
     expect(work).toHaveBeenCalledTimes(1);
   });
 
   it('makes at most maxRetries + 1 attempts and keeps every error', async () => {
-    const errors = [http(503), http(503), http(503)];
-    const work = failing(...errors, http(503));
+    const errors = [httpError(503), httpError(503), httpError(503)];
+    const work = failing(...errors, httpError(503));
     const result = new RetryPolicy({ maxRetries: 2, baseDelayMs: 0 }).execute(work);
     const error = await result.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RetriesExhaustedError);
@@ -65,7 +59,7 @@ describe('RetryPolicy', () => {
   });
 
   it('waits the advertised Retry-After instead of the backoff', async () => {
-    const work = failing(http(429, { 'retry-after': '2' }));
+    const work = failing(httpError(429, { 'retry-after': '2' }));
     const result = new RetryPolicy({ baseDelayMs: 10 }).execute(work);
     await vi.advanceTimersByTimeAsync(1999);
     expect(work).toHaveBeenCalledTimes(1);
@@ -74,14 +68,14 @@ describe('RetryPolicy', () => {
   });
 
   it('gives up at once when Retry-After exceeds maxRetryAfterMs', async () => {
-    const work = failing(http(429, { 'retry-after': '120' }));
+    const work = failing(httpError(429, { 'retry-after': '120' }));
     const error = await new RetryPolicy({ maxRetryAfterMs: 60000 }).execute(work).catch((e: unknown) => e);
     expect(error).toMatchObject({ reason: 'retry-after-too-long', retryAfterMs: 120000, attempts: 1 });
     expect(work).toHaveBeenCalledTimes(1);
   });
 
   it('gives up when the wait would outlive the total timeout', async () => {
-    const work = failing(http(503, { 'retry-after': '5' }));
+    const work = failing(httpError(503, { 'retry-after': '5' }));
     const policy = new RetryPolicy();
     const total = new TimeoutPolicy({ timeoutMs: 3000, scope: 'total' });
     const error = await total
@@ -102,7 +96,7 @@ describe('RetryPolicy', () => {
 
   it('stops waiting and retrying when the caller aborts', async () => {
     const controller = new AbortController();
-    const work = failing(http(503), http(503));
+    const work = failing(httpError(503), httpError(503));
     const result = new RetryPolicy({ baseDelayMs: 1000, jitter: 'none' }).execute(work, { signal: controller.signal });
     await vi.advanceTimersByTimeAsync(10);
     controller.abort(new Error('user cancelled'));

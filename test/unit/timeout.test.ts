@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { useFakeTimers } from '../support/hooks.js';
 import { TimeoutError, TimeoutPolicy } from '../../src/index.js';
 
 describe('TimeoutPolicy with real timers', () => {
@@ -11,12 +12,7 @@ describe('TimeoutPolicy with real timers', () => {
 });
 
 describe('TimeoutPolicy', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+  useFakeTimers();
 
   it('rejects with a TimeoutError naming the scope and aborts the signal it handed in', async () => {
     let signal: AbortSignal | undefined;

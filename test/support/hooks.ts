@@ -1,0 +1,44 @@
+/** Shared test set-ups: fake timers, in-memory tracing, HTTP-like errors, free ports. */
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { afterEach, beforeEach, vi } from 'vitest';
+import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+
+/** Fake timers (and Date) for every test of the calling file. */
+export function useFakeTimers(): void {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+}
+
+/** Fake timers plus an in-memory tracer provider for every test; returns the current recorder. */
+export function useFakeTimersAndTracing(): () => SpanRecorder {
+  let recorder: SpanRecorder;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    recorder = installTestTracing();
+  });
+  afterEach(async () => {
+    vi.useRealTimers();
+    await recorder.uninstall();
+  });
+  return () => recorder;
+}
+
+/** An error shaped like an HTTP client's: `status` and `headers`. */
+export function httpError(status: number, headers?: Record<string, string>): Error & { status: number } {
+  return Object.assign(new Error(`HTTP ${status}`), { status, headers });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
