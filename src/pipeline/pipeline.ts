@@ -299,13 +299,14 @@ export class ResiliencePipeline {
   /** One attempt: its own scope where attempts can overlap, its span when tracing, then the inner policies. */
   private runAttempt(ctx: Attempt, inner: Step): Promise<unknown> {
     const call = ctx.call;
-    const span = this.attemptSpans
-      ? startChildSpan(
-          call,
-          names.attemptSpanName(call.operation, ctx.attempt),
-          ATTEMPT_ATTRIBUTES[ctx.attempt - 1] ?? { [names.ATTR_ATTEMPT]: ctx.attempt },
-        )
-      : undefined;
+    const span =
+      this.attemptSpans && call.span !== undefined
+        ? startChildSpan(
+            call,
+            names.attemptSpanName(call.operation, ctx.attempt),
+            ATTEMPT_ATTRIBUTES[ctx.attempt - 1] ?? { [names.ATTR_ATTEMPT]: ctx.attempt },
+          )
+        : undefined;
     if (span === undefined) {
       if (!this.overlappingAttempts) return inner(ctx);
       const scope = new AttemptScope();
