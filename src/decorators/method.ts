@@ -4,7 +4,7 @@
  * call `(target, key, descriptor)`.
  */
 
-// biome-ignore lint: any function shape is accepted here
+/** Any function or method (the decorators accept every shape). */
 export type AnyFunction = (this: any, ...args: any[]) => any;
 
 /** Gives the qualified `Class.method` name for the receiver of a call. */

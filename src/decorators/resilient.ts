@@ -62,6 +62,7 @@ function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOption
 export function resilient<A extends unknown[]>(
   options?: ResilientOptions<A>,
 ): (target: unknown, keyOrContext: unknown, descriptor?: PropertyDescriptor) => any;
+/** Function form: returns `fn` wrapped by the pipeline of `options` (see the decorator form above). */
 export function resilient<F extends (...args: any[]) => Promise<unknown>>(
   fn: F,
   options?: ResilientOptions<Parameters<F>>,
