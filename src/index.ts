@@ -3,6 +3,7 @@
  * trace. The core depends on `@opentelemetry/api` only; export is set up by
  * `otel-resilience/setup`, test helpers live in `otel-resilience/testing`.
  */
+export { idempotent } from './decorators/idempotent.js';
 export { type ResilientOptions, resilient } from './decorators/resilient.js';
 export { type TraceOptions, trace, traced } from './decorators/trace.js';
 export { currentAttempt } from './pipeline/current-attempt.js';
@@ -39,3 +40,18 @@ export { type Cost, RateLimiter, type RateLimiterOptions, type TokenBucketOption
 export { RetryPolicy, type RetryOptions } from './policies/retry.js';
 export { TimeoutPolicy, type TimeoutOptions } from './policies/timeout.js';
 export type { CircuitState, GiveUpReason, ResilienceEvent, TimeoutScope } from './telemetry/events.js';
+export {
+  IdempotencyConflictError,
+  IdempotencyInProgressError,
+  IdempotencyKeyMissingError,
+  IdempotencyReplayedFailureError,
+} from './workflow/errors.js';
+export { FileIdempotencyStore } from './workflow/file-idempotency-store.js';
+export {
+  type AcquireResult,
+  type IdempotencyRecord,
+  type IdempotencyStatus,
+  type IdempotencyStore,
+  MemoryIdempotencyStore,
+} from './workflow/idempotency-store.js';
+export { currentIdempotencyKey, type IdempotencyContext, type IdempotencyOptions } from './workflow/idempotent.js';

@@ -79,6 +79,12 @@ export type ResilienceEvent =
       readonly attempt: number;
     }
   | {
+      readonly type: 'idempotency';
+      readonly namespace: string;
+      /** `executed` (first call), `replayed` (stored result returned), `in_progress`, `conflict`, `lost_lease` (result not stored: another holder took over). */
+      readonly outcome: 'executed' | 'replayed' | 'in_progress' | 'conflict' | 'lost_lease';
+    }
+  | {
       readonly type: 'chaos';
       /** What was injected. */
       readonly kind: 'fault' | 'latency' | 'outcome';

@@ -31,6 +31,8 @@ export const ATTR_FALLBACK_NAME = 'resilience.fallback.name';
 export const ATTR_HEDGE_OUTCOME = 'resilience.hedge.outcome';
 export const ATTR_CHAOS_KIND = 'resilience.chaos.kind';
 export const ATTR_CHAOS_NAME = 'resilience.chaos.name';
+export const ATTR_IDEMPOTENCY_NAMESPACE = 'resilience.idempotency.namespace';
+export const ATTR_IDEMPOTENCY_OUTCOME = 'resilience.idempotency.outcome';
 
 /** Span events. */
 export const EVENT_RETRY = 'resilience.retry';
@@ -45,6 +47,7 @@ export const EVENT_RATE_LIMITER_REJECTED = 'resilience.rate_limiter.rejected';
 export const EVENT_FALLBACK = 'resilience.fallback';
 export const EVENT_HEDGE = 'resilience.hedge';
 export const EVENT_CHAOS = 'resilience.chaos';
+export const EVENT_IDEMPOTENCY = 'resilience.idempotency';
 
 /** Metric attributes. */
 export const ATTR_EVENT_NAME = 'event.name';

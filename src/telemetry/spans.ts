@@ -137,6 +137,11 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
       return [names.EVENT_FALLBACK, { [names.ATTR_FALLBACK_NAME]: event.fallback, [names.ATTR_ERROR_TYPE]: event.errorType }];
     case 'hedge':
       return [names.EVENT_HEDGE, { [names.ATTR_ATTEMPT]: event.attempt }];
+    case 'idempotency':
+      return [
+        names.EVENT_IDEMPOTENCY,
+        { [names.ATTR_IDEMPOTENCY_NAMESPACE]: event.namespace, [names.ATTR_IDEMPOTENCY_OUTCOME]: event.outcome },
+      ];
     case 'chaos':
       return [names.EVENT_CHAOS, { [names.ATTR_CHAOS_KIND]: event.kind, [names.ATTR_CHAOS_NAME]: event.chaos }];
   }

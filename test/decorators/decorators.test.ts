@@ -123,4 +123,11 @@ describe.each([
     expect(third!.events.map((e) => e.name)).toContain('resilience.circuit_breaker.rejected');
     expect(third!.attributes['resilience.outcome']).toBe('rejected');
   });
+
+  it('@idempotent runs once per key, with `this` and the key namespaced by Class.method', async () => {
+    const mailer = new s.Mailer();
+    expect(await mailer.send('ada')).toBe('sent with Mailer.send:ada');
+    expect(await mailer.send('ada')).toBe('sent with Mailer.send:ada');
+    expect(mailer.sent).toEqual(['ada']);
+  });
 });

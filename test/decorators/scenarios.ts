@@ -2,7 +2,7 @@
  * Decorated classes compiled twice by tsc — once as TC39 standard decorators, once with
  * `experimentalDecorators` — and exercised by the same tests (decorators.test.ts).
  */
-import { CircuitBreaker, currentAttempt, resilient, trace } from '../../src/index.js';
+import { CircuitBreaker, currentAttempt, currentIdempotencyKey, idempotent, resilient, trace } from '../../src/index.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number) {
@@ -80,5 +80,15 @@ export class Llm {
   @resilient({ retry: false, circuitBreaker: breaker, name: 'llm.guarded' })
   async guarded(): Promise<string> {
     throw new HttpError(502);
+  }
+}
+
+export class Mailer {
+  sent: string[] = [];
+
+  @idempotent({ key: ([to]) => String(to) })
+  async send(to: string): Promise<string> {
+    this.sent.push(to);
+    return `sent with ${currentIdempotencyKey()}`;
   }
 }
