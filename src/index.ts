@@ -55,3 +55,23 @@ export {
   MemoryIdempotencyStore,
 } from './workflow/idempotency-store.js';
 export { currentIdempotencyKey, type IdempotencyContext, type IdempotencyOptions } from './workflow/idempotent.js';
+export {
+  FileWorkflowStore,
+  MemoryWorkflowStore,
+  type RunStatus,
+  type StoredError,
+  type StoredRun,
+  type WorkflowRun,
+  type WorkflowStore,
+} from './workflow/workflow-store.js';
+export {
+  type StepContext,
+  type StepOptions,
+  Workflow,
+  type WorkflowContext,
+  WorkflowFailedError,
+  WorkflowLeaseHeldError,
+  WorkflowLeaseLostError,
+  type WorkflowOptions,
+  workflow,
+} from './workflow/workflow.js';

@@ -85,6 +85,18 @@ export type ResilienceEvent =
       readonly outcome: 'executed' | 'replayed' | 'in_progress' | 'conflict' | 'lost_lease';
     }
   | {
+      readonly type: 'workflow-checkpoint' | 'workflow-resumed' | 'workflow-step-replayed';
+      readonly workflow: string;
+      /** The step checkpointed, resumed from, or replayed from its checkpoint. */
+      readonly step: string;
+    }
+  | {
+      readonly type: 'workflow-compensation';
+      readonly workflow: string;
+      readonly step: string;
+      readonly outcome: 'completed' | 'failed';
+    }
+  | {
       readonly type: 'chaos';
       /** What was injected. */
       readonly kind: 'fault' | 'latency' | 'outcome';

@@ -96,6 +96,11 @@ function policyName(event: ResilienceEvent): string | undefined {
       return event.fallback;
     case 'chaos':
       return event.chaos;
+    case 'workflow-checkpoint':
+    case 'workflow-resumed':
+    case 'workflow-step-replayed':
+    case 'workflow-compensation':
+      return event.workflow;
     default:
       return undefined;
   }

@@ -33,6 +33,11 @@ export const ATTR_CHAOS_KIND = 'resilience.chaos.kind';
 export const ATTR_CHAOS_NAME = 'resilience.chaos.name';
 export const ATTR_IDEMPOTENCY_NAMESPACE = 'resilience.idempotency.namespace';
 export const ATTR_IDEMPOTENCY_OUTCOME = 'resilience.idempotency.outcome';
+export const ATTR_WORKFLOW_NAME = 'resilience.workflow.name';
+export const ATTR_WORKFLOW_RUN_ID = 'resilience.workflow.run_id';
+export const ATTR_WORKFLOW_STEP = 'resilience.workflow.step';
+export const ATTR_WORKFLOW_STATUS = 'resilience.workflow.status';
+export const ATTR_COMPENSATION_OUTCOME = 'resilience.workflow.compensation.outcome';
 
 /** Span events. */
 export const EVENT_RETRY = 'resilience.retry';
@@ -48,6 +53,10 @@ export const EVENT_FALLBACK = 'resilience.fallback';
 export const EVENT_HEDGE = 'resilience.hedge';
 export const EVENT_CHAOS = 'resilience.chaos';
 export const EVENT_IDEMPOTENCY = 'resilience.idempotency';
+export const EVENT_WORKFLOW_CHECKPOINT = 'resilience.workflow.checkpoint';
+export const EVENT_WORKFLOW_RESUMED = 'resilience.workflow.resumed';
+export const EVENT_WORKFLOW_STEP_REPLAYED = 'resilience.workflow.step_replayed';
+export const EVENT_WORKFLOW_COMPENSATION = 'resilience.workflow.compensation';
 
 /** Metric attributes. */
 export const ATTR_EVENT_NAME = 'event.name';

@@ -142,6 +142,26 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
         names.EVENT_IDEMPOTENCY,
         { [names.ATTR_IDEMPOTENCY_NAMESPACE]: event.namespace, [names.ATTR_IDEMPOTENCY_OUTCOME]: event.outcome },
       ];
+    case 'workflow-checkpoint':
+    case 'workflow-resumed':
+    case 'workflow-step-replayed': {
+      const name =
+        event.type === 'workflow-checkpoint'
+          ? names.EVENT_WORKFLOW_CHECKPOINT
+          : event.type === 'workflow-resumed'
+            ? names.EVENT_WORKFLOW_RESUMED
+            : names.EVENT_WORKFLOW_STEP_REPLAYED;
+      return [name, { [names.ATTR_WORKFLOW_NAME]: event.workflow, [names.ATTR_WORKFLOW_STEP]: event.step }];
+    }
+    case 'workflow-compensation':
+      return [
+        names.EVENT_WORKFLOW_COMPENSATION,
+        {
+          [names.ATTR_WORKFLOW_NAME]: event.workflow,
+          [names.ATTR_WORKFLOW_STEP]: event.step,
+          [names.ATTR_COMPENSATION_OUTCOME]: event.outcome,
+        },
+      ];
     case 'chaos':
       return [names.EVENT_CHAOS, { [names.ATTR_CHAOS_KIND]: event.kind, [names.ATTR_CHAOS_NAME]: event.chaos }];
   }

@@ -1,0 +1,140 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryWorkflowStore, WorkflowFailedError, WorkflowLeaseHeldError, workflow } from '../../src/index.js';
+import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+import { describeWorkflowStoreConformance } from '../support/workflow-store-conformance.js';
+
+describeWorkflowStoreConformance('MemoryWorkflowStore', async () => new MemoryWorkflowStore());
+
+/** An order saga over a log of side effects. */
+function orderSaga(log: string[], failEmail: () => boolean, options: Parameters<typeof workflow>[2] = {}) {
+  return workflow(
+    'order',
+    async (ctx, input: { item: string }) => {
+      const order = await ctx.step('create-order', async () => (log.push('create'), `order-${input.item}`), {
+        compensate: () => log.push('delete order'),
+      });
+      await ctx.step('charge', async () => (log.push('charge'), 'charge-1'), {
+        compensate: (charge) => log.push(`refund ${charge}`),
+      });
+      await ctx.step('email', async () => {
+        log.push('email attempt');
+        if (failEmail()) throw new Error('smtp down');
+      });
+      return order;
+    },
+    options,
+  );
+}
+
+describe('workflow', () => {
+  let recorder: SpanRecorder;
+  beforeEach(() => {
+    recorder = installTestTracing();
+  });
+  afterEach(() => recorder.uninstall());
+
+  it('runs the steps once; running the same run again returns the stored result', async () => {
+    const log: string[] = [];
+    const saga = orderSaga(log, () => false);
+    await expect(saga.run('r1', { item: 'book' })).resolves.toBe('order-book');
+    await expect(saga.run('r1', { item: 'book' })).resolves.toBe('order-book');
+    expect(log).toEqual(['create', 'charge', 'email attempt']);
+    expect(await saga.status('r1')).toMatchObject({ status: 'completed', result: 'order-book' });
+    expect(recorder).toHaveSpan('workflow order', {
+      attributes: { 'resilience.workflow.run_id': 'r1', 'resilience.workflow.status': 'completed' },
+      events: [
+        { name: 'resilience.workflow.checkpoint', attributes: { 'resilience.workflow.step': 'create-order' } },
+        { name: 'resilience.workflow.checkpoint', attributes: { 'resilience.workflow.step': 'charge' } },
+        { name: 'resilience.workflow.checkpoint', attributes: { 'resilience.workflow.step': 'email' } },
+      ],
+    });
+    expect(recorder).toHaveSpan('order.charge', { parent: 'workflow order' });
+  });
+
+  it('compensates in reverse order when a step fails for good: email fails → refund → delete order', async () => {
+    const log: string[] = [];
+    const error = await orderSaga(log, () => true)
+      .run('r2', { item: 'lamp' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(error).toMatchObject({ status: 'compensated', cause: { message: 'smtp down' } });
+    expect(log).toEqual(['create', 'charge', 'email attempt', 'refund charge-1', 'delete order']);
+    expect(recorder).toHaveSpan('workflow order compensate charge', { parent: 'workflow order' });
+    expect(recorder).toHaveSpan('workflow order', {
+      status: 'error',
+      events: [
+        { name: 'resilience.workflow.compensation', attributes: { 'resilience.workflow.step': 'charge' } },
+        { name: 'resilience.workflow.compensation', attributes: { 'resilience.workflow.step': 'create-order' } },
+      ],
+    });
+  });
+
+  it('collects compensation errors in an AggregateError instead of losing them', async () => {
+    const flow = workflow('w', async (ctx) => {
+      await ctx.step('a', () => 1, { compensate: () => Promise.reject(new Error('undo a failed')) });
+      await ctx.step('b', () => 2, { compensate: () => Promise.reject(new Error('undo b failed')) });
+      await ctx.step('c', () => Promise.reject(new Error('c failed')));
+    });
+    const error = (await flow.run('r', undefined).catch((e: unknown) => e)) as WorkflowFailedError;
+    expect(error.status).toBe('failed');
+    expect(error.compensationErrors).toBeInstanceOf(AggregateError);
+    expect(error.compensationErrors!.errors.map((e: Error) => e.message)).toEqual(['undo b failed', 'undo a failed']);
+    expect((await flow.status('r'))?.compensationErrors).toHaveLength(2);
+  });
+
+  it('keeps a failed run for a person, and resume re-runs only the failed step', async () => {
+    const log: string[] = [];
+    let smtpDown = true;
+    const saga = orderSaga(log, () => smtpDown, { onFailure: 'keep' });
+    await expect(saga.run('r3', { item: 'pen' })).rejects.toMatchObject({ status: 'failed' });
+    expect(await saga.status('r3')).toMatchObject({ status: 'failed', error: { message: 'smtp down', step: 'email' } });
+    smtpDown = false;
+    await expect(saga.resume('r3')).resolves.toBe('order-pen');
+    expect(log).toEqual(['create', 'charge', 'email attempt', 'email attempt']);
+    expect(recorder).toHaveSpan('workflow order', {
+      events: [{ name: 'resilience.workflow.resumed', attributes: { 'resilience.workflow.step': 'email' } }, 'resilience.workflow.step_replayed'],
+    });
+  });
+
+  it('resumes an interrupted compensation without redoing finished compensations', async () => {
+    const store = new MemoryWorkflowStore();
+    const log: string[] = [];
+    let crash = true;
+    const flow = workflow(
+      'w',
+      async (ctx) => {
+        await ctx.step('a', () => 'A', { compensate: () => log.push('undo a') });
+        await ctx.step('b', () => 'B', {
+          compensate: () => {
+            if (crash) throw new Error('process died');
+            log.push('undo b');
+          },
+        });
+        await ctx.step('c', () => Promise.reject(new Error('c failed')));
+      },
+      { store, onFailure: 'keep' },
+    );
+    await flow.run('r4', undefined).catch(() => {});
+    // b's compensation dies mid-way (a's has run); the run is left as a crash leaves it: "compensating".
+    const first = await flow.compensate('r4').catch((e: WorkflowFailedError) => e);
+    expect(first.status).toBe('failed');
+    expect(log).toEqual(['undo a']);
+    const loaded = await store.load('r4');
+    expect(loaded!.run.compensated).toEqual(['a']);
+    await store.save({ ...loaded!.run, status: 'compensating' }, loaded!.version);
+    crash = false;
+    log.length = 0;
+    await expect(flow.resume('r4')).rejects.toMatchObject({ status: 'compensated' });
+    expect(log).toEqual(['undo b']);
+  });
+
+  it('one execution at a time owns a run', async () => {
+    let release!: () => void;
+    const flow = workflow('w', async (ctx) => ctx.step('slow', () => new Promise<string>((r) => (release = () => r('done')))));
+    const first = flow.run('r5', undefined);
+    await new Promise((r) => setImmediate(r));
+    await expect(flow.resume('r5')).rejects.toBeInstanceOf(WorkflowLeaseHeldError);
+    release();
+    await expect(first).resolves.toBe('done');
+  });
+});
