@@ -155,6 +155,14 @@ export class RateLimiter implements Policy {
       bucket.refill(now);
       waitMs = Math.max(waitMs, bucket.waitFor(amount));
     });
+    // A waiting call is admitted at now + waitMs. Tokens a real bucket would have lost to
+    // its capacity by then (it fills while the call waits, the wait being rounded up to
+    // whole ms) are charged too, so no window ever admits more than burst + rate × window.
+    if (waitMs > 0) {
+      buckets.forEach((bucket) => {
+        bucket.tokens -= Math.max(0, bucket.tokens + waitMs * bucket.rate - bucket.capacity);
+      });
+    }
     this.charge(buckets, cost, 1);
     return waitMs;
   }

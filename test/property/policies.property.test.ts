@@ -184,7 +184,7 @@ describe('rate limiter (property)', () => {
           }
         },
       ),
-      { numRuns: 100 },
+      { numRuns: 300 },
     );
   });
 });
