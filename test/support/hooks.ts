@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { afterEach, beforeEach, vi } from 'vitest';
+import type { Clock } from '../../src/index.js';
 import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
 
 /** Fake timers (and Date) for every test of the calling file. */
@@ -12,6 +13,34 @@ export function useFakeTimers(): void {
   afterEach(() => {
     vi.useRealTimers();
   });
+}
+
+/** An in-memory tracer provider for every test of the calling file; returns the current recorder. */
+export function useTracing(): () => SpanRecorder {
+  let recorder: SpanRecorder;
+  beforeEach(() => {
+    recorder = installTestTracing();
+  });
+  afterEach(() => recorder.uninstall());
+  return () => recorder;
+}
+
+/** A clock that moves only when told to (timers are not needed by its users). */
+export interface ManualClock extends Clock {
+  advance(ms: number): void;
+}
+
+/** A {@link ManualClock} starting at `start` ms. */
+export function manualClock(start = 1_700_000_000_000): ManualClock {
+  let now = start;
+  return {
+    now: () => now,
+    setTimeout: () => undefined,
+    clearTimeout: () => {},
+    advance(ms) {
+      now += ms;
+    },
+  };
 }
 
 /** Fake timers plus an in-memory tracer provider for every test; returns the current recorder. */

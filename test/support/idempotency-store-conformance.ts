@@ -4,22 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Clock, IdempotencyStore } from '../../src/index.js';
-
-export interface ManualClock extends Clock {
-  advance(ms: number): void;
-}
-
-export function manualClock(start = 1_700_000_000_000): ManualClock {
-  let now = start;
-  return {
-    now: () => now,
-    setTimeout: () => undefined,
-    clearTimeout: () => {},
-    advance(ms) {
-      now += ms;
-    },
-  };
-}
+import { manualClock } from './hooks.js';
 
 const hold = { leaseMs: 1000, ttlMs: 10_000 };
 

@@ -1,18 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BrokenCircuitError, CircuitBreaker, type CircuitStateChange, type Clock } from '../../src/index.js';
-
-/** A hand-moved clock: time only passes when the test says so. */
-function manualClock(): Clock & { advance(ms: number): void } {
-  let now = 1_000_000;
-  return {
-    now: () => now,
-    setTimeout: () => undefined,
-    clearTimeout: () => {},
-    advance(ms) {
-      now += ms;
-    },
-  };
-}
+import { BrokenCircuitError, CircuitBreaker, type CircuitStateChange } from '../../src/index.js';
+import { manualClock } from '../support/hooks.js';
 
 const transient = Object.assign(new Error('HTTP 503'), { status: 503 });
 const badRequest = Object.assign(new Error('HTTP 400'), { status: 400 });

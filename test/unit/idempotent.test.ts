@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   currentIdempotencyKey,
   IdempotencyConflictError,
@@ -9,8 +9,7 @@ import {
   MemoryIdempotencyStore,
   traced,
 } from '../../src/index.js';
-import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
-import { manualClock } from '../support/idempotency-store-conformance.js';
+import { manualClock, useTracing } from '../support/hooks.js';
 
 /** A side effect whose calls are counted and which finishes when released. */
 function effect() {
@@ -107,11 +106,7 @@ describe('idempotent', () => {
 });
 
 describe('idempotent telemetry', () => {
-  let recorder: SpanRecorder;
-  beforeEach(() => {
-    recorder = installTestTracing();
-  });
-  afterEach(() => recorder.uninstall());
+  const tracing = useTracing();
 
   it('records executed and replayed on the active span', async () => {
     const send = idempotent(async () => 'x', { key: () => 'k', namespace: 'email' });
@@ -120,7 +115,7 @@ describe('idempotent telemetry', () => {
       await send();
     });
     await flow();
-    expect(recorder).toHaveSpan('flow', {
+    expect(tracing()).toHaveSpan('flow', {
       events: [
         { name: 'resilience.idempotency', attributes: { 'resilience.idempotency.outcome': 'executed', 'resilience.idempotency.namespace': 'email' } },
         { name: 'resilience.idempotency', attributes: { 'resilience.idempotency.outcome': 'replayed' } },

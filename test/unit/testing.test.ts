@@ -1,19 +1,16 @@
 import { trace as otelTrace, type Tracer, type TracerProvider } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ResiliencePipeline, resilient, traced } from '../../src/index.js';
 import { startTelemetry } from '../../src/setup/index.js';
-import { installTestTracing, type SpanRecorder, spanMatchers } from '../../src/testing/index.js';
+import { spanMatchers } from '../../src/testing/index.js';
+import { useTracing } from '../support/hooks.js';
 
 describe('toHaveSpan', () => {
-  let recorder: SpanRecorder;
-  beforeEach(() => {
-    recorder = installTestTracing();
-  });
-  afterEach(() => recorder.uninstall());
+  const tracing = useTracing();
 
   it('fails with the reason and the span tree', async () => {
     await new ResiliencePipeline({ name: 'op', retry: { baseDelayMs: 0 } }).execute(async () => 'ok');
-    const check = (name: string, expected = {}) => spanMatchers.toHaveSpan(recorder, name, expected);
+    const check = (name: string, expected = {}) => spanMatchers.toHaveSpan(tracing(), name, expected);
     expect(check('op').pass).toBe(true);
     const missing = check('nope');
     expect(missing.pass).toBe(false);

@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoryWorkflowStore, WorkflowFailedError, WorkflowLeaseHeldError, workflow } from '../../src/index.js';
-import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+import { useTracing } from '../support/hooks.js';
 import { describeWorkflowStoreConformance } from '../support/workflow-store-conformance.js';
 
 describeWorkflowStoreConformance('MemoryWorkflowStore', async () => new MemoryWorkflowStore());
@@ -27,11 +27,7 @@ function orderSaga(log: string[], failEmail: () => boolean, options: Parameters<
 }
 
 describe('workflow', () => {
-  let recorder: SpanRecorder;
-  beforeEach(() => {
-    recorder = installTestTracing();
-  });
-  afterEach(() => recorder.uninstall());
+  const tracing = useTracing();
 
   it('runs the steps once; running the same run again returns the stored result', async () => {
     const log: string[] = [];
@@ -40,7 +36,7 @@ describe('workflow', () => {
     await expect(saga.run('r1', { item: 'book' })).resolves.toBe('order-book');
     expect(log).toEqual(['create', 'charge', 'email attempt']);
     expect(await saga.status('r1')).toMatchObject({ status: 'completed', result: 'order-book' });
-    expect(recorder).toHaveSpan('workflow order', {
+    expect(tracing()).toHaveSpan('workflow order', {
       attributes: { 'resilience.workflow.run_id': 'r1', 'resilience.workflow.status': 'completed' },
       events: [
         { name: 'resilience.workflow.checkpoint', attributes: { 'resilience.workflow.step': 'create-order' } },
@@ -48,7 +44,7 @@ describe('workflow', () => {
         { name: 'resilience.workflow.checkpoint', attributes: { 'resilience.workflow.step': 'email' } },
       ],
     });
-    expect(recorder).toHaveSpan('order.charge', { parent: 'workflow order' });
+    expect(tracing()).toHaveSpan('order.charge', { parent: 'workflow order' });
   });
 
   it('compensates in reverse order when a step fails for good: email fails → refund → delete order', async () => {
@@ -59,8 +55,8 @@ describe('workflow', () => {
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(error).toMatchObject({ status: 'compensated', cause: { message: 'smtp down' } });
     expect(log).toEqual(['create', 'charge', 'email attempt', 'refund charge-1', 'delete order']);
-    expect(recorder).toHaveSpan('workflow order compensate charge', { parent: 'workflow order' });
-    expect(recorder).toHaveSpan('workflow order', {
+    expect(tracing()).toHaveSpan('workflow order compensate charge', { parent: 'workflow order' });
+    expect(tracing()).toHaveSpan('workflow order', {
       status: 'error',
       events: [
         { name: 'resilience.workflow.compensation', attributes: { 'resilience.workflow.step': 'charge' } },
@@ -91,7 +87,7 @@ describe('workflow', () => {
     smtpDown = false;
     await expect(saga.resume('r3')).resolves.toBe('order-pen');
     expect(log).toEqual(['create', 'charge', 'email attempt', 'email attempt']);
-    expect(recorder).toHaveSpan('workflow order', {
+    expect(tracing()).toHaveSpan('workflow order', {
       events: [{ name: 'resilience.workflow.resumed', attributes: { 'resilience.workflow.step': 'email' } }, 'resilience.workflow.step_replayed'],
     });
   });
