@@ -149,7 +149,7 @@ function wrapTraced(fn: AnyFunction, nameOf: NameOf, options: TraceOptions<any, 
     }
     let result: unknown;
     try {
-      result = context.with(spanContext, fn, this, ...args);
+      result = context.with(spanContext, () => fn.apply(this, args));
     } catch (error) {
       fail(span, error);
       throw error;
