@@ -6,6 +6,8 @@
 # into ${OTEL_RESILIENCE_CACHE:-~/.cache/otel-resilience}. Ports: see jaeger.yaml.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# CI may run without HOME; Go's caches and ours need one.
+export HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
 cache=${OTEL_RESILIENCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-resilience}
 version=$(awk '$1 == "require" && $2 == "github.com/jaegertracing/jaeger" { print $3 }' "$here/jaeger-build/go.mod")
 bin="$cache/jaeger-$version"
