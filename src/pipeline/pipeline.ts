@@ -1,7 +1,7 @@
-import { type Attributes, type Context, context, type Span, type Tracer, trace } from '@opentelemetry/api';
+import { type Attributes, context, type Span, trace } from '@opentelemetry/api';
 import { Bulkhead, type BulkheadOptions } from '../policies/bulkhead.js';
 import { ChaosPolicy, type ChaosOptions } from '../policies/chaos.js';
-import { endSpan, endWhenSettled, startChildSpan } from '../policies/child-span.js';
+import { endSpan, endWhenSettled, startChildSpan, startSpan } from '../policies/child-span.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../policies/circuit-breaker.js';
 import { errorTypeOf } from '../policies/classify.js';
 import type { Clock, RandomSource } from '../policies/clock.js';
@@ -84,15 +84,6 @@ const PIPELINE_OPTIONS = [
   'clock',
   'random',
 ];
-
-/** Starts a span, or returns undefined if the tracer fails (instrumentation never breaks a call). */
-function startSpan(tracer: Tracer, name: string, attributes: Attributes, parent: Context): Span | undefined {
-  try {
-    return tracer.startSpan(name, { attributes }, parent);
-  } catch {
-    return undefined;
-  }
-}
 
 type Step = (ctx: Attempt) => Promise<unknown>;
 
@@ -235,7 +226,7 @@ export class ResiliencePipeline {
       return raceCaller(promise as Promise<T>, signal, slot);
     }
     const parent = context.active();
-    const span = startSpan(tracer, name, this.attributesOf(name, attributes), parent);
+    const span = startSpan(name, this.attributesOf(name, attributes), parent, tracer);
     let otelContext = span === undefined ? parent : trace.setSpan(parent, span);
     const propagates = tracingPropagatesContext();
     if (propagates) otelContext = otelContext.setValue(ATTEMPT_KEY, scope);

@@ -1,7 +1,24 @@
-import { type Attributes, type Context, type Span, trace } from '@opentelemetry/api';
+import { type Attributes, type Context, context, type Span, type Tracer, trace } from '@opentelemetry/api';
 import { getTracer, recordFailure } from '../telemetry/spans.js';
 import { errorTypeOf } from './classify.js';
 import type { Call } from './context.js';
+
+/**
+ * Starts a span under `parent`, or returns undefined when no SDK is registered or the
+ * tracer throws: instrumentation never breaks the call it describes.
+ */
+export function startSpan(
+  name: string,
+  attributes: Attributes,
+  parent: Context = context.active(),
+  tracer: Tracer | undefined = getTracer(),
+): Span | undefined {
+  try {
+    return tracer?.startSpan(name, { attributes }, parent);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Starts a child span of the call span (an attempt, a fallback step), or returns
@@ -9,11 +26,7 @@ import type { Call } from './context.js';
  */
 export function startChildSpan(call: Call, name: string, attributes: Attributes): Span | undefined {
   if (call.span === undefined || call.otelContext === undefined) return undefined;
-  try {
-    return getTracer()?.startSpan(name, { attributes }, call.otelContext);
-  } catch {
-    return undefined;
-  }
+  return startSpan(name, attributes, call.otelContext);
 }
 
 /** The context in which `span` is active, under the call's context. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { context, type Span, trace } from '@opentelemetry/api';
 import { ResiliencePipeline } from '../pipeline/pipeline.js';
+import { endSpan, startSpan } from '../policies/child-span.js';
 import { errorTypeOf } from '../policies/classify.js';
 import { type Clock, systemClock } from '../policies/clock.js';
 import { ResilienceError } from '../policies/errors.js';
@@ -8,7 +9,7 @@ import type { RetryOptions } from '../policies/retry.js';
 import { knownOptions, numberOption, stringOption } from '../policies/validate.js';
 import type { ResilienceEvent } from '../telemetry/events.js';
 import * as names from '../telemetry/names.js';
-import { getTracer, recordEvent, recordFailure } from '../telemetry/spans.js';
+import { recordEvent, recordFailure } from '../telemetry/spans.js';
 import { MemoryWorkflowStore, type StoredError, type WorkflowRun, type WorkflowStore } from './workflow-store.js';
 
 /** What a step's function receives. */
@@ -211,9 +212,9 @@ class Execution<I, O> {
   }
 
   async execute(input: I | undefined, mode: 'run' | 'resume' | 'compensate'): Promise<O> {
-    const tracer = getTracer();
-    this.span = tracer?.startSpan(`workflow ${this.definition.name}`, {
-      attributes: { [names.ATTR_WORKFLOW_NAME]: this.definition.name, [names.ATTR_WORKFLOW_RUN_ID]: this.runId },
+    this.span = startSpan(`workflow ${this.definition.name}`, {
+      [names.ATTR_WORKFLOW_NAME]: this.definition.name,
+      [names.ATTR_WORKFLOW_RUN_ID]: this.runId,
     });
     const active = this.span === undefined ? context.active() : trace.setSpan(context.active(), this.span);
     try {
@@ -228,7 +229,7 @@ class Execution<I, O> {
       throw error;
     } finally {
       this.settings.clock.clearTimeout(this.renewal);
-      this.span?.end();
+      if (this.span !== undefined) endSpan(this.span);
     }
   }
 
@@ -318,9 +319,8 @@ class Execution<I, O> {
     const errors: unknown[] = [];
     for (const entry of [...this.compensations].reverse()) {
       if (this.run.compensated.includes(entry.step)) continue;
-      const tracer = getTracer();
-      const span = tracer?.startSpan(`workflow ${this.definition.name} compensate ${entry.step}`, {
-        attributes: { [names.ATTR_WORKFLOW_STEP]: entry.step },
+      const span = startSpan(`workflow ${this.definition.name} compensate ${entry.step}`, {
+        [names.ATTR_WORKFLOW_STEP]: entry.step,
       });
       try {
         const active = span === undefined ? context.active() : trace.setSpan(context.active(), span);
@@ -333,7 +333,7 @@ class Execution<I, O> {
         errors.push(error);
         this.report({ type: 'workflow-compensation', workflow: this.definition.name, step: entry.step, outcome: 'failed' });
       } finally {
-        span?.end();
+        if (span !== undefined) endSpan(span);
       }
     }
     const status = errors.length === 0 ? 'compensated' : 'failed';
