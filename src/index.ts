@@ -24,7 +24,7 @@ export {
   parseRetryAfter,
 } from './policies/classify.js';
 export { type Clock, type RandomSource, systemClock } from './policies/clock.js';
-export type { Attempt, ExecuteOptions, ExecutionContext, Policy, Work } from './policies/context.js';
+export { type Attempt, type ExecuteOptions, type ExecutionContext, type Policy, StandalonePolicy, type Work } from './policies/context.js';
 export {
   BrokenCircuitError,
   BulkheadRejectedError,

@@ -1,6 +1,5 @@
-import { activeSpan } from '../telemetry/spans.js';
 import { type Clock, systemClock } from './clock.js';
-import { type Attempt, type ExecuteOptions, executeAlone, type Policy, type Work } from './context.js';
+import { type Attempt, StandalonePolicy } from './context.js';
 import { type Deadline, DeadlineQueue } from './deadline-queue.js';
 import { BulkheadRejectedError } from './errors.js';
 import { countOption, knownOptions, numberOption, stringOption } from './validate.js';
@@ -35,7 +34,7 @@ interface Waiter {
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
-export class Bulkhead implements Policy {
+export class Bulkhead extends StandalonePolicy {
   readonly name: string;
   readonly maxConcurrent: number;
   readonly maxQueue: number;
@@ -46,6 +45,7 @@ export class Bulkhead implements Policy {
   private running = 0;
 
   constructor(options: BulkheadOptions = {}) {
+    super();
     knownOptions('bulkhead.', options, ['name', 'maxConcurrent', 'maxQueue', 'queueTimeoutMs', 'clock']);
     this.name = stringOption('bulkhead.name', options.name, 'bulkhead');
     this.maxConcurrent = countOption('bulkhead.maxConcurrent', options.maxConcurrent, 10);
@@ -67,10 +67,6 @@ export class Bulkhead implements Policy {
     return this.queue.length;
   }
 
-  /** Runs `work` in the bulkhead. See the class documentation. */
-  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return executeAlone(this, work, options, activeSpan());
-  }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     if (this.running < this.maxConcurrent) {

@@ -1,6 +1,5 @@
-import { activeSpan } from '../telemetry/spans.js';
 import { type Clock, type RandomSource, sleep, systemClock } from './clock.js';
-import { type Attempt, type ExecuteOptions, executeAlone, type Policy, type Work } from './context.js';
+import { type Attempt, StandalonePolicy } from './context.js';
 import { functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
 
 /** Options of {@link ChaosPolicy}: exactly one of `fault`, `latencyMs`, `outcome`. */
@@ -47,7 +46,7 @@ export function seededRandom(seed: number): RandomSource {
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
-export class ChaosPolicy implements Policy {
+export class ChaosPolicy extends StandalonePolicy {
   readonly name: string;
   readonly kind: 'fault' | 'latency' | 'outcome';
   readonly injectionRate: number;
@@ -59,6 +58,7 @@ export class ChaosPolicy implements Policy {
   private readonly clock: Clock;
 
   constructor(options: ChaosOptions) {
+    super();
     knownOptions('chaos.', options ?? {}, ['name', 'injectionRate', 'enabled', 'random', 'fault', 'latencyMs', 'outcome', 'clock']);
     const kinds = (['fault', 'latencyMs', 'outcome'] as const).filter((k) => options?.[k] !== undefined);
     if (kinds.length !== 1) {
@@ -90,10 +90,6 @@ export class ChaosPolicy implements Policy {
     }
   }
 
-  /** Runs `work` with chaos. See the class documentation. */
-  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return executeAlone(this, work, options, activeSpan());
-  }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     if (!this.isOn() || this.random() >= this.injectionRate) return next(ctx);

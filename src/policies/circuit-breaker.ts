@@ -1,9 +1,8 @@
 import type { CircuitState } from '../telemetry/events.js';
 import { watchState } from '../telemetry/metrics.js';
-import { activeSpan } from '../telemetry/spans.js';
 import { classifyError } from './classify.js';
 import { type Clock, systemClock } from './clock.js';
-import { type Attempt, type ExecuteOptions, executeAlone, type Policy, type Work } from './context.js';
+import { type Attempt, StandalonePolicy } from './context.js';
 import { BrokenCircuitError } from './errors.js';
 import { countOption, functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
 
@@ -145,7 +144,7 @@ class SlidingWindow {
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
-export class CircuitBreaker implements Policy {
+export class CircuitBreaker extends StandalonePolicy {
   readonly name: string;
   readonly failureThreshold: number;
   readonly failureRateThreshold: number | undefined;
@@ -170,6 +169,7 @@ export class CircuitBreaker implements Policy {
   private probeSuccesses = 0;
 
   constructor(options: CircuitBreakerOptions = {}) {
+    super();
     knownOptions('circuitBreaker.', options, BREAKER_OPTIONS);
     this.name = stringOption('circuitBreaker.name', options.name, 'circuit-breaker');
     this.failureRateThreshold = ratioOption('circuitBreaker.failureRateThreshold', options.failureRateThreshold);
@@ -228,10 +228,6 @@ export class CircuitBreaker implements Policy {
     this.transition('closed', undefined);
   }
 
-  /** Runs `work` through the breaker. See the class documentation. */
-  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return executeAlone(this, work, options, activeSpan());
-  }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     const rejection = this.admit(ctx);

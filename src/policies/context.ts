@@ -1,7 +1,7 @@
 import type { Context, Span } from '@opentelemetry/api';
 import type { ResilienceEvent } from '../telemetry/events.js';
 import { countEvent, getInstruments, type Instruments } from '../telemetry/metrics.js';
-import { recordEvent } from '../telemetry/spans.js';
+import { activeSpan, recordEvent } from '../telemetry/spans.js';
 
 /**
  * What a policy-run function receives: `policy.execute((ctx) => work(ctx.signal))`.
@@ -262,4 +262,21 @@ export function executeAlone<T>(
     signal,
     slot,
   );
+}
+
+/**
+ * The base of every policy: besides composing in a pipeline (`run`), a policy runs work
+ * on its own with `execute` — no spans of its own, its events on the active span, the
+ * caller's signal honoured.
+ */
+export abstract class StandalonePolicy implements Policy {
+  abstract run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T>;
+
+  /**
+   * Runs `work` under this policy alone; see the policy's class documentation.
+   * @returns the work's result, or rejects with the policy's or the work's error
+   */
+  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
+    return executeAlone(this, work, options, activeSpan());
+  }
 }

@@ -1,9 +1,8 @@
 import { context } from '@opentelemetry/api';
 import * as names from '../telemetry/names.js';
-import { activeSpan } from '../telemetry/spans.js';
 import { childContext, endWhenSettled, startChildSpan } from './child-span.js';
 import { errorTypeOf } from './classify.js';
-import { type Attempt, type ExecuteOptions, executeAlone, invoke, type Policy, type Work } from './context.js';
+import { type Attempt, invoke, StandalonePolicy } from './context.js';
 import { functionOption, knownOptions } from './validate.js';
 
 /** What went wrong with the primary (or a previous step): an error, or a result `shouldFallback` refused. */
@@ -47,11 +46,12 @@ const defaultShouldFallback = (failure: Failure) => 'error' in failure;
  *
  * @throws TypeError naming the option, for invalid options
  */
-export class FallbackPolicy implements Policy {
+export class FallbackPolicy extends StandalonePolicy {
   readonly steps: ReadonlyArray<Required<FallbackStep>>;
   private readonly shouldFallback: (failure: Failure) => boolean;
 
   constructor(options: FallbackOptions<any, any>) {
+    super();
     knownOptions('fallback.', options ?? {}, ['steps', 'shouldFallback']);
     const raw = options?.steps;
     const list = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
@@ -66,10 +66,6 @@ export class FallbackPolicy implements Policy {
     this.shouldFallback = functionOption('fallback.shouldFallback', options.shouldFallback) ?? defaultShouldFallback;
   }
 
-  /** Runs `work` with the fallback chain. See the class documentation. */
-  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return executeAlone(this, work, options, activeSpan());
-  }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     return next(ctx).then(

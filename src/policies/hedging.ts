@@ -1,7 +1,6 @@
-import { activeSpan } from '../telemetry/spans.js';
 import { classifyError } from './classify.js';
 import { type Clock, systemClock } from './clock.js';
-import { type Attempt, type ExecuteOptions, executeAlone, type Policy, SignalSlot, type Work } from './context.js';
+import { type Attempt, SignalSlot, StandalonePolicy } from './context.js';
 import { type Deadline, DeadlineQueue } from './deadline-queue.js';
 import { HedgeLostError, RetriesExhaustedError } from './errors.js';
 import { functionOption, knownOptions, numberOption } from './validate.js';
@@ -29,7 +28,7 @@ export interface HedgingOptions {
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
-export class HedgingPolicy implements Policy {
+export class HedgingPolicy extends StandalonePolicy {
   readonly maxHedgedAttempts: number;
   readonly delayMs: number;
   private readonly shouldHedge: (error: unknown) => boolean;
@@ -37,6 +36,7 @@ export class HedgingPolicy implements Policy {
   private readonly clock: Clock;
 
   constructor(options: HedgingOptions = {}) {
+    super();
     knownOptions('hedging.', options, ['maxHedgedAttempts', 'delayMs', 'shouldHedge', 'clock']);
     this.maxHedgedAttempts = numberOption('hedging.maxHedgedAttempts', options.maxHedgedAttempts, 1, { integer: true });
     this.delayMs = numberOption('hedging.delayMs', options.delayMs, 2000);
@@ -46,10 +46,6 @@ export class HedgingPolicy implements Policy {
     this.deadlines = new DeadlineQueue(this.clock);
   }
 
-  /** Runs `work` hedged. See the class documentation. */
-  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return executeAlone(this, work, options, activeSpan());
-  }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     const total = this.maxHedgedAttempts + 1;

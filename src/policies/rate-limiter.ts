@@ -1,6 +1,5 @@
-import { activeSpan } from '../telemetry/spans.js';
 import { type Clock, sleep, systemClock } from './clock.js';
-import { type Attempt, type ExecuteOptions, executeAlone, type Policy, type Work } from './context.js';
+import { type Attempt, StandalonePolicy } from './context.js';
 import { RateLimitedError } from './errors.js';
 import { choiceOption, functionOption, knownOptions, numberOption, stringOption } from './validate.js';
 
@@ -99,7 +98,7 @@ function bucketOptions(prefix: string, value: TokenBucketOptions): { capacity: n
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
-export class RateLimiter implements Policy {
+export class RateLimiter extends StandalonePolicy {
   readonly name: string;
   readonly mode: 'wait' | 'reject';
   readonly maxWaitMs: number;
@@ -111,6 +110,7 @@ export class RateLimiter implements Policy {
   private readonly buckets = new Map<string, Bucket[]>();
 
   constructor(options: RateLimiterOptions<any, any>) {
+    super();
     knownOptions('rateLimiter.', options ?? {}, ['name', 'limits', 'mode', 'maxWaitMs', 'key', 'cost', 'actualCost', 'clock']);
     this.name = stringOption('rateLimiter.name', options?.name, 'rate-limiter');
     const limits = options?.limits;
@@ -132,10 +132,6 @@ export class RateLimiter implements Policy {
     this.clock = options.clock ?? systemClock;
   }
 
-  /** Runs `work` within the budget. See the class documentation. */
-  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return executeAlone(this, work, options, activeSpan());
-  }
 
   /**
    * Takes `cost` from the budgets of `key` now (reserving what is not there yet).

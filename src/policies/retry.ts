@@ -1,8 +1,7 @@
-import { activeSpan } from '../telemetry/spans.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
 import { classifyError, errorTypeOf } from './classify.js';
 import { type Clock, type RandomSource, sleep, systemClock } from './clock.js';
-import { type Attempt, type ExecuteOptions, executeAlone, type Policy, type Work } from './context.js';
+import { type Attempt, StandalonePolicy } from './context.js';
 import { RetriesExhaustedError } from './errors.js';
 import { functionOption, knownOptions, numberOption } from './validate.js';
 
@@ -64,7 +63,7 @@ const defaultRetryOn = (error: unknown) => classifyError(error).retryable;
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
-export class RetryPolicy implements Policy {
+export class RetryPolicy extends StandalonePolicy {
   readonly maxRetries: number;
   readonly maxRetryAfterMs: number;
   readonly backoff: Backoff;
@@ -74,6 +73,7 @@ export class RetryPolicy implements Policy {
   private readonly random: RandomSource;
 
   constructor(options: RetryOptions = {}) {
+    super();
     knownOptions('retry.', options, RETRY_OPTIONS);
     this.maxRetries = numberOption('retry.maxRetries', options.maxRetries, 3, { integer: true, allowInfinity: true });
     this.maxRetryAfterMs = numberOption('retry.maxRetryAfterMs', options.maxRetryAfterMs, 60000, {
@@ -86,10 +86,6 @@ export class RetryPolicy implements Policy {
     this.random = functionOption<RandomSource>('retry.random', options.random) ?? Math.random;
   }
 
-  /** Runs `work` with retries. See the class documentation. */
-  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return executeAlone(this, work, options, activeSpan());
-  }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     return this.attempt(ctx, next, ctx, undefined);

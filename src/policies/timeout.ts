@@ -1,7 +1,6 @@
 import type { TimeoutScope } from '../telemetry/events.js';
-import { activeSpan } from '../telemetry/spans.js';
 import { type Clock, systemClock } from './clock.js';
-import { type Attempt, type ExecuteOptions, executeAlone, type Policy, SignalSlot, type Work } from './context.js';
+import { type Attempt, SignalSlot, StandalonePolicy } from './context.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { TimeoutError } from './errors.js';
 import { choiceOption, knownOptions, numberOption } from './validate.js';
@@ -29,13 +28,14 @@ export interface TimeoutOptions {
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
-export class TimeoutPolicy implements Policy {
+export class TimeoutPolicy extends StandalonePolicy {
   readonly timeoutMs: number;
   readonly scope: TimeoutScope;
   private readonly clock: Clock;
   private readonly deadlines: DeadlineQueue;
 
   constructor(options: TimeoutOptions) {
+    super();
     knownOptions('timeout.', options ?? {}, ['timeoutMs', 'scope', 'clock']);
     this.scope = choiceOption('timeout.scope', options?.scope, ['attempt', 'total'], 'attempt');
     const option = this.scope === 'total' ? 'totalTimeoutMs' : 'attemptTimeoutMs';
@@ -45,10 +45,6 @@ export class TimeoutPolicy implements Policy {
     this.deadlines = new DeadlineQueue(this.clock);
   }
 
-  /** Runs `work` under the timeout. See the class documentation. */
-  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return executeAlone(this, work, options, activeSpan());
-  }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     if (ctx.slot.aborted) return Promise.reject(ctx.slot.abortReason);
