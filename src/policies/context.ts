@@ -242,29 +242,6 @@ export function raceCaller<T>(promise: Promise<T>, signal: AbortSignal | undefin
 }
 
 /**
- * Runs `work` under one policy on its own (not in a pipeline): no spans of its own,
- * events reported to `span` (the active span, for standalone use), the caller's signal
- * honoured.
- */
-export function executeAlone<T>(
-  policy: Policy,
-  work: Work<T>,
-  options: ExecuteOptions | undefined,
-  span: Span | undefined,
-): Promise<T> {
-  const signal = options?.signal;
-  const call = new Call(options?.operation ?? 'execute', work, span, undefined);
-  const slot = new SignalSlot(undefined, signal);
-  const ctx = new Attempt(call, 1, slot, Infinity, new AttemptScope());
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  return raceCaller(
-    policy.run(ctx, (inner) => invoke(work, inner)),
-    signal,
-    slot,
-  );
-}
-
-/**
  * The base of every policy: besides composing in a pipeline (`run`), a policy runs work
  * on its own with `execute` — no spans of its own, its events on the active span, the
  * caller's signal honoured.
@@ -277,6 +254,15 @@ export abstract class StandalonePolicy implements Policy {
    * @returns the work's result, or rejects with the policy's or the work's error
    */
   execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return executeAlone(this, work, options, activeSpan());
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const call = new Call(options?.operation ?? 'execute', work, activeSpan(), undefined);
+    const slot = new SignalSlot(undefined, signal);
+    const ctx = new Attempt(call, 1, slot, Infinity, new AttemptScope());
+    return raceCaller(
+      this.run(ctx, (inner) => invoke(work, inner)),
+      signal,
+      slot,
+    );
   }
 }
