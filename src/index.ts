@@ -1,12 +1,12 @@
 /**
  * otel-resilience: resilience policies whose every decision shows in an OpenTelemetry
  * trace. The core depends on `@opentelemetry/api` only; export is set up by
- * `otel-resilience/setup`, test helpers live in `otel-resilience/testing`.
+ * `otel-resilience/setup`, test helpers live in `otel-resilience/testing`, and
+ * `currentAttempt()` in `otel-resilience/context`.
  */
 export { idempotent } from './decorators/idempotent.js';
 export { type ResilientOptions, resilient } from './decorators/resilient.js';
 export { type TraceOptions, trace, traced } from './decorators/trace.js';
-export { currentAttempt } from './pipeline/current-attempt.js';
 export { ResiliencePipeline, type ResilienceOptions } from './pipeline/pipeline.js';
 export { Backoff, type BackoffFunction, type BackoffKind, type BackoffOptions, type Jitter } from './policies/backoff.js';
 export { Bulkhead, type BulkheadOptions } from './policies/bulkhead.js';

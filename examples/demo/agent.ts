@@ -4,7 +4,8 @@
  * second model when the primary one cannot answer.
  */
 import OpenAI from 'openai';
-import { BrokenCircuitError, CircuitBreaker, currentAttempt, resilient, trace } from 'otel-resilience';
+import { BrokenCircuitError, CircuitBreaker, resilient, trace } from 'otel-resilience';
+import { currentAttempt } from 'otel-resilience/context';
 
 /** One breaker per dependency: every method calling the primary model shares it. */
 export const primaryModelBreaker = new CircuitBreaker({

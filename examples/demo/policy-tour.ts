@@ -5,7 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type OpenAI from 'openai';
-import { chaosFaults, CircuitBreaker, currentAttempt, resilient, seededRandom, traced } from 'otel-resilience';
+import { chaosFaults, CircuitBreaker, resilient, seededRandom, traced } from 'otel-resilience';
+import { currentAttempt } from 'otel-resilience/context';
 import type { Fault } from './flaky-llm-server.js';
 
 /** Models the tour asks the flaky service for, and what the service does to each. */

@@ -5,7 +5,8 @@
 import OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FlakyLlmServer, type Fault, startFlakyLlmServer } from '../../examples/demo/flaky-llm-server.js';
-import { classifyError, currentAttempt, RetriesExhaustedError, resilient } from '../../src/index.js';
+import { classifyError, RetriesExhaustedError, resilient } from '../../src/index.js';
+import { currentAttempt } from '../../src/context/index.js';
 import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
 
 class HttpError extends Error {

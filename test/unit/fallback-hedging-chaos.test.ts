@@ -4,7 +4,6 @@ import {
   CircuitBreaker,
   chaosFaults,
   classifyError,
-  currentAttempt,
   FallbackPolicy,
   HedgeLostError,
   HedgingPolicy,
@@ -13,6 +12,7 @@ import {
   resilient,
   seededRandom,
 } from '../../src/index.js';
+import { currentAttempt } from '../../src/context/index.js';
 import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
 
 

@@ -1,12 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   CircuitBreaker,
-  currentAttempt,
   ResiliencePipeline,
   RetriesExhaustedError,
   resilient,
   TimeoutError,
 } from '../../src/index.js';
+import { currentAttempt } from '../../src/context/index.js';
 import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
 
 
