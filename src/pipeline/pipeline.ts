@@ -120,8 +120,20 @@ const runWork: Step = (ctx) => {
   return invoke(ctx.call.work, ctx);
 };
 
-/** `resilience.attempt` attributes of the first attempts, built once. */
-const ATTEMPT_ATTRIBUTES = Array.from({ length: 8 }, (_, i) => Object.freeze({ [names.ATTR_ATTEMPT]: i + 1 }));
+/**
+ * The span of attempt `attempt`. Its `resilience.attempt` is set after the start: a
+ * child span's sampling follows its parent, and attributes given at the start cost the
+ * SDK about four times as much (they are validated twice).
+ */
+function startAttemptSpan(call: Call, attempt: number): Span | undefined {
+  const span = startChildSpan(call, names.attemptSpanName(call.operation, attempt));
+  try {
+    span?.setAttribute(names.ATTR_ATTEMPT, attempt);
+  } catch {
+    // Instrumentation must never break the user's call.
+  }
+  return span;
+}
 
 /**
  * Retry, circuit breaker and timeouts composed in the standard order (outermost first,
@@ -229,7 +241,8 @@ export class ResiliencePipeline {
     const span = startSpan(name, this.attributesOf(name, attributes), parent, tracer);
     let otelContext = span === undefined ? parent : trace.setSpan(parent, span);
     const propagates = tracingPropagatesContext();
-    if (propagates) otelContext = otelContext.setValue(ATTEMPT_KEY, scope);
+    // Overlapping attempts publish each their own scope (runAttempt); the call's would go unread.
+    if (propagates && !this.overlappingAttempts) otelContext = otelContext.setValue(ATTEMPT_KEY, scope);
     const call = new Call(name, work, span?.isRecording() ? span : undefined, otelContext, args, self);
     const ctx = new Attempt(call, 1, slot, Infinity, scope);
     const run = propagates || this.overlappingAttempts ? this.chain : (c: Attempt) => withScope(scope, this.chain, c);
@@ -290,14 +303,7 @@ export class ResiliencePipeline {
   /** One attempt: its own scope where attempts can overlap, its span when tracing, then the inner policies. */
   private runAttempt(ctx: Attempt, inner: Step): Promise<unknown> {
     const call = ctx.call;
-    const span =
-      this.attemptSpans && call.span !== undefined
-        ? startChildSpan(
-            call,
-            names.attemptSpanName(call.operation, ctx.attempt),
-            ATTEMPT_ATTRIBUTES[ctx.attempt - 1] ?? { [names.ATTR_ATTEMPT]: ctx.attempt },
-          )
-        : undefined;
+    const span = this.attemptSpans && call.span !== undefined ? startAttemptSpan(call, ctx.attempt) : undefined;
     if (span === undefined) {
       if (!this.overlappingAttempts) return inner(ctx);
       const scope = new AttemptScope();

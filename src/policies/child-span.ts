@@ -9,12 +9,12 @@ import type { Call } from './context.js';
  */
 export function startSpan(
   name: string,
-  attributes: Attributes,
+  attributes: Attributes | undefined,
   parent: Context = context.active(),
   tracer: Tracer | undefined = getTracer(),
 ): Span | undefined {
   try {
-    return tracer?.startSpan(name, { attributes }, parent);
+    return tracer?.startSpan(name, attributes === undefined ? undefined : { attributes }, parent);
   } catch {
     return undefined;
   }
@@ -24,7 +24,7 @@ export function startSpan(
  * Starts a child span of the call span (an attempt, a fallback step), or returns
  * undefined when the call is not traced or the tracer fails.
  */
-export function startChildSpan(call: Call, name: string, attributes: Attributes): Span | undefined {
+export function startChildSpan(call: Call, name: string, attributes?: Attributes): Span | undefined {
   if (call.span === undefined || call.otelContext === undefined) return undefined;
   return startSpan(name, attributes, call.otelContext);
 }

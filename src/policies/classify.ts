@@ -134,7 +134,8 @@ function header(headers: unknown, name: string): string | undefined {
  * @param headers a `Headers` instance or a plain header object
  * @param nowMs the current time, for HTTP dates (default `Date.now()`)
  */
-export function parseRetryAfter(headers: unknown, nowMs: number = Date.now()): number | undefined {
+export function parseRetryAfter(headers: unknown, nowMs?: number): number | undefined {
+  if (!isObject(headers)) return undefined;
   const ms = header(headers, 'retry-after-ms');
   if (ms !== undefined && ms.trim() !== '') {
     const value = Number(ms);
@@ -144,7 +145,7 @@ export function parseRetryAfter(headers: unknown, nowMs: number = Date.now()): n
   if (!raw) return undefined;
   if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw) * 1000;
   const date = Date.parse(raw);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - (nowMs ?? Date.now()));
 }
 
 function headersOf(error: Bag): unknown {
