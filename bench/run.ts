@@ -4,6 +4,7 @@
  * in one process run. Prints a table with ratios and the budget checks, and writes JSON
  * (default build/bench.json) so runs can be compared. `--smoke` runs briefly (CI).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -34,7 +35,7 @@ const { values: args } = parseArgs({
 });
 
 const FUNCTION_ATTRIBUTES = { 'code.function.name': 'Service.traced' };
-const ATTEMPT_ATTRIBUTES = { 'resilience.attempt': 1 };
+const ATTEMPT_ATTRIBUTE = 'resilience.attempt';
 const OUTCOME_ATTRIBUTES = { 'resilience.attempts': 1, 'resilience.outcome': 'success' };
 
 /** Calls per measured iteration: amortises the timer read over many calls. */
@@ -160,11 +161,12 @@ async function main(): Promise<void> {
     { key: 'trace', name: '@trace', fn: () => service.traced() },
     {
       key: 'spanFloor',
-      name: 'floor: call + attempt span with the same attributes, no policy',
+      name: 'floor: the same call + attempt span and attributes, no policy',
       fn: () =>
         tracer.startActiveSpan('call', { attributes: FUNCTION_ATTRIBUTES }, async (span) => {
           try {
-            return await tracer.startActiveSpan('call attempt 1', { attributes: ATTEMPT_ATTRIBUTES }, async (attempt) => {
+            return await tracer.startActiveSpan('call attempt 1', async (attempt) => {
+              attempt.setAttribute(ATTEMPT_ATTRIBUTE, 1);
               try {
                 return await work();
               } finally {
@@ -236,12 +238,30 @@ async function main(): Promise<void> {
   const noSdk = await measure(untraced, timeMs, rounds);
   opossum.shutdown();
 
-  const ns = new Map([...withSdk, ...noSdk]);
+  // Loading otel-resilience/context cannot be undone, so these come last.
+  await import('otel-resilience/context');
+  const withContext: Case[] = [
+    { key: 'bareContext', name: 'bare `await fn()` (no SDK)', fn: work },
+    {
+      key: 'resilientContext',
+      name: '@resilient, no SDK, otel-resilience/context loaded',
+      fn: () => service.resilient(),
+    },
+  ];
+  const contextOn = await measure(withContext, timeMs, rounds);
+  const alsStorage = new AsyncLocalStorage<number>();
+  const alsRun = await measure([{ key: 'alsRun', name: 'AsyncLocalStorage.run(store, fn)', fn: () => alsStorage.run(1, work) }], timeMs, rounds);
+
+  const ns = new Map([...withSdk, ...noSdk, ...contextOn, ...alsRun]);
   const get = (key: string) => ns.get(key)!;
-  const rows = [...traced, ...untraced].map((c) => {
-    const bare = c.key in Object.fromEntries(noSdk) ? get('bareNoSdk') : get('bare');
-    return { name: c.name, key: c.key, ns: Math.round(get(c.key)), ratioToBare: get(c.key) / bare };
-  });
+  const bareOf = (key: string) =>
+    withSdk.has(key) ? get('bare') : contextOn.has(key) || alsRun.has(key) ? get('bareContext') : get('bareNoSdk');
+  const rows = [...traced, ...untraced, withContext[1]!, { key: 'alsRun', name: 'AsyncLocalStorage.run(store, fn)' }].map((c) => ({
+    name: c.name,
+    key: c.key,
+    ns: Math.round(get(c.key)),
+    ratioToBare: get(c.key) / bareOf(c.key),
+  }));
   const budget = [
     { check: '@resilient traced <= 0.35 x hand-written', ratio: get('resilientTraced') / get('handWritten'), limit: 0.35 },
     { check: '@resilient no SDK <= opossum fire()', ratio: get('resilientNoSdk') / get('opossum'), limit: 1 },
@@ -263,7 +283,8 @@ async function main(): Promise<void> {
   console.log(
     `context: @trace / bare raw span ${(get('trace') / get('rawSpan')).toFixed(2)}; ` +
       `telemetry floor / hand-written ${(get('spanFloor') / get('handWritten')).toFixed(2)} ` +
-      `(two spans and their attributes alone, before any policy)`,
+      `(two spans and their attributes alone, before any policy); ` +
+      `no SDK with otel-resilience/context / opossum ${(get('resilientContext') / get('opossum')).toFixed(2)}`,
   );
   console.log(
     `\nleak check: ${leaks.calls} @resilient calls, heap ${leaks.heapGrowthKiB} KiB above baseline after GC, ` +
