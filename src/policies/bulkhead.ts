@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
-import { type Deadline, DeadlineQueue } from './deadline-queue.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import { BulkheadRejectedError } from './errors.js';
 import { countOption, knownOptions, numberOption, stringOption } from './validate.js';
 
@@ -19,9 +19,8 @@ export interface BulkheadOptions {
 }
 
 interface Waiter {
-  readonly ctx: Attempt;
+  /** Takes the waiter's call out of the queue and lets it run. */
   readonly admit: () => void;
-  deadline: Deadline | undefined;
 }
 
 /**
@@ -76,13 +75,32 @@ export class Bulkhead extends StandalonePolicy {
     if (this.queue.length >= this.maxQueue) return Promise.reject(this.rejection(ctx, 'queue-full'));
     const enqueuedAt = this.clock.now();
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { ctx, admit: resolve, deadline: undefined };
-      if (this.queueTimeoutMs !== Infinity) {
-        waiter.deadline = this.deadlines.add(enqueuedAt + this.queueTimeoutMs, () => {
-          this.queue.splice(this.queue.indexOf(waiter), 1);
-          reject(this.rejection(ctx, 'queue-timeout'));
-        });
-      }
+      // The attempt's signal follows the caller's and a total timeout's: a waiter whose
+      // call was given up leaves the queue at once, freeing its place.
+      const signal = ctx.signal;
+      const leave = () => {
+        this.queue.splice(this.queue.indexOf(waiter), 1);
+        signal.removeEventListener('abort', onAbort);
+        deadline?.cancel();
+      };
+      const onAbort = () => {
+        leave();
+        reject(signal.reason);
+      };
+      const waiter: Waiter = {
+        admit: () => {
+          leave();
+          resolve();
+        },
+      };
+      const deadline =
+        this.queueTimeoutMs === Infinity
+          ? undefined
+          : this.deadlines.add(enqueuedAt + this.queueTimeoutMs, () => {
+              leave();
+              reject(this.rejection(ctx, 'queue-timeout'));
+            });
+      signal.addEventListener('abort', onAbort, { once: true });
       this.queue.push(waiter);
     }).then(() => {
       if (ctx.recording) ctx.report({ type: 'bulkhead-queued', bulkhead: this.name, waitedMs: this.clock.now() - enqueuedAt });
@@ -109,15 +127,12 @@ export class Bulkhead extends StandalonePolicy {
     );
   }
 
-  /** Frees a slot, handing it to the first waiter whose caller has not given up. */
+  /** Frees a slot, handing it to the first waiter (those given up have left the queue). */
   private release(): void {
     this.running--;
-    while (this.running < this.maxConcurrent && this.queue.length > 0) {
-      const waiter = this.queue.shift()!;
-      waiter.deadline?.cancel();
-      if (waiter.ctx.slot.aborted) continue;
+    if (this.queue.length > 0) {
       this.running++;
-      waiter.admit();
+      this.queue[0]!.admit();
     }
   }
 }

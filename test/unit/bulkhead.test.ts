@@ -42,19 +42,36 @@ describe('Bulkhead', () => {
     a.release();
   });
 
-  it('skips queued calls whose caller gave up', async () => {
-    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 5 });
+  it('takes a queued call out of the queue as soon as its caller gives up, freeing its place', async () => {
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
     const a = gate();
     void bulkhead.execute(a.work);
     const controller = new AbortController();
     const ran: string[] = [];
     const abandoned = bulkhead.execute(async () => ran.push('abandoned'), { signal: controller.signal });
-    const kept = bulkhead.execute(async () => ran.push('kept'));
+    expect(bulkhead.queued).toBe(1);
     controller.abort(new Error('gone'));
     await expect(abandoned).rejects.toThrow('gone');
+    expect(bulkhead.queued).toBe(0);
+    const kept = bulkhead.execute(async () => ran.push('kept'));
+    expect(bulkhead.queued).toBe(1);
     a.release();
     await kept;
     expect(ran).toEqual(['kept']);
+    expect(bulkhead.active).toBe(0);
+  });
+
+  it('takes a queued call out when the total timeout of its pipeline fires', async () => {
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
+    const pipeline = new ResiliencePipeline({ retry: false, bulkhead, totalTimeoutMs: 100 });
+    const a = gate();
+    void bulkhead.execute(a.work);
+    const waiting = pipeline.execute(async () => 'late').catch((e: unknown) => e);
+    expect(bulkhead.queued).toBe(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await waiting).toMatchObject({ code: 'TIMEOUT' });
+    expect(bulkhead.queued).toBe(0);
+    a.release();
   });
 
   it('shows the queued time and rejections on the call span', async () => {
