@@ -1,0 +1,21 @@
+/**
+ * `otel-resilience/redis`: shared state for processes on many machines — idempotency
+ * records and workflow runs in Redis, behind the same store interfaces as the memory
+ * and file stores (and passing the same conformance suites).
+ *
+ * ```ts
+ * import { createClient } from 'redis';
+ * import { RedisIdempotencyStore, RedisWorkflowStore } from 'otel-resilience/redis';
+ *
+ * const client = await createClient({ url: process.env.REDIS_URL }).connect();
+ * const charge = idempotent(chargeCard, { key: (order) => order.id, store: new RedisIdempotencyStore({ client }) });
+ * const report = workflow('report', body, { store: new RedisWorkflowStore({ client }) });
+ * ```
+ *
+ * The stores take your connected client and never open or close connections; only
+ * core commands are used (hashes, `PEXPIRE`, `EVALSHA`/`EVAL`, `TIME`), each script on
+ * one key, so they run on Redis 6+, Valkey and Redis Cluster.
+ */
+export { type RedisClient, type RedisStoreOptions, RedisStoreTimeoutError } from './redis-client.js';
+export { RedisIdempotencyStore, type RedisIdempotencyStoreOptions } from './redis-idempotency-store.js';
+export { RedisWorkflowStore } from './redis-workflow-store.js';

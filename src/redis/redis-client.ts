@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto';
+import { ResilienceError } from '../policies/errors.js';
+import { knownOptions, numberOption, stringOption } from '../policies/validate.js';
+
+/**
+ * The part of a Redis client the stores use: node-redis (`redis` 5.x/6.x, the client
+ * Redis recommends for new projects) fits as it is — pass a connected `createClient()`.
+ * Any client can be adapted by implementing `sendCommand` (ioredis: `(args) =>
+ * ioredis.call(...args)`).
+ */
+export interface RedisClient {
+  /**
+   * Sends one command (`['HGET', key, field]`) and resolves with its reply; rejects when
+   * the command fails or takes longer than `options.timeout` ms.
+   */
+  sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>;
+}
+
+/** Options every Redis-backed store takes. */
+export interface RedisStoreOptions {
+  /** A connected client (see {@link RedisClient}). */
+  readonly client: RedisClient;
+  /** Prefix of every key the store writes (default: `'otel-resilience:'` plus the store's kind). */
+  readonly keyPrefix?: string;
+  /**
+   * Longest wait for one Redis command, in ms (default 2000): a store never hangs the
+   * call it serves on a Redis that does not answer; the command rejects instead.
+   */
+  readonly commandTimeoutMs?: number;
+}
+
+/**
+ * A Redis command of a store got no reply within `commandTimeoutMs` (code
+ * `REDIS_STORE_TIMEOUT`, retryable). The command may still have run: an idempotency
+ * record stays protected by its lease.
+ */
+export class RedisStoreTimeoutError extends ResilienceError {
+  constructor(command: string, timeoutMs: number) {
+    super(`Redis did not answer ${command} within ${timeoutMs} ms (commandTimeoutMs)`, 'REDIS_STORE_TIMEOUT', true);
+  }
+}
+
+/**
+ * Sends one command, rejecting with {@link RedisStoreTimeoutError} when no reply comes
+ * within `timeoutMs`. The client's own `timeout` covers only a command still waiting to
+ * be written; this bound also covers one the server sits on.
+ */
+export function sendCommand(client: RedisClient, args: string[], timeoutMs: number): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisStoreTimeoutError(args[0]!, timeoutMs)), timeoutMs);
+    timer.unref();
+  });
+  return Promise.race([client.sendCommand(args, { timeout: timeoutMs }), timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A Lua script run atomically on one key: `EVALSHA`, falling back to `EVAL` (which
+ * caches it again) when the server does not know the script yet.
+ */
+export class RedisScript {
+  private readonly sha: string;
+
+  constructor(private readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(client: RedisClient, key: string, args: string[], timeoutMs: number): Promise<unknown> {
+    try {
+      return await sendCommand(client, ['EVALSHA', this.sha, '1', key, ...args], timeoutMs);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return sendCommand(client, ['EVAL', this.source, '1', key, ...args], timeoutMs);
+    }
+  }
+}
+
+/**
+ * The validated common options of a Redis store.
+ * @throws TypeError naming the option, for an unknown option, a missing client or a bad value
+ */
+export function redisStoreSettings(
+  options: RedisStoreOptions,
+  defaultPrefix: string,
+  known: readonly string[] = [],
+): { client: RedisClient; keyPrefix: string; commandTimeoutMs: number } {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Invalid Redis store options: expected an object with a client, got ${String(options)}`);
+  }
+  knownOptions('', options, ['client', 'keyPrefix', 'commandTimeoutMs', ...known]);
+  if (typeof (options.client as Partial<RedisClient> | undefined)?.sendCommand !== 'function') {
+    throw new TypeError(
+      `Invalid option client: expected a connected Redis client with sendCommand (node-redis createClient()), got ${String(options.client)}`,
+    );
+  }
+  return {
+    client: options.client,
+    keyPrefix: stringOption('keyPrefix', options.keyPrefix, defaultPrefix),
+    commandTimeoutMs: numberOption('commandTimeoutMs', options.commandTimeoutMs, 2000, { min: 1 }),
+  };
+}

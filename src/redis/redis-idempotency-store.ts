@@ -1,0 +1,153 @@
+import type { Clock } from '../policies/clock.js';
+import type { AcquireResult, IdempotencyRecord, IdempotencyStatus, IdempotencyStore } from '../workflow/idempotency-store.js';
+import { type RedisClient, RedisScript, type RedisStoreOptions, redisStoreSettings } from './redis-client.js';
+
+/**
+ * Lua prelude: `now` in epoch ms — `ARGV[1]` when the store runs on an injected clock,
+ * else the server's `TIME`, so that processes on machines with skewed clocks agree on
+ * leases — and integer formatting for what is written back.
+ */
+const PRELUDE = `
+local now
+if ARGV[1] ~= '' then now = tonumber(ARGV[1]) else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function int(x) return string.format('%.0f', x) end
+local function live()
+  local expires = tonumber(redis.call('HGET', KEYS[1], 'expires'))
+  return expires ~= nil and expires > now
+end
+local function holds(owner)
+  local r = redis.call('HMGET', KEYS[1], 'status', 'owner')
+  return r[1] == 'in_progress' and r[2] == owner
+end
+`;
+
+/** ARGV: now, owner, fingerprint, leaseMs, ttlMs → 1, or the live record (HGETALL) that keeps the key. */
+const ACQUIRE = new RedisScript(`${PRELUDE}
+if live() then
+  local r = redis.call('HMGET', KEYS[1], 'status', 'lease')
+  if not (r[1] == 'in_progress' and (tonumber(r[2]) or 0) <= now) then return redis.call('HGETALL', KEYS[1]) end
+end
+local lease = now + tonumber(ARGV[4])
+local expires = now + math.max(tonumber(ARGV[5]), tonumber(ARGV[4]))
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'status', 'in_progress', 'owner', ARGV[2], 'lease', int(lease), 'expires', int(expires))
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'fingerprint', ARGV[3]) end
+redis.call('PEXPIRE', KEYS[1], int(expires - now))
+return 1`);
+
+/** ARGV: now, owner, status, result JSON or '', error JSON or '', ttlMs → 1 or 0. */
+const COMPLETE = new RedisScript(`${PRELUDE}
+if not holds(ARGV[2]) then return 0 end
+redis.call('HDEL', KEYS[1], 'lease', 'result', 'error')
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'expires', int(now + tonumber(ARGV[6])))
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1`);
+
+/** ARGV: now, owner → 1 or 0. */
+const RELEASE = new RedisScript(`${PRELUDE}
+if not holds(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`);
+
+/** ARGV: now, owner, leaseMs → 1 or 0. */
+const EXTEND = new RedisScript(`${PRELUDE}
+if not holds(ARGV[2]) then return 0 end
+local lease = now + tonumber(ARGV[3])
+local expires = math.max(tonumber(redis.call('HGET', KEYS[1], 'expires')), lease)
+redis.call('HSET', KEYS[1], 'lease', int(lease), 'expires', int(expires))
+redis.call('PEXPIRE', KEYS[1], int(expires - now))
+return 1`);
+
+/** ARGV: now → the live record (HGETALL), or an empty array. */
+const GET = new RedisScript(`${PRELUDE}
+if live() then return redis.call('HGETALL', KEYS[1]) end
+return {}`);
+
+/** Options of {@link RedisIdempotencyStore}. */
+export interface RedisIdempotencyStoreOptions extends RedisStoreOptions {
+  /**
+   * Time source for leases and expiry (default: the Redis server's `TIME`, one clock for
+   * every process). Give one only to drive the store from a test clock.
+   */
+  readonly clock?: Clock;
+}
+
+/**
+ * An {@link IdempotencyStore} in Redis, for processes on many machines. Each record is
+ * a hash under one key (`keyPrefix` + idempotency key), so it works on Redis Cluster;
+ * every operation is one Lua script on server time, and each record carries its lease
+ * — a live in-progress record is never taken over, a crashed holder's is once its
+ * lease runs out (the duplicate-run bug of Powertools' Redis layer cannot happen). The
+ * fingerprint is kept on completion. Records expire with `PEXPIRE`, so Redis forgets
+ * them by itself. Redis errors and timeouts reject the operation: a call is never run
+ * twice because the store could not be reached.
+ *
+ * @throws TypeError naming the option, for invalid options
+ */
+export class RedisIdempotencyStore implements IdempotencyStore {
+  private readonly client: RedisClient;
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+  private readonly clock: Clock | undefined;
+
+  constructor(options: RedisIdempotencyStoreOptions) {
+    const settings = redisStoreSettings(options, 'otel-resilience:idempotency:', ['clock']);
+    this.client = settings.client;
+    this.prefix = settings.keyPrefix;
+    this.timeoutMs = settings.commandTimeoutMs;
+    this.clock = options.clock;
+  }
+
+  async acquire(key: string, a: { owner: string; fingerprint?: string; leaseMs: number; ttlMs: number }): Promise<AcquireResult> {
+    const reply = await this.run(ACQUIRE, key, [a.owner, a.fingerprint ?? '', String(a.leaseMs), String(a.ttlMs)]);
+    return reply === 1 ? { acquired: true } : { acquired: false, existing: recordOf(key, reply as string[]) };
+  }
+
+  async complete(key: string, owner: string, outcome: { result?: unknown; error?: IdempotencyRecord['error']; ttlMs: number }): Promise<boolean> {
+    const status: IdempotencyStatus = outcome.error === undefined ? 'completed' : 'failed';
+    const result = outcome.result === undefined ? '' : JSON.stringify(outcome.result);
+    const error = outcome.error === undefined ? '' : JSON.stringify(outcome.error);
+    return (await this.run(COMPLETE, key, [owner, status, result, error, String(outcome.ttlMs)])) === 1;
+  }
+
+  async release(key: string, owner: string): Promise<boolean> {
+    return (await this.run(RELEASE, key, [owner])) === 1;
+  }
+
+  async extendLease(key: string, owner: string, leaseMs: number): Promise<boolean> {
+    return (await this.run(EXTEND, key, [owner, String(leaseMs)])) === 1;
+  }
+
+  async get(key: string): Promise<IdempotencyRecord | undefined> {
+    const fields = (await this.run(GET, key, [])) as string[];
+    return fields.length === 0 ? undefined : recordOf(key, fields);
+  }
+
+  private run(script: RedisScript, key: string, args: string[]): Promise<unknown> {
+    const now = this.clock === undefined ? '' : String(Math.round(this.clock.now()));
+    return script.run(this.client, this.prefix + key, [now, ...args], this.timeoutMs);
+  }
+}
+
+/** The record of a `HGETALL` reply (`[field, value, …]`). */
+function recordOf(key: string, reply: string[]): IdempotencyRecord {
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < reply.length; i += 2) fields.set(reply[i]!, reply[i + 1]!);
+  const number = (name: string) => (fields.has(name) ? Number(fields.get(name)) : undefined);
+  const json = (name: string) => (fields.has(name) ? JSON.parse(fields.get(name)!) : undefined);
+  return {
+    key,
+    status: fields.get('status') as IdempotencyStatus,
+    owner: fields.get('owner') ?? '',
+    fingerprint: fields.get('fingerprint'),
+    leaseExpiresAt: number('lease'),
+    expiresAt: number('expires') ?? 0,
+    result: json('result'),
+    error: json('error'),
+  };
+}

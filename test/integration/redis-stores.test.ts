@@ -1,0 +1,123 @@
+/**
+ * The Redis stores against a real redis-server on loopback: both conformance suites,
+ * leases on server time, several connections (replicas) racing for one key, a bounded
+ * wait when Redis stalls, and idempotent calls and workflows shared by two replicas.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { idempotent, workflow } from '../../src/index.js';
+import { RedisIdempotencyStore, RedisWorkflowStore } from '../../src/redis/index.js';
+import { describeIdempotencyStoreConformance } from '../support/idempotency-store-conformance.js';
+import { type Client, type RunningRedis, startRedis } from '../support/redis.js';
+import { describeWorkflowStoreConformance } from '../support/workflow-store-conformance.js';
+
+let redis: RunningRedis;
+let client: Client;
+beforeAll(async () => {
+  redis = await startRedis();
+  client = await redis.connect();
+}, 20_000);
+afterAll(() => redis?.stop());
+
+/** A key prefix no other test uses. */
+let n = 0;
+const fresh = () => `t${n++}:`;
+
+describeIdempotencyStoreConformance('RedisIdempotencyStore', async (clock) => new RedisIdempotencyStore({ client, keyPrefix: fresh(), clock }));
+describeWorkflowStoreConformance('RedisWorkflowStore', async () => new RedisWorkflowStore({ client, keyPrefix: fresh() }));
+
+describe('RedisIdempotencyStore on server time', () => {
+  it('takes over a lease once it ran out by the server clock, and lets Redis forget records', async () => {
+    const keyPrefix = fresh();
+    const store = new RedisIdempotencyStore({ client, keyPrefix });
+    expect(await store.acquire('k', { owner: 'crashed', leaseMs: 50, ttlMs: 60_000 })).toEqual({ acquired: true });
+    expect((await store.acquire('k', { owner: 'b', leaseMs: 50, ttlMs: 60_000 })).acquired).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(await store.acquire('k', { owner: 'b', leaseMs: 50, ttlMs: 60_000 })).toEqual({ acquired: true });
+    expect(await store.complete('k', 'b', { result: [1, 'two', { three: null }], ttlMs: 5000 })).toBe(true);
+    expect(await store.get('k')).toMatchObject({ status: 'completed', owner: 'b', result: [1, 'two', { three: null }] });
+    const ttl = Number(await client.sendCommand(['PTTL', `${keyPrefix}k`]));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(5000);
+  });
+
+  it('exactly one of eight connections racing for a key wins', async () => {
+    const keyPrefix = fresh();
+    const clients = await Promise.all(Array.from({ length: 8 }, () => redis.connect()));
+    const results = await Promise.all(
+      clients.map((c, i) => new RedisIdempotencyStore({ client: c, keyPrefix }).acquire('k', { owner: `replica-${i}`, leaseMs: 10_000, ttlMs: 60_000 })),
+    );
+    expect(results.filter((r) => r.acquired)).toHaveLength(1);
+    const winner = results.find((r) => !r.acquired) as { existing: { owner: string } };
+    expect(winner.existing.owner).toMatch(/^replica-\d$/);
+  });
+
+  it('rejects instead of hanging when Redis stalls past commandTimeoutMs', async () => {
+    const blocker = await redis.connect();
+    const store = new RedisIdempotencyStore({ client: await redis.connect(), keyPrefix: fresh(), commandTimeoutMs: 100 });
+    const stall = blocker.sendCommand(['DEBUG', 'SLEEP', '0.5']);
+    await expect(store.acquire('k', { owner: 'a', leaseMs: 1000, ttlMs: 1000 })).rejects.toMatchObject({
+      name: 'RedisStoreTimeoutError',
+      code: 'REDIS_STORE_TIMEOUT',
+      retryable: true,
+    });
+    await stall;
+  });
+
+  it('names the option when the client is not a Redis client', () => {
+    expect(() => new RedisIdempotencyStore({ client: {} as never })).toThrow(/Invalid option client/);
+    expect(() => new RedisWorkflowStore({ client, commandTimeoutMs: 0 })).toThrow(/commandTimeoutMs/);
+    expect(() => new RedisWorkflowStore({ client, keyprefix: 'x' } as never)).toThrow(/keyprefix/);
+  });
+});
+
+describe('two replicas sharing Redis', () => {
+  it('run an idempotent call once; the other replica replays its result', async () => {
+    const namespace = fresh();
+    const effects: string[] = [];
+    const replica = async (name: string) =>
+      idempotent(
+        async (to: string) => {
+          effects.push(`${name} sends to ${to}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return `sent to ${to}`;
+        },
+        {
+          key: ([to]) => to,
+          namespace,
+          store: new RedisIdempotencyStore({ client: await redis.connect() }),
+          onInProgress: { waitMs: 5000, pollMs: 10 },
+        },
+      );
+    const [a, b] = [await replica('a'), await replica('b')];
+    await expect(Promise.all([a('ada@example.com'), b('ada@example.com')])).resolves.toEqual([
+      'sent to ada@example.com',
+      'sent to ada@example.com',
+    ]);
+    expect(effects).toHaveLength(1);
+  });
+
+  it('resume a workflow run on another replica without redoing its finished steps', async () => {
+    const keyPrefix = fresh();
+    const log: string[] = [];
+    let smtpDown = true;
+    const replica = async (name: string) =>
+      workflow(
+        'invoice',
+        async (ctx, input: { customer: string }) => {
+          const invoice = await ctx.step('create', async () => (log.push(`${name}: create`), `invoice-${input.customer}`));
+          await ctx.step('email', async () => {
+            log.push(`${name}: email`);
+            if (smtpDown) throw new Error('smtp down');
+          });
+          return invoice;
+        },
+        { store: new RedisWorkflowStore({ client: await redis.connect(), keyPrefix }), onFailure: 'keep' },
+      );
+    const [a, b] = [await replica('a'), await replica('b')];
+    await expect(a.run('run-1', { customer: 'acme' })).rejects.toMatchObject({ status: 'failed' });
+    smtpDown = false;
+    await expect(b.resume('run-1')).resolves.toBe('invoice-acme');
+    expect(log).toEqual(['a: create', 'a: email', 'b: email']);
+    expect(await a.status('run-1')).toMatchObject({ status: 'completed', result: 'invoice-acme' });
+  });
+});
