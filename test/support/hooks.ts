@@ -1,4 +1,5 @@
-/** Shared test set-ups: fake timers, in-memory tracing, HTTP-like errors, free ports. */
+/** Shared test set-ups: fake timers, in-memory tracing, HTTP-like errors, free ports, servers' start-up. */
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { afterEach, beforeEach, vi } from 'vitest';
@@ -70,4 +71,28 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
+}
+
+/**
+ * Polls `probe` (a connection attempt) every 50 ms until it succeeds; throws with the
+ * server's recent `log()` when the process exits first or `timeoutMs` passes.
+ */
+export async function waitForServer(
+  name: string,
+  child: ChildProcess,
+  log: () => string,
+  probe: () => Promise<unknown>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited during start-up:\n${log()}`);
+    try {
+      await probe();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`${name} did not accept connections within ${timeoutMs / 1000} s:\n${log()}`);
 }

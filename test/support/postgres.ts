@@ -9,7 +9,7 @@ import { chownSync, globSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from './hooks.js';
+import { freePort, waitForServer } from './hooks.js';
 
 export interface RunningPostgres {
   readonly port: number;
@@ -52,17 +52,11 @@ export async function startPostgres(settings: Record<string, string | number> = 
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`PostgreSQL exited during start-up:\n${log}`);
-    try {
-      const client = await connect();
-      await client.end();
-      return { port, connect, stop };
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+  try {
+    await waitForServer('PostgreSQL', child, () => log, async () => (await connect()).end(), 30_000);
+  } catch (error) {
+    await stop();
+    throw error;
   }
-  await stop();
-  throw new Error(`PostgreSQL did not accept connections within 30 s:\n${log}`);
+  return { port, connect, stop };
 }

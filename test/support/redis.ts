@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createClient } from 'redis';
-import { freePort } from './hooks.js';
+import { freePort, waitForServer } from './hooks.js';
 
 export type Client = ReturnType<typeof createClient>;
 
@@ -48,17 +48,11 @@ export async function startRedis(): Promise<RunningRedis> {
       await exited;
     }
   };
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited during start-up:\n${log}`);
-    try {
-      const client = await connect();
-      await client.ping();
-      return { port, connect, stop };
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  try {
+    await waitForServer('redis-server', child, () => log, async () => (await connect()).ping(), 10_000);
+  } catch (error) {
+    await stop();
+    throw error;
   }
-  await stop();
-  throw new Error(`redis-server did not accept connections within 10 s:\n${log}`);
+  return { port, connect, stop };
 }
