@@ -36,6 +36,7 @@ export {
 } from './policies/errors.js';
 export { type Failure, type FallbackOptions, FallbackPolicy, type FallbackStep } from './policies/fallback.js';
 export { HedgingPolicy, type HedgingOptions } from './policies/hedging.js';
+export type { BucketLimit, RateLimitStore } from './policies/rate-limit-store.js';
 export { type Cost, RateLimiter, type RateLimiterOptions, type TokenBucketOptions } from './policies/rate-limiter.js';
 export { RetryPolicy, type RetryOptions } from './policies/retry.js';
 export { TimeoutPolicy, type TimeoutOptions } from './policies/timeout.js';

@@ -1,6 +1,8 @@
+import { errorTypeOf } from './classify.js';
 import { type Clock, sleep, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { RateLimitedError } from './errors.js';
+import { type BucketLimit, MemoryRateLimitStore, type RateLimitStore } from './rate-limit-store.js';
 import { choiceOption, functionOption, knownOptions, numberOption, stringOption } from './validate.js';
 
 /** One token bucket: `tokensPerInterval` refill every `intervalMs`, holding at most `burst`. */
@@ -40,40 +42,20 @@ export interface RateLimiterOptions<A extends unknown[] = unknown[], R = unknown
    * response; the difference to the estimate is charged or refunded.
    */
   readonly actualCost?: (result: R, args: A) => Cost;
+  /**
+   * Where the buckets live (default: this process's memory). A shared store
+   * (`RedisRateLimitStore` from `otel-resilience/redis`) makes replicas share one budget;
+   * while it fails, each process limits with its own buckets and reports
+   * `resilience.rate_limiter.store_failed`.
+   */
+  readonly store?: RateLimitStore;
   /** Clock for refills and waits (default: the system clock). */
   readonly clock?: Clock;
 }
 
 const SINGLE = 'default';
 
-class Bucket {
-  tokens: number;
-  updatedAt: number;
-
-  constructor(
-    readonly capacity: number,
-    /** Tokens per ms. */
-    readonly rate: number,
-    now: number,
-  ) {
-    this.tokens = capacity;
-    this.updatedAt = now;
-  }
-
-  refill(now: number): void {
-    if (now > this.updatedAt) {
-      this.tokens = Math.min(this.capacity, this.tokens + (now - this.updatedAt) * this.rate);
-      this.updatedAt = now;
-    }
-  }
-
-  /** Whole ms until `cost` tokens are there (0 if they are now); rounded up, as timers truncate. */
-  waitFor(cost: number): number {
-    return cost <= this.tokens ? 0 : Math.ceil((cost - this.tokens) / this.rate);
-  }
-}
-
-function bucketOptions(prefix: string, value: TokenBucketOptions): { capacity: number; rate: number } {
+function bucketOptions(name: string, prefix: string, value: TokenBucketOptions): BucketLimit {
   knownOptions(prefix, value, ['tokensPerInterval', 'intervalMs', 'burst']);
   for (const required of ['tokensPerInterval', 'intervalMs'] as const) {
     if (value[required] === undefined) throw new TypeError(`Invalid option ${prefix}${required}: expected a number > 0, got undefined`);
@@ -81,7 +63,7 @@ function bucketOptions(prefix: string, value: TokenBucketOptions): { capacity: n
   const tokens = numberOption(`${prefix}tokensPerInterval`, value.tokensPerInterval, 0, { min: Number.MIN_VALUE });
   const interval = numberOption(`${prefix}intervalMs`, value.intervalMs, 0, { min: Number.MIN_VALUE });
   const capacity = numberOption(`${prefix}burst`, value.burst, tokens, { min: Number.MIN_VALUE });
-  return { capacity, rate: tokens / interval };
+  return { name, capacity, rate: tokens / interval };
 }
 
 /**
@@ -94,7 +76,8 @@ function bucketOptions(prefix: string, value: TokenBucketOptions): { capacity: n
  * is rejected with {@link RateLimitedError} carrying `retryAfterMs`, reported as
  * `resilience.rate_limiter.rejected`. With `actualCost`, the difference between the
  * estimate and the real cost is settled after the call. A cancelled wait returns its
- * reservation.
+ * reservation. Buckets live in `store`: memory by default, Redis to share a budget
+ * across replicas (an LLM API's limits are per account, not per process).
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
@@ -102,16 +85,20 @@ export class RateLimiter extends StandalonePolicy {
   readonly name: string;
   readonly mode: 'wait' | 'reject';
   readonly maxWaitMs: number;
-  private readonly limits: ReadonlyArray<readonly [string, { capacity: number; rate: number }]>;
+  private readonly limits: readonly BucketLimit[];
+  /** The amounts of a call without a `cost` function (1 against every budget), built once. */
+  private readonly unitAmounts: readonly number[];
   private readonly key: ((args: unknown[]) => string) | undefined;
   private readonly cost: ((args: unknown[]) => Cost) | undefined;
   private readonly actualCost: ((result: unknown, args: unknown[]) => Cost) | undefined;
   private readonly clock: Clock;
-  private readonly buckets = new Map<string, Bucket[]>();
+  private readonly store: RateLimitStore;
+  /** This process's buckets, used while a shared store fails. */
+  private local: MemoryRateLimitStore | undefined;
 
   constructor(options: RateLimiterOptions<any, any>) {
     super();
-    knownOptions('rateLimiter.', options ?? {}, ['name', 'limits', 'mode', 'maxWaitMs', 'key', 'cost', 'actualCost', 'clock']);
+    knownOptions('rateLimiter.', options ?? {}, ['name', 'limits', 'mode', 'maxWaitMs', 'key', 'cost', 'actualCost', 'store', 'clock']);
     this.name = stringOption('rateLimiter.name', options?.name, 'rate-limiter');
     const limits = options?.limits;
     if (typeof limits !== 'object' || limits === null) {
@@ -119,9 +106,9 @@ export class RateLimiter extends StandalonePolicy {
     }
     this.limits =
       'tokensPerInterval' in limits
-        ? [[SINGLE, bucketOptions('rateLimiter.limits.', limits as TokenBucketOptions)]]
-        : Object.entries(limits as Record<string, TokenBucketOptions>).map(
-            ([name, value]) => [name, bucketOptions(`rateLimiter.limits.${name}.`, value)] as const,
+        ? [bucketOptions(SINGLE, 'rateLimiter.limits.', limits as TokenBucketOptions)]
+        : Object.entries(limits as Record<string, TokenBucketOptions>).map(([name, value]) =>
+            bucketOptions(name, `rateLimiter.limits.${name}.`, value),
           );
     if (this.limits.length === 0) throw new TypeError('Invalid option rateLimiter.limits: expected at least one budget');
     this.mode = choiceOption('rateLimiter.mode', options.mode, ['wait', 'reject'], 'wait');
@@ -129,43 +116,14 @@ export class RateLimiter extends StandalonePolicy {
     this.key = functionOption('rateLimiter.key', options.key);
     this.cost = functionOption('rateLimiter.cost', options.cost);
     this.actualCost = functionOption('rateLimiter.actualCost', options.actualCost);
+    // Without a cost function every call costs 1: a burst below that could never admit one.
+    this.unitAmounts = this.cost === undefined ? this.amounts(1) : [];
     this.clock = options.clock ?? systemClock;
-  }
-
-
-  /**
-   * Takes `cost` from the budgets of `key` now (reserving what is not there yet).
-   * @returns the wait in ms until the reservation is covered (0: admitted now)
-   * @throws RangeError when the cost exceeds a budget's burst: it could never be admitted
-   */
-  reserve(key: string, cost: Cost): number {
-    const buckets = this.bucketsOf(key);
-    const now = this.clock.now();
-    let waitMs = 0;
-    this.limits.forEach(([name, limit], i) => {
-      const amount = this.amount(cost, name);
-      if (amount > limit.capacity) {
-        throw new RangeError(`Cost ${amount} for budget "${name}" exceeds its burst ${limit.capacity}: it can never be admitted`);
-      }
-      const bucket = buckets[i]!;
-      bucket.refill(now);
-      waitMs = Math.max(waitMs, bucket.waitFor(amount));
-    });
-    // A waiting call is admitted at now + waitMs. Tokens a real bucket would have lost to
-    // its capacity by then (it fills while the call waits, the wait being rounded up to
-    // whole ms) are charged too, so no window ever admits more than burst + rate × window.
-    if (waitMs > 0) {
-      buckets.forEach((bucket) => {
-        bucket.tokens -= Math.max(0, bucket.tokens + waitMs * bucket.rate - bucket.capacity);
-      });
+    const store = options.store;
+    if (store !== undefined && (typeof store.reserve !== 'function' || typeof store.adjust !== 'function')) {
+      throw new TypeError(`Invalid option rateLimiter.store: expected a RateLimitStore (reserve, adjust), got ${String(store)}`);
     }
-    this.charge(buckets, cost, 1);
-    return waitMs;
-  }
-
-  /** Gives back (`sign` -1) or charges more (`sign` 1) of `cost` on `key`'s budgets. */
-  adjust(key: string, cost: Cost, sign: 1 | -1): void {
-    this.charge(this.bucketsOf(key), cost, sign);
+    this.store = store ?? new MemoryRateLimitStore(this.clock);
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
@@ -179,18 +137,46 @@ export class RateLimiter extends StandalonePolicy {
   private admit<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     const args = ctx.call.args;
     const key = this.key === undefined ? SINGLE : this.key(args);
-    const cost = this.cost === undefined ? 1 : this.cost(args);
-    const waitMs = this.reserve(key, cost);
+    const amounts = this.cost === undefined ? this.unitAmounts : this.amounts(this.cost(args));
+    let reserved: number | Promise<number>;
+    try {
+      reserved = this.store.reserve(this.name, key, this.limits, amounts);
+    } catch (error) {
+      reserved = Promise.reject(error);
+    }
+    if (typeof reserved === 'number') return this.proceed(ctx, next, this.store, key, amounts, reserved);
+    return reserved.then(
+      (waitMs) => this.proceed(ctx, next, this.store, key, amounts, waitMs),
+      (error: unknown) => {
+        if (ctx.recording) ctx.report({ type: 'rate-limiter-store-failed', limiter: this.name, errorType: errorTypeOf(error) });
+        const local = (this.local ??= new MemoryRateLimitStore(this.clock));
+        return this.proceed(ctx, next, local, key, amounts, local.reserve(this.name, key, this.limits, amounts));
+      },
+    );
+  }
+
+  /** Runs the call whose reservation on `store` is covered in `waitMs`, or rejects it. */
+  private proceed<T>(
+    ctx: Attempt,
+    next: (ctx: Attempt) => Promise<T>,
+    store: RateLimitStore,
+    key: string,
+    amounts: readonly number[],
+    waitMs: number,
+  ): Promise<T> {
     if (waitMs > 0 && (this.mode === 'reject' || waitMs > this.maxWaitMs)) {
-      this.adjust(key, cost, -1);
+      this.adjust(store, key, amounts);
       if (ctx.recording) ctx.report({ type: 'rate-limiter-rejected', limiter: this.name, retryAfterMs: waitMs });
       return Promise.reject(new RateLimitedError(this.name, waitMs));
     }
     const settle = (value: T) => {
       if (this.actualCost !== undefined) {
-        const actual = this.actualCost(value, args);
-        this.adjust(key, cost, -1);
-        this.adjust(key, actual, 1);
+        const actual = this.amounts(this.actualCost(value, ctx.call.args), false);
+        this.adjust(
+          store,
+          key,
+          amounts.map((estimate, i) => estimate - actual[i]!),
+        );
       }
       return value;
     };
@@ -199,42 +185,38 @@ export class RateLimiter extends StandalonePolicy {
     return sleep(waitMs, ctx.signal, this.clock).then(
       () => next(ctx).then(settle),
       (reason: unknown) => {
-        this.adjust(key, cost, -1);
+        this.adjust(store, key, amounts);
         throw reason;
       },
     );
   }
 
-  private amount(cost: Cost, budget: string): number {
-    const value = typeof cost === 'number' ? cost : (cost[budget] ?? 0);
-    if (!(value >= 0) || !Number.isFinite(value)) {
-      throw new RangeError(`Invalid cost for budget "${budget}" of rate limiter "${this.name}": ${value}`);
+  /** Gives `amounts` back to the buckets (negative amounts charge more), not waiting for a shared store. */
+  private adjust(store: RateLimitStore, key: string, amounts: readonly number[]): void {
+    try {
+      const done = store.adjust(this.name, key, this.limits, amounts);
+      // A failed settlement leaves the budget charged: the safe side.
+      if (done !== undefined) done.catch(() => {});
+    } catch {
+      // As above.
     }
-    return value;
   }
 
-  private charge(buckets: Bucket[], cost: Cost, sign: 1 | -1): void {
-    this.limits.forEach(([name, limit], i) => {
-      const bucket = buckets[i]!;
-      bucket.tokens = Math.min(limit.capacity, bucket.tokens - sign * this.amount(cost, name));
+  /**
+   * The amount of `cost` for each budget.
+   * @throws RangeError for a negative or non-finite amount, or (`admissible`) one above a
+   *   budget's burst, which could never be admitted
+   */
+  private amounts(cost: Cost, admissible = true): number[] {
+    return this.limits.map(({ name, capacity }) => {
+      const value = typeof cost === 'number' ? cost : (cost[name] ?? 0);
+      if (!(value >= 0) || !Number.isFinite(value)) {
+        throw new RangeError(`Invalid cost for budget "${name}" of rate limiter "${this.name}": ${value}`);
+      }
+      if (admissible && value > capacity) {
+        throw new RangeError(`Cost ${value} for budget "${name}" exceeds its burst ${capacity}: it can never be admitted`);
+      }
+      return value;
     });
-  }
-
-  private bucketsOf(key: string): Bucket[] {
-    let buckets = this.buckets.get(key);
-    if (buckets === undefined) {
-      const now = this.clock.now();
-      if (this.buckets.size >= 1024) this.forgetFullBuckets(now);
-      buckets = this.limits.map(([, limit]) => new Bucket(limit.capacity, limit.rate, now));
-      this.buckets.set(key, buckets);
-    }
-    return buckets;
-  }
-
-  /** Drops keys whose buckets have refilled: they are the same as new ones. */
-  private forgetFullBuckets(now: number): void {
-    for (const [key, buckets] of this.buckets) {
-      if (buckets.every((bucket) => (bucket.refill(now), bucket.tokens >= bucket.capacity))) this.buckets.delete(key);
-    }
   }
 }

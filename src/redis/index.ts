@@ -1,7 +1,7 @@
 /**
  * `otel-resilience/redis`: shared state for processes on many machines — idempotency
- * records and workflow runs in Redis, behind the same store interfaces as the memory
- * and file stores (and passing the same conformance suites).
+ * records, workflow runs and rate-limit budgets in Redis, behind the same store
+ * interfaces as the memory and file stores (and passing the same conformance suites).
  *
  * ```ts
  * import { createClient } from 'redis';
@@ -18,4 +18,5 @@
  */
 export { type RedisClient, type RedisStoreOptions, RedisStoreTimeoutError } from './redis-client.js';
 export { RedisIdempotencyStore, type RedisIdempotencyStoreOptions } from './redis-idempotency-store.js';
+export { RedisRateLimitStore, type RedisRateLimitStoreOptions } from './redis-rate-limit-store.js';
 export { RedisWorkflowStore } from './redis-workflow-store.js';

@@ -55,6 +55,27 @@ export function sendCommand(client: RedisClient, args: string[], timeoutMs: numb
 }
 
 /**
+ * Lua prelude of scripts that need the time: `now` in epoch ms — `ARGV[1]` when the
+ * store runs on an injected clock, else the server's `TIME`, so that processes on
+ * machines with skewed clocks agree — `num(x)`, a number written back exactly, and
+ * `ms(x)`, a whole number of ms for `PEXPIRE`.
+ */
+export const LUA_NOW = `
+local now
+if ARGV[1] ~= '' then now = tonumber(ARGV[1]) else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function num(x) return string.format('%.17g', x) end
+local function ms(x) return string.format('%d', math.max(1, math.ceil(x))) end
+`;
+
+/** The `now` argument of a script: the injected clock's time, or '' for the server's. */
+export function nowArgument(clock: { now(): number } | undefined): string {
+  return clock === undefined ? '' : String(clock.now());
+}
+
+/**
  * A Lua script run atomically on one key: `EVALSHA`, falling back to `EVAL` (which
  * caches it again) when the server does not know the script yet.
  */

@@ -1,19 +1,9 @@
 import type { Clock } from '../policies/clock.js';
 import type { AcquireResult, IdempotencyRecord, IdempotencyStatus, IdempotencyStore } from '../workflow/idempotency-store.js';
-import { type RedisClient, RedisScript, type RedisStoreOptions, redisStoreSettings } from './redis-client.js';
+import { LUA_NOW, nowArgument, type RedisClient, RedisScript, type RedisStoreOptions, redisStoreSettings } from './redis-client.js';
 
-/**
- * Lua prelude: `now` in epoch ms — `ARGV[1]` when the store runs on an injected clock,
- * else the server's `TIME`, so that processes on machines with skewed clocks agree on
- * leases — and integer formatting for what is written back.
- */
-const PRELUDE = `
-local now
-if ARGV[1] ~= '' then now = tonumber(ARGV[1]) else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function int(x) return string.format('%.0f', x) end
+/** Lua prelude of every script: the time (ARGV[1]), and the record's liveness and holder. */
+const PRELUDE = `${LUA_NOW}
 local function live()
   local expires = tonumber(redis.call('HGET', KEYS[1], 'expires'))
   return expires ~= nil and expires > now
@@ -33,19 +23,19 @@ end
 local lease = now + tonumber(ARGV[4])
 local expires = now + math.max(tonumber(ARGV[5]), tonumber(ARGV[4]))
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'status', 'in_progress', 'owner', ARGV[2], 'lease', int(lease), 'expires', int(expires))
+redis.call('HSET', KEYS[1], 'status', 'in_progress', 'owner', ARGV[2], 'lease', num(lease), 'expires', num(expires))
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'fingerprint', ARGV[3]) end
-redis.call('PEXPIRE', KEYS[1], int(expires - now))
+redis.call('PEXPIRE', KEYS[1], ms(expires - now))
 return 1`);
 
 /** ARGV: now, owner, status, result JSON or '', error JSON or '', ttlMs → 1 or 0. */
 const COMPLETE = new RedisScript(`${PRELUDE}
 if not holds(ARGV[2]) then return 0 end
 redis.call('HDEL', KEYS[1], 'lease', 'result', 'error')
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'expires', int(now + tonumber(ARGV[6])))
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'expires', num(now + tonumber(ARGV[6])))
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ms(tonumber(ARGV[6])))
 return 1`);
 
 /** ARGV: now, owner → 1 or 0. */
@@ -59,8 +49,8 @@ const EXTEND = new RedisScript(`${PRELUDE}
 if not holds(ARGV[2]) then return 0 end
 local lease = now + tonumber(ARGV[3])
 local expires = math.max(tonumber(redis.call('HGET', KEYS[1], 'expires')), lease)
-redis.call('HSET', KEYS[1], 'lease', int(lease), 'expires', int(expires))
-redis.call('PEXPIRE', KEYS[1], int(expires - now))
+redis.call('HSET', KEYS[1], 'lease', num(lease), 'expires', num(expires))
+redis.call('PEXPIRE', KEYS[1], ms(expires - now))
 return 1`);
 
 /** ARGV: now → the live record (HGETALL), or an empty array. */
@@ -129,8 +119,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   private run(script: RedisScript, key: string, args: string[]): Promise<unknown> {
-    const now = this.clock === undefined ? '' : String(Math.round(this.clock.now()));
-    return script.run(this.client, this.prefix + key, [now, ...args], this.timeoutMs);
+    return script.run(this.client, this.prefix + key, [nowArgument(this.clock), ...args], this.timeoutMs);
   }
 }
 

@@ -67,6 +67,13 @@ export type ResilienceEvent =
       readonly retryAfterMs: number;
     }
   | {
+      /** The limiter's shared store failed; this call was limited by the process's own buckets. */
+      readonly type: 'rate-limiter-store-failed';
+      readonly limiter: string;
+      /** `error.type` of the store's failure. */
+      readonly errorType: string;
+    }
+  | {
       readonly type: 'fallback';
       /** Name of the fallback step that produced the result. */
       readonly fallback: string;

@@ -91,6 +91,7 @@ function policyName(event: ResilienceEvent): string | undefined {
       return event.bulkhead;
     case 'rate-limiter-waited':
     case 'rate-limiter-rejected':
+    case 'rate-limiter-store-failed':
       return event.limiter;
     case 'fallback':
       return event.fallback;

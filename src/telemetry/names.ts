@@ -49,6 +49,7 @@ export const EVENT_BULKHEAD_QUEUED = 'resilience.bulkhead.queued';
 export const EVENT_BULKHEAD_REJECTED = 'resilience.bulkhead.rejected';
 export const EVENT_RATE_LIMITER_WAITED = 'resilience.rate_limiter.waited';
 export const EVENT_RATE_LIMITER_REJECTED = 'resilience.rate_limiter.rejected';
+export const EVENT_RATE_LIMITER_STORE_FAILED = 'resilience.rate_limiter.store_failed';
 export const EVENT_FALLBACK = 'resilience.fallback';
 export const EVENT_HEDGE = 'resilience.hedge';
 export const EVENT_CHAOS = 'resilience.chaos';

@@ -133,6 +133,11 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
         names.EVENT_RATE_LIMITER_REJECTED,
         { [names.ATTR_RATE_LIMITER_NAME]: event.limiter, [names.ATTR_RETRY_AFTER_MS]: event.retryAfterMs },
       ];
+    case 'rate-limiter-store-failed':
+      return [
+        names.EVENT_RATE_LIMITER_STORE_FAILED,
+        { [names.ATTR_RATE_LIMITER_NAME]: event.limiter, [names.ATTR_ERROR_TYPE]: event.errorType },
+      ];
     case 'fallback':
       return [names.EVENT_FALLBACK, { [names.ATTR_FALLBACK_NAME]: event.fallback, [names.ATTR_ERROR_TYPE]: event.errorType }];
     case 'hedge':

@@ -1,12 +1,15 @@
 /**
- * The Redis stores against a real redis-server on loopback: both conformance suites,
+ * The Redis stores against a real redis-server on loopback: the conformance suites,
  * leases on server time, several connections (replicas) racing for one key, a bounded
- * wait when Redis stalls, and idempotent calls and workflows shared by two replicas.
+ * wait when Redis stalls, and idempotent calls, workflows and a rate limit shared by
+ * two replicas.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idempotent, workflow } from '../../src/index.js';
-import { RedisIdempotencyStore, RedisWorkflowStore } from '../../src/redis/index.js';
+import { idempotent, RateLimitedError, RateLimiter, ResiliencePipeline, workflow } from '../../src/index.js';
+import { RedisIdempotencyStore, RedisRateLimitStore, RedisWorkflowStore } from '../../src/redis/index.js';
+import { installTestTracing } from '../../src/testing/index.js';
 import { describeIdempotencyStoreConformance } from '../support/idempotency-store-conformance.js';
+import { describeRateLimitStoreConformance } from '../support/rate-limit-store-conformance.js';
 import { type Client, type RunningRedis, startRedis } from '../support/redis.js';
 import { describeWorkflowStoreConformance } from '../support/workflow-store-conformance.js';
 
@@ -24,6 +27,7 @@ const fresh = () => `t${n++}:`;
 
 describeIdempotencyStoreConformance('RedisIdempotencyStore', async (clock) => new RedisIdempotencyStore({ client, keyPrefix: fresh(), clock }));
 describeWorkflowStoreConformance('RedisWorkflowStore', async () => new RedisWorkflowStore({ client, keyPrefix: fresh() }));
+describeRateLimitStoreConformance('RedisRateLimitStore', async (clock) => new RedisRateLimitStore({ client, keyPrefix: fresh(), clock }));
 
 describe('RedisIdempotencyStore on server time', () => {
   it('takes over a lease once it ran out by the server clock, and lets Redis forget records', async () => {
@@ -119,5 +123,51 @@ describe('two replicas sharing Redis', () => {
     await expect(b.resume('run-1')).resolves.toBe('invoice-acme');
     expect(log).toEqual(['a: create', 'a: email', 'b: email']);
     expect(await a.status('run-1')).toMatchObject({ status: 'completed', result: 'invoice-acme' });
+  });
+});
+
+describe('RedisRateLimitStore', () => {
+  /** A replica's limiter: 5 calls of burst, refilling one a minute, on its own connection. */
+  const replica = async (keyPrefix: string) =>
+    new RateLimiter({
+      name: 'llm',
+      limits: { tokensPerInterval: 1, intervalMs: 60_000, burst: 5 },
+      mode: 'reject',
+      store: new RedisRateLimitStore({ client: await redis.connect(), keyPrefix }),
+    });
+
+  it('makes replicas share one budget: together they admit the burst, not a burst each', async () => {
+    const keyPrefix = fresh();
+    const [a, b] = [await replica(keyPrefix), await replica(keyPrefix)];
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).execute(async () => 'ok').catch((e: unknown) => e)),
+    );
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(5);
+    const rejected = outcomes.filter((o) => o instanceof RateLimitedError) as RateLimitedError[];
+    expect(rejected).toHaveLength(5);
+    expect(rejected.every((e) => e.retryAfterMs! > 0 && e.retryAfterMs! <= 60_000 * 5)).toBe(true);
+  });
+
+  it('limits with the process\'s own buckets while Redis is unreachable, and says so on the span', async () => {
+    const tracing = installTestTracing();
+    try {
+      const down = await redis.connect();
+      await down.close();
+      const limiter = new RateLimiter({
+        name: 'llm',
+        limits: { tokensPerInterval: 1, intervalMs: 60_000, burst: 2 },
+        mode: 'reject',
+        store: new RedisRateLimitStore({ client: down }),
+      });
+      const pipeline = new ResiliencePipeline({ name: 'llm.chat', retry: false, rateLimiter: limiter });
+      await expect(pipeline.execute(async () => 1)).resolves.toBe(1);
+      await expect(pipeline.execute(async () => 2)).resolves.toBe(2);
+      await expect(pipeline.execute(async () => 3)).rejects.toBeInstanceOf(RateLimitedError);
+      expect(tracing).toHaveSpan('llm.chat', {
+        events: [{ name: 'resilience.rate_limiter.store_failed', attributes: { 'resilience.rate_limiter.name': 'llm' } }],
+      });
+    } finally {
+      await tracing.uninstall();
+    }
   });
 });
