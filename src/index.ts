@@ -11,6 +11,7 @@ export { ResiliencePipeline, type ResilienceOptions } from './pipeline/pipeline.
 export { Backoff, type BackoffFunction, type BackoffKind, type BackoffOptions, type Jitter } from './policies/backoff.js';
 export { Bulkhead, type BulkheadOptions } from './policies/bulkhead.js';
 export { ChaosPolicy, type ChaosOptions, chaosFaults, seededRandom } from './policies/chaos.js';
+export type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './policies/circuit-breaker-store.js';
 export {
   CircuitBreaker,
   type CircuitBreakerOptions,

@@ -2,6 +2,7 @@ import type { CircuitState } from '../telemetry/events.js';
 import { watchState } from '../telemetry/metrics.js';
 import { classifyError } from './classify.js';
 import { type Clock, systemClock } from './clock.js';
+import type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './circuit-breaker-store.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { BrokenCircuitError } from './errors.js';
 import { countOption, functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
@@ -48,6 +49,20 @@ export interface CircuitBreakerOptions {
    * nothing about the dependency's health). Other errors count as successes.
    */
   readonly isFailure?: (error: unknown) => boolean;
+  /**
+   * Shares the state with breakers of the same `name` in other processes (a
+   * `RedisCircuitBreakerStore` from `otel-resilience/redis`). Each process still counts
+   * its own calls; when one opens, isolates, resets or closes the circuit, it publishes
+   * that, and the others take it on — an open circuit for the time it has left — within
+   * `syncIntervalMs`. Probes stay per process. While the store fails, each breaker works
+   * on its own. Default: none (this process only).
+   */
+  readonly store?: CircuitBreakerStore;
+  /**
+   * How often, at most, a shared breaker reads the others' state, in ms (default 1000).
+   * The call that finds a read due starts it and goes on; it never waits for the store.
+   */
+  readonly syncIntervalMs?: number;
   /** Clock for the window and the open period (default: the system clock). */
   readonly clock?: Clock;
 }
@@ -71,6 +86,8 @@ const BREAKER_OPTIONS = [
   'isFailure',
   'slowCallDurationMs',
   'slowCallRateThreshold',
+  'store',
+  'syncIntervalMs',
   'clock',
 ];
 
@@ -159,6 +176,12 @@ export class CircuitBreaker extends StandalonePolicy {
   private readonly clock: Clock;
   private readonly window: SlidingWindow | undefined;
   private readonly listeners = new Set<(change: CircuitStateChange) => void>();
+  private readonly store: CircuitBreakerStore | undefined;
+  private readonly syncIntervalMs: number;
+  /** The newest shared change seen (published or read). */
+  private sharedGeneration = 0;
+  private nextSyncAt = 0;
+  private syncing = false;
 
   private current: CircuitState = 'closed';
   /** Incremented on every transition; calls carry the generation that admitted them. */
@@ -201,6 +224,12 @@ export class CircuitBreaker extends StandalonePolicy {
       this.failureRateThreshold === undefined && this.slowCallRateThreshold === undefined
         ? undefined
         : new SlidingWindow(this.windowMs);
+    const store = options.store;
+    if (store !== undefined && (typeof store.publish !== 'function' || typeof store.read !== 'function')) {
+      throw new TypeError(`Invalid option circuitBreaker.store: expected a CircuitBreakerStore (publish, read), got ${String(store)}`);
+    }
+    this.store = store;
+    this.syncIntervalMs = numberOption('circuitBreaker.syncIntervalMs', options.syncIntervalMs, 1000);
     watchState(this);
   }
 
@@ -230,6 +259,7 @@ export class CircuitBreaker extends StandalonePolicy {
 
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+    if (this.store !== undefined) this.syncIfDue(this.store);
     const rejection = this.admit(ctx);
     if (rejection !== undefined) {
       if (ctx.recording) ctx.report({ type: 'breaker-rejected', breaker: this.name, retryAfterMs: rejection.retryAfterMs });
@@ -315,15 +345,54 @@ export class CircuitBreaker extends StandalonePolicy {
     if (failureRateReached || slowRateReached) this.transition('open', ctx);
   }
 
-  private transition(to: CircuitState, ctx: Attempt | undefined): void {
+  /** Starts reading the shared state when a read is due; the calling call does not wait for it. */
+  private syncIfDue(store: CircuitBreakerStore): void {
+    const now = this.clock.now();
+    if (this.syncing || now < this.nextSyncAt) return;
+    this.syncing = true;
+    this.nextSyncAt = now + this.syncIntervalMs;
+    let read: Promise<SharedCircuit | undefined>;
+    try {
+      read = store.read(this.name);
+    } catch (error) {
+      read = Promise.reject(error);
+    }
+    const generation = this.generation;
+    read
+      .then(
+        (shared) => {
+          // A change made here while the read was out is newer than what it brings.
+          if (shared !== undefined && this.generation === generation) this.adopt(shared);
+        },
+        () => {}, // the store is down: this breaker goes on by its own counts
+      )
+      .finally(() => {
+        this.syncing = false;
+      });
+  }
+
+  /** Takes on a change another process published, if it is newer than what this one has seen. */
+  private adopt(shared: SharedCircuit): void {
+    if (shared.generation <= this.sharedGeneration) return;
+    this.sharedGeneration = shared.generation;
+    if (shared.state === this.current) return;
+    this.transition(shared.state, undefined, shared.openRemainingMs, false);
+  }
+
+  /**
+   * Moves to `to`. An open circuit has `openRemainingMs` left before probing (default: the
+   * whole `halfOpenAfterMs`). A shared breaker publishes the change unless it adopted it.
+   */
+  private transition(to: CircuitState, ctx: Attempt | undefined, openRemainingMs = this.halfOpenAfterMs, publish = true): void {
     const from = this.current;
     this.current = to;
     this.generation++;
     this.consecutiveFailures = 0;
     this.probesInFlight = 0;
     this.probeSuccesses = 0;
-    if (to === 'open') this.openedAt = this.clock.now();
+    if (to === 'open') this.openedAt = this.clock.now() - (this.halfOpenAfterMs - openRemainingMs);
     if (to === 'closed') this.window?.clear();
+    if (publish && this.store !== undefined && to !== 'half_open') this.publish(this.store, to);
     if (from === to) return;
     const change: CircuitStateChange = { breaker: this.name, from, to };
     if (ctx?.recording) ctx.report({ type: 'breaker-state-change', ...change });
@@ -333,6 +402,20 @@ export class CircuitBreaker extends StandalonePolicy {
       } catch {
         // A listener's failure must not break the call that caused the transition.
       }
+    }
+  }
+
+  /** Tells the other processes; a failing store is ignored (this breaker goes on by itself). */
+  private publish(store: CircuitBreakerStore, state: SharedCircuitState): void {
+    try {
+      store.publish(this.name, state, state === 'open' ? this.halfOpenAfterMs : 0).then(
+        (generation) => {
+          this.sharedGeneration = Math.max(this.sharedGeneration, generation);
+        },
+        () => {},
+      );
+    } catch {
+      // As above.
     }
   }
 }

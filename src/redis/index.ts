@@ -1,7 +1,8 @@
 /**
  * `otel-resilience/redis`: shared state for processes on many machines — idempotency
- * records, workflow runs and rate-limit budgets in Redis, behind the same store
- * interfaces as the memory and file stores (and passing the same conformance suites).
+ * records, workflow runs, rate-limit budgets and circuit-breaker states in Redis, behind
+ * store interfaces (the first three also have memory stores, and pass the same
+ * conformance suites).
  *
  * ```ts
  * import { createClient } from 'redis';
@@ -16,6 +17,7 @@
  * core commands are used (hashes, `PEXPIRE`, `EVALSHA`/`EVAL`, `TIME`), each script on
  * one key, so they run on Redis 6+, Valkey and Redis Cluster.
  */
+export { RedisCircuitBreakerStore, type RedisCircuitBreakerStoreOptions } from './redis-circuit-breaker-store.js';
 export { type RedisClient, type RedisStoreOptions, RedisStoreTimeoutError } from './redis-client.js';
 export { RedisIdempotencyStore, type RedisIdempotencyStoreOptions } from './redis-idempotency-store.js';
 export { RedisRateLimitStore, type RedisRateLimitStoreOptions } from './redis-rate-limit-store.js';

@@ -1,13 +1,14 @@
 /**
  * The Redis stores against a real redis-server on loopback: the conformance suites,
  * leases on server time, several connections (replicas) racing for one key, a bounded
- * wait when Redis stalls, and idempotent calls, workflows and a rate limit shared by
- * two replicas.
+ * wait when Redis stalls, and idempotent calls, workflows, a rate limit and a circuit
+ * breaker shared by two replicas.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idempotent, RateLimitedError, RateLimiter, ResiliencePipeline, workflow } from '../../src/index.js';
-import { RedisIdempotencyStore, RedisRateLimitStore, RedisWorkflowStore } from '../../src/redis/index.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BrokenCircuitError, CircuitBreaker, idempotent, RateLimitedError, RateLimiter, ResiliencePipeline, workflow } from '../../src/index.js';
+import { RedisCircuitBreakerStore, RedisIdempotencyStore, RedisRateLimitStore, RedisWorkflowStore } from '../../src/redis/index.js';
 import { installTestTracing } from '../../src/testing/index.js';
+import { httpError, manualClock } from '../support/hooks.js';
 import { describeIdempotencyStoreConformance } from '../support/idempotency-store-conformance.js';
 import { describeRateLimitStoreConformance } from '../support/rate-limit-store-conformance.js';
 import { type Client, type RunningRedis, startRedis } from '../support/redis.js';
@@ -169,5 +170,73 @@ describe('RedisRateLimitStore', () => {
     } finally {
       await tracing.uninstall();
     }
+  });
+});
+
+describe('RedisCircuitBreakerStore', () => {
+  it('numbers published changes and tells how long an open circuit has left, on its clock', async () => {
+    const clock = manualClock();
+    const store = new RedisCircuitBreakerStore({ client, keyPrefix: fresh(), clock });
+    expect(await store.read('llm')).toBeUndefined();
+    expect(await store.publish('llm', 'open', 5000)).toBe(1);
+    clock.advance(2000);
+    expect(await store.read('llm')).toEqual({ generation: 1, state: 'open', openRemainingMs: 3000 });
+    clock.advance(4000);
+    expect(await store.read('llm')).toMatchObject({ openRemainingMs: 0 });
+    expect(await store.publish('llm', 'closed', 0)).toBe(2);
+    expect(await store.read('llm')).toMatchObject({ generation: 2, state: 'closed' });
+    expect(await store.read('db')).toBeUndefined();
+  });
+
+  /** A process's breaker of the dependency `llm`, on its own connection and clock. */
+  const replica = async (keyPrefix: string) => {
+    const clock = manualClock();
+    const breaker = new CircuitBreaker({
+      name: 'llm',
+      failureThreshold: 2,
+      halfOpenAfterMs: 60_000,
+      syncIntervalMs: 100,
+      clock,
+      store: new RedisCircuitBreakerStore({ client: await redis.connect(), keyPrefix }),
+    });
+    return { breaker, clock };
+  };
+  const failing = async () => {
+    throw httpError(503);
+  };
+
+  it('opens in every process once one opens it, for the time it has left; a reset closes it everywhere', async () => {
+    const keyPrefix = fresh();
+    const [a, b] = [await replica(keyPrefix), await replica(keyPrefix)];
+    await expect(a.breaker.execute(failing)).rejects.toMatchObject({ status: 503 });
+    await expect(a.breaker.execute(failing)).rejects.toMatchObject({ status: 503 });
+    expect(a.breaker.state).toBe('open');
+    // b's next call starts a sync and goes ahead; b opens when the read comes back.
+    await vi.waitFor(async () => {
+      await b.breaker.execute(async () => 'ok').catch(() => {});
+      b.clock.advance(100);
+      expect(b.breaker.state).toBe('open');
+    });
+    const rejection = (await b.breaker.execute(async () => 'ok').catch((e: unknown) => e)) as BrokenCircuitError;
+    expect(rejection).toBeInstanceOf(BrokenCircuitError);
+    expect(rejection.retryAfterMs).toBeGreaterThan(50_000);
+    expect(rejection.retryAfterMs).toBeLessThanOrEqual(60_000);
+
+    a.breaker.reset();
+    await vi.waitFor(async () => {
+      b.clock.advance(100);
+      await b.breaker.execute(async () => 'ok').catch(() => {});
+      expect(b.breaker.state).toBe('closed');
+    });
+    await expect(b.breaker.execute(async () => 'ok')).resolves.toBe('ok');
+  });
+
+  it('goes on by its own counts while Redis is unreachable', async () => {
+    const down = await redis.connect();
+    await down.close();
+    const breaker = new CircuitBreaker({ name: 'llm', failureThreshold: 2, store: new RedisCircuitBreakerStore({ client: down }) });
+    await expect(breaker.execute(failing)).rejects.toMatchObject({ status: 503 });
+    await expect(breaker.execute(failing)).rejects.toMatchObject({ status: 503 });
+    await expect(breaker.execute(async () => 'ok')).rejects.toBeInstanceOf(BrokenCircuitError);
   });
 });
