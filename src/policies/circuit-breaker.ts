@@ -157,7 +157,8 @@ class SlidingWindow {
  * calls admitted before the latest state change are ignored (a slow call from before
  * the circuit opened cannot decide a probe's fate). Every transition is reported as a
  * `resilience.circuit_breaker.state_change` event on the span of the call that caused
- * it, and to `onStateChange` listeners.
+ * it, and to `onStateChange` listeners. With `store`, breakers of the same name in
+ * other processes open, isolate and close together.
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
