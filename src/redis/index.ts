@@ -17,8 +17,8 @@
  * core commands are used (hashes, `PEXPIRE`, `EVALSHA`/`EVAL`, `TIME`), each script on
  * one key, so they run on Redis 6+, Valkey and Redis Cluster.
  */
-export { RedisCircuitBreakerStore, type RedisCircuitBreakerStoreOptions } from './redis-circuit-breaker-store.js';
+export { RedisCircuitBreakerStore } from './redis-circuit-breaker-store.js';
 export { type RedisClient, type RedisStoreOptions, RedisStoreTimeoutError } from './redis-client.js';
-export { RedisIdempotencyStore, type RedisIdempotencyStoreOptions } from './redis-idempotency-store.js';
-export { RedisRateLimitStore, type RedisRateLimitStoreOptions } from './redis-rate-limit-store.js';
+export { RedisIdempotencyStore } from './redis-idempotency-store.js';
+export { RedisRateLimitStore } from './redis-rate-limit-store.js';
 export { RedisWorkflowStore } from './redis-workflow-store.js';

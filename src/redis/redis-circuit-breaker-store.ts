@@ -1,6 +1,5 @@
-import type { Clock } from '../policies/clock.js';
 import type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from '../policies/circuit-breaker-store.js';
-import { LUA_NOW, nowArgument, type RedisClient, RedisScript, type RedisStoreOptions, redisStoreSettings } from './redis-client.js';
+import { LUA_NOW, RedisScript, RedisStore, type RedisStoreOptions } from './redis-client.js';
 
 /** ARGV: now, state, openForMs → the change's generation. */
 const PUBLISH = new RedisScript(`${LUA_NOW}
@@ -14,12 +13,6 @@ local r = redis.call('HMGET', KEYS[1], 'generation', 'state', 'open_until')
 if not r[1] then return {} end
 return { tonumber(r[1]), r[2], math.max(0, math.ceil(tonumber(r[3]) - now)) }`);
 
-/** Options of {@link RedisCircuitBreakerStore}. */
-export interface RedisCircuitBreakerStoreOptions extends RedisStoreOptions {
-  /** Time source for open periods (default: the Redis server's `TIME`). Give one only to drive the store from a test clock. */
-  readonly clock?: Clock;
-}
-
 /**
  * A {@link CircuitBreakerStore} in Redis: breakers with the same name in many processes
  * open, isolate and close together (`CircuitBreakerOptions.store`). One small hash per
@@ -30,26 +23,17 @@ export interface RedisCircuitBreakerStoreOptions extends RedisStoreOptions {
  *
  * @throws TypeError naming the option, for invalid options
  */
-export class RedisCircuitBreakerStore implements CircuitBreakerStore {
-  private readonly client: RedisClient;
-  private readonly prefix: string;
-  private readonly timeoutMs: number;
-  private readonly clock: Clock | undefined;
-
-  constructor(options: RedisCircuitBreakerStoreOptions) {
-    const settings = redisStoreSettings(options, 'otel-resilience:circuit-breaker:', ['clock']);
-    this.client = settings.client;
-    this.prefix = settings.keyPrefix;
-    this.timeoutMs = settings.commandTimeoutMs;
-    this.clock = options.clock;
+export class RedisCircuitBreakerStore extends RedisStore implements CircuitBreakerStore {
+  constructor(options: RedisStoreOptions) {
+    super(options, 'otel-resilience:circuit-breaker:');
   }
 
   async publish(breaker: string, state: SharedCircuitState, openForMs: number): Promise<number> {
-    return Number(await PUBLISH.run(this.client, this.prefix + breaker, [nowArgument(this.clock), state, String(openForMs)], this.timeoutMs));
+    return Number(await this.runScript(PUBLISH, breaker, [state, String(openForMs)]));
   }
 
   async read(breaker: string): Promise<SharedCircuit | undefined> {
-    const reply = (await READ.run(this.client, this.prefix + breaker, [nowArgument(this.clock)], this.timeoutMs)) as unknown[];
+    const reply = (await this.runScript(READ, breaker, [])) as unknown[];
     if (reply.length === 0) return undefined;
     return { generation: Number(reply[0]), state: reply[1] as SharedCircuitState, openRemainingMs: Number(reply[2]) };
   }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Clock } from '../policies/clock.js';
 import { ResilienceError } from '../policies/errors.js';
 import { knownOptions, numberOption, stringOption } from '../policies/validate.js';
 
@@ -27,6 +28,12 @@ export interface RedisStoreOptions {
    * call it serves on a Redis that does not answer; the command rejects instead.
    */
   readonly commandTimeoutMs?: number;
+  /**
+   * Time source of the stores that keep time — leases, refills, open periods (default:
+   * the Redis server's `TIME`, one clock for every process). Give one only to drive a
+   * store from a test clock; the workflow store takes none.
+   */
+  readonly clock?: Clock;
 }
 
 /**
@@ -45,7 +52,7 @@ export class RedisStoreTimeoutError extends ResilienceError {
  * within `timeoutMs`. The client's own `timeout` covers only a command still waiting to
  * be written; this bound also covers one the server sits on.
  */
-export function sendCommand(client: RedisClient, args: string[], timeoutMs: number): Promise<unknown> {
+function sendCommand(client: RedisClient, args: string[], timeoutMs: number): Promise<unknown> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new RedisStoreTimeoutError(args[0]!, timeoutMs)), timeoutMs);
@@ -70,11 +77,6 @@ local function num(x) return string.format('%.17g', x) end
 local function ms(x) return string.format('%d', math.max(1, math.ceil(x))) end
 `;
 
-/** The `now` argument of a script: the injected clock's time, or '' for the server's. */
-export function nowArgument(clock: { now(): number } | undefined): string {
-  return clock === undefined ? '' : String(clock.now());
-}
-
 /**
  * A Lua script run atomically on one key: `EVALSHA`, falling back to `EVAL` (which
  * caches it again) when the server does not know the script yet.
@@ -97,26 +99,43 @@ export class RedisScript {
 }
 
 /**
- * The validated common options of a Redis store.
- * @throws TypeError naming the option, for an unknown option, a missing client or a bad value
+ * What every Redis store shares: its validated options, and running its commands and
+ * scripts on one key each, bounded by `commandTimeoutMs`.
  */
-export function redisStoreSettings(
-  options: RedisStoreOptions,
-  defaultPrefix: string,
-  known: readonly string[] = [],
-): { client: RedisClient; keyPrefix: string; commandTimeoutMs: number } {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`Invalid Redis store options: expected an object with a client, got ${String(options)}`);
+export abstract class RedisStore {
+  private readonly client: RedisClient;
+  private readonly keyPrefix: string;
+  private readonly commandTimeoutMs: number;
+  private readonly clock: Clock | undefined;
+
+  /**
+   * @param keepsTime whether the store takes a `clock`
+   * @throws TypeError naming the option, for an unknown option, a missing client or a bad value
+   */
+  protected constructor(options: RedisStoreOptions, defaultPrefix: string, keepsTime = true) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`Invalid Redis store options: expected an object with a client, got ${String(options)}`);
+    }
+    knownOptions('', options, ['client', 'keyPrefix', 'commandTimeoutMs', ...(keepsTime ? ['clock'] : [])]);
+    if (typeof (options.client as Partial<RedisClient> | undefined)?.sendCommand !== 'function') {
+      throw new TypeError(
+        `Invalid option client: expected a connected Redis client with sendCommand (node-redis createClient()), got ${String(options.client)}`,
+      );
+    }
+    this.client = options.client;
+    this.keyPrefix = stringOption('keyPrefix', options.keyPrefix, defaultPrefix);
+    this.commandTimeoutMs = numberOption('commandTimeoutMs', options.commandTimeoutMs, 2000, { min: 1 });
+    this.clock = options.clock;
   }
-  knownOptions('', options, ['client', 'keyPrefix', 'commandTimeoutMs', ...known]);
-  if (typeof (options.client as Partial<RedisClient> | undefined)?.sendCommand !== 'function') {
-    throw new TypeError(
-      `Invalid option client: expected a connected Redis client with sendCommand (node-redis createClient()), got ${String(options.client)}`,
-    );
+
+  /** Runs `script` on `key` (under the prefix) with ARGV: the time (the clock's, or '' for the server's), then `args`. */
+  protected runScript(script: RedisScript, key: string, args: string[]): Promise<unknown> {
+    const now = this.clock === undefined ? '' : String(this.clock.now());
+    return script.run(this.client, this.keyPrefix + key, [now, ...args], this.commandTimeoutMs);
   }
-  return {
-    client: options.client,
-    keyPrefix: stringOption('keyPrefix', options.keyPrefix, defaultPrefix),
-    commandTimeoutMs: numberOption('commandTimeoutMs', options.commandTimeoutMs, 2000, { min: 1 }),
-  };
+
+  /** Sends `command key ...args` for `key` (under the prefix). */
+  protected send(command: string, key: string, args: string[]): Promise<unknown> {
+    return sendCommand(this.client, [command, this.keyPrefix + key, ...args], this.commandTimeoutMs);
+  }
 }

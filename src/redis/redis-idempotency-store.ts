@@ -1,6 +1,5 @@
-import type { Clock } from '../policies/clock.js';
 import type { AcquireResult, IdempotencyRecord, IdempotencyStatus, IdempotencyStore } from '../workflow/idempotency-store.js';
-import { LUA_NOW, nowArgument, type RedisClient, RedisScript, type RedisStoreOptions, redisStoreSettings } from './redis-client.js';
+import { LUA_NOW, RedisScript, RedisStore, type RedisStoreOptions } from './redis-client.js';
 
 /** Lua prelude of every script: the time (ARGV[1]), and the record's liveness and holder. */
 const PRELUDE = `${LUA_NOW}
@@ -58,15 +57,6 @@ const GET = new RedisScript(`${PRELUDE}
 if live() then return redis.call('HGETALL', KEYS[1]) end
 return {}`);
 
-/** Options of {@link RedisIdempotencyStore}. */
-export interface RedisIdempotencyStoreOptions extends RedisStoreOptions {
-  /**
-   * Time source for leases and expiry (default: the Redis server's `TIME`, one clock for
-   * every process). Give one only to drive the store from a test clock.
-   */
-  readonly clock?: Clock;
-}
-
 /**
  * An {@link IdempotencyStore} in Redis, for processes on many machines. Each record is
  * a hash under one key (`keyPrefix` + idempotency key), so it works on Redis Cluster;
@@ -79,22 +69,13 @@ export interface RedisIdempotencyStoreOptions extends RedisStoreOptions {
  *
  * @throws TypeError naming the option, for invalid options
  */
-export class RedisIdempotencyStore implements IdempotencyStore {
-  private readonly client: RedisClient;
-  private readonly prefix: string;
-  private readonly timeoutMs: number;
-  private readonly clock: Clock | undefined;
-
-  constructor(options: RedisIdempotencyStoreOptions) {
-    const settings = redisStoreSettings(options, 'otel-resilience:idempotency:', ['clock']);
-    this.client = settings.client;
-    this.prefix = settings.keyPrefix;
-    this.timeoutMs = settings.commandTimeoutMs;
-    this.clock = options.clock;
+export class RedisIdempotencyStore extends RedisStore implements IdempotencyStore {
+  constructor(options: RedisStoreOptions) {
+    super(options, 'otel-resilience:idempotency:');
   }
 
   async acquire(key: string, a: { owner: string; fingerprint?: string; leaseMs: number; ttlMs: number }): Promise<AcquireResult> {
-    const reply = await this.run(ACQUIRE, key, [a.owner, a.fingerprint ?? '', String(a.leaseMs), String(a.ttlMs)]);
+    const reply = await this.runScript(ACQUIRE, key, [a.owner, a.fingerprint ?? '', String(a.leaseMs), String(a.ttlMs)]);
     return reply === 1 ? { acquired: true } : { acquired: false, existing: recordOf(key, reply as string[]) };
   }
 
@@ -102,25 +83,22 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     const status: IdempotencyStatus = outcome.error === undefined ? 'completed' : 'failed';
     const result = outcome.result === undefined ? '' : JSON.stringify(outcome.result);
     const error = outcome.error === undefined ? '' : JSON.stringify(outcome.error);
-    return (await this.run(COMPLETE, key, [owner, status, result, error, String(outcome.ttlMs)])) === 1;
+    return (await this.runScript(COMPLETE, key, [owner, status, result, error, String(outcome.ttlMs)])) === 1;
   }
 
   async release(key: string, owner: string): Promise<boolean> {
-    return (await this.run(RELEASE, key, [owner])) === 1;
+    return (await this.runScript(RELEASE, key, [owner])) === 1;
   }
 
   async extendLease(key: string, owner: string, leaseMs: number): Promise<boolean> {
-    return (await this.run(EXTEND, key, [owner, String(leaseMs)])) === 1;
+    return (await this.runScript(EXTEND, key, [owner, String(leaseMs)])) === 1;
   }
 
   async get(key: string): Promise<IdempotencyRecord | undefined> {
-    const fields = (await this.run(GET, key, [])) as string[];
+    const fields = (await this.runScript(GET, key, [])) as string[];
     return fields.length === 0 ? undefined : recordOf(key, fields);
   }
 
-  private run(script: RedisScript, key: string, args: string[]): Promise<unknown> {
-    return script.run(this.client, this.prefix + key, [nowArgument(this.clock), ...args], this.timeoutMs);
-  }
 }
 
 /** The record of a `HGETALL` reply (`[field, value, …]`). */

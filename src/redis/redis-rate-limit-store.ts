@@ -1,6 +1,5 @@
-import type { Clock } from '../policies/clock.js';
 import type { BucketLimit, RateLimitStore } from '../policies/rate-limit-store.js';
-import { LUA_NOW, nowArgument, type RedisClient, RedisScript, type RedisStoreOptions, redisStoreSettings } from './redis-client.js';
+import { LUA_NOW, RedisScript, RedisStore, type RedisStoreOptions } from './redis-client.js';
 
 /**
  * Lua prelude: the budgets of ARGV (after `now`, four values each: name, capacity, rate
@@ -46,15 +45,6 @@ for i = 1, n do tokens[i] = math.min(cap[i], tokens[i] + amount[i]) end
 save()
 return 1`);
 
-/** Options of {@link RedisRateLimitStore}. */
-export interface RedisRateLimitStoreOptions extends RedisStoreOptions {
-  /**
-   * Time source for refills (default: the Redis server's `TIME`, one clock for every
-   * process). Give one only to drive the store from a test clock.
-   */
-  readonly clock?: Clock;
-}
-
 /**
  * A {@link RateLimitStore} in Redis: replicas whose `RateLimiter`s have the same name
  * share one budget — an LLM API's requests- and tokens-per-minute limits are per
@@ -74,18 +64,9 @@ export interface RedisRateLimitStoreOptions extends RedisStoreOptions {
  *
  * @throws TypeError naming the option, for invalid options
  */
-export class RedisRateLimitStore implements RateLimitStore {
-  private readonly client: RedisClient;
-  private readonly prefix: string;
-  private readonly timeoutMs: number;
-  private readonly clock: Clock | undefined;
-
-  constructor(options: RedisRateLimitStoreOptions) {
-    const settings = redisStoreSettings(options, 'otel-resilience:rate-limit:', ['clock']);
-    this.client = settings.client;
-    this.prefix = settings.keyPrefix;
-    this.timeoutMs = settings.commandTimeoutMs;
-    this.clock = options.clock;
+export class RedisRateLimitStore extends RedisStore implements RateLimitStore {
+  constructor(options: RedisStoreOptions) {
+    super(options, 'otel-resilience:rate-limit:');
   }
 
   async reserve(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): Promise<number> {
@@ -97,8 +78,8 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   private run(script: RedisScript, limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): Promise<unknown> {
-    const args = [nowArgument(this.clock)];
+    const args: string[] = [];
     limits.forEach((limit, i) => args.push(limit.name, String(limit.capacity), String(limit.rate), String(amounts[i])));
-    return script.run(this.client, `${this.prefix}${limiter}:${key}`, args, this.timeoutMs);
+    return this.runScript(script, `${limiter}:${key}`, args);
   }
 }

@@ -1,11 +1,11 @@
 import type { StoredRun, WorkflowRun, WorkflowStore } from '../workflow/workflow-store.js';
-import { type RedisClient, RedisScript, type RedisStoreOptions, redisStoreSettings, sendCommand } from './redis-client.js';
+import { RedisScript, RedisStore, type RedisStoreOptions } from './redis-client.js';
 
-/** ARGV: expected version, run JSON → the new version, or nil on a conflict. */
+/** ARGV: (time, unused), expected version, run JSON → the new version, or nil on a conflict. */
 const SAVE = new RedisScript(`
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if version ~= tonumber(ARGV[1]) then return false end
-redis.call('HSET', KEYS[1], 'version', version + 1, 'run', ARGV[2])
+if version ~= tonumber(ARGV[2]) then return false end
+redis.call('HSET', KEYS[1], 'version', version + 1, 'run', ARGV[3])
 return version + 1`);
 
 /**
@@ -16,27 +16,19 @@ return version + 1`);
  *
  * @throws TypeError naming the option, for invalid options
  */
-export class RedisWorkflowStore implements WorkflowStore {
-  private readonly client: RedisClient;
-  private readonly prefix: string;
-  private readonly timeoutMs: number;
-
-  constructor(options: RedisStoreOptions) {
-    const settings = redisStoreSettings(options, 'otel-resilience:workflow:');
-    this.client = settings.client;
-    this.prefix = settings.keyPrefix;
-    this.timeoutMs = settings.commandTimeoutMs;
+export class RedisWorkflowStore extends RedisStore implements WorkflowStore {
+  constructor(options: Omit<RedisStoreOptions, 'clock'>) {
+    super(options, 'otel-resilience:workflow:', false);
   }
 
   async load(runId: string): Promise<StoredRun | undefined> {
-    const reply = await sendCommand(this.client, ['HMGET', this.prefix + runId, 'version', 'run'], this.timeoutMs);
-    const [version, run] = reply as [string | null, string | null];
+    const [version, run] = (await this.send('HMGET', runId, ['version', 'run'])) as [string | null, string | null];
     if (version === null || run === null) return undefined;
     return { run: JSON.parse(run) as WorkflowRun, version: Number(version) };
   }
 
   async save(run: WorkflowRun, expectedVersion: number): Promise<number | undefined> {
-    const reply = await SAVE.run(this.client, this.prefix + run.runId, [String(expectedVersion), JSON.stringify(run)], this.timeoutMs);
+    const reply = await this.runScript(SAVE, run.runId, [String(expectedVersion), JSON.stringify(run)]);
     return typeof reply === 'number' ? reply : undefined;
   }
 }

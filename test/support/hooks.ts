@@ -74,19 +74,22 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Polls `probe` (a connection attempt) every 50 ms until it succeeds; throws with the
- * server's recent `log()` when the process exits first or `timeoutMs` passes.
+ * Polls `probe` (a connection attempt) every 50 ms until it succeeds. When the process
+ * exits first or `timeoutMs` passes, calls `stop` and throws with the server's recent `log()`.
  */
 export async function waitForServer(
   name: string,
-  child: ChildProcess,
-  log: () => string,
+  server: { child: ChildProcess; log: () => string; stop: () => Promise<void> },
   probe: () => Promise<unknown>,
   timeoutMs: number,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let failure = `did not accept connections within ${timeoutMs / 1000} s`;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited during start-up:\n${log()}`);
+    if (server.child.exitCode !== null) {
+      failure = 'exited during start-up';
+      break;
+    }
     try {
       await probe();
       return;
@@ -94,5 +97,6 @@ export async function waitForServer(
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  throw new Error(`${name} did not accept connections within ${timeoutMs / 1000} s:\n${log()}`);
+  await server.stop();
+  throw new Error(`${name} ${failure}:\n${server.log()}`);
 }

@@ -52,11 +52,6 @@ export async function startPostgres(settings: Record<string, string | number> = 
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  try {
-    await waitForServer('PostgreSQL', child, () => log, async () => (await connect()).end(), 30_000);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  await waitForServer('PostgreSQL', { child, log: () => log, stop }, async () => (await connect()).end(), 30_000);
   return { port, connect, stop };
 }

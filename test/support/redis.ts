@@ -48,11 +48,6 @@ export async function startRedis(): Promise<RunningRedis> {
       await exited;
     }
   };
-  try {
-    await waitForServer('redis-server', child, () => log, async () => (await connect()).ping(), 10_000);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  await waitForServer('redis-server', { child, log: () => log, stop }, async () => (await connect()).ping(), 10_000);
   return { port, connect, stop };
 }
