@@ -135,7 +135,6 @@ function header(headers: unknown, name: string): string | undefined {
  * @param nowMs the current time, for HTTP dates (default `Date.now()`)
  */
 export function parseRetryAfter(headers: unknown, nowMs?: number): number | undefined {
-  if (!isObject(headers)) return undefined;
   const ms = header(headers, 'retry-after-ms');
   if (ms !== undefined && ms.trim() !== '') {
     const value = Number(ms);

@@ -98,7 +98,6 @@ export class RedisIdempotencyStore extends RedisStore implements IdempotencyStor
     const fields = (await this.runScript(GET, key, [])) as string[];
     return fields.length === 0 ? undefined : recordOf(key, fields);
   }
-
 }
 
 /** The record of a `HGETALL` reply (`[field, value, …]`). */
