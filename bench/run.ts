@@ -14,9 +14,9 @@ import { BatchSpanProcessor, type ReadableSpan, TracerProvider } from '@opentele
 import {
   ConsecutiveBreaker,
   circuitBreaker,
+  retry as cockatielRetry,
   ExponentialBackoff,
   handleAll,
-  retry as cockatielRetry,
   TimeoutStrategy,
   timeout,
   wrap,
@@ -250,18 +250,24 @@ async function main(): Promise<void> {
   ];
   const contextOn = await measure(withContext, timeMs, rounds);
   const alsStorage = new AsyncLocalStorage<number>();
-  const alsRun = await measure([{ key: 'alsRun', name: 'AsyncLocalStorage.run(store, fn)', fn: () => alsStorage.run(1, work) }], timeMs, rounds);
+  const alsRun = await measure(
+    [{ key: 'alsRun', name: 'AsyncLocalStorage.run(store, fn)', fn: () => alsStorage.run(1, work) }],
+    timeMs,
+    rounds,
+  );
 
   const ns = new Map([...withSdk, ...noSdk, ...contextOn, ...alsRun]);
   const get = (key: string) => ns.get(key)!;
   const bareOf = (key: string) =>
     withSdk.has(key) ? get('bare') : contextOn.has(key) || alsRun.has(key) ? get('bareContext') : get('bareNoSdk');
-  const rows = [...traced, ...untraced, withContext[1]!, { key: 'alsRun', name: 'AsyncLocalStorage.run(store, fn)' }].map((c) => ({
-    name: c.name,
-    key: c.key,
-    ns: Math.round(get(c.key)),
-    ratioToBare: get(c.key) / bareOf(c.key),
-  }));
+  const rows = [...traced, ...untraced, withContext[1]!, { key: 'alsRun', name: 'AsyncLocalStorage.run(store, fn)' }].map(
+    (c) => ({
+      name: c.name,
+      key: c.key,
+      ns: Math.round(get(c.key)),
+      ratioToBare: get(c.key) / bareOf(c.key),
+    }),
+  );
   const budget = [
     { check: '@resilient traced <= 0.35 x hand-written', ratio: get('resilientTraced') / get('handWritten'), limit: 0.35 },
     { check: '@resilient no SDK <= opossum fire()', ratio: get('resilientNoSdk') / get('opossum'), limit: 1 },

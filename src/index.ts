@@ -4,28 +4,51 @@
  * `otel-resilience/setup`, test helpers live in `otel-resilience/testing`, and
  * `currentAttempt()` in `otel-resilience/context`.
  */
-export { idempotent } from './decorators/idempotent.js';
-export { type ResilientOptions, resilient } from './decorators/resilient.js';
-export { type TraceOptions, trace, traced } from './decorators/trace.js';
-export { ResiliencePipeline, type ResilienceOptions } from './pipeline/pipeline.js';
-export { Backoff, type BackoffFunction, type BackoffKind, type BackoffOptions, type Jitter } from './policies/backoff.js';
-export { Bulkhead, type BulkheadOptions } from './policies/bulkhead.js';
-export { ChaosPolicy, type ChaosOptions, chaosFaults, seededRandom } from './policies/chaos.js';
-export type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './policies/circuit-breaker-store.js';
-export {
-  CircuitBreaker,
-  type CircuitBreakerOptions,
-  type CircuitStateChange,
-} from './policies/circuit-breaker.js';
+
 export {
   classifyError,
   type ErrorCategory,
   type ErrorClassification,
   errorTypeOf,
   parseRetryAfter,
-} from './policies/classify.js';
+} from './classify/index.js';
+export { idempotent } from './decorators/idempotent.js';
+export { type ResilientOptions, resilient } from './decorators/resilient.js';
+export { type TraceOptions, trace, traced } from './decorators/trace.js';
+export {
+  IdempotencyConflictError,
+  IdempotencyInProgressError,
+  IdempotencyKeyMissingError,
+  IdempotencyReplayedFailureError,
+} from './idempotency/errors.js';
+export { FileIdempotencyStore } from './idempotency/file-idempotency-store.js';
+export {
+  type AcquireResult,
+  type IdempotencyRecord,
+  type IdempotencyStatus,
+  type IdempotencyStore,
+  MemoryIdempotencyStore,
+} from './idempotency/idempotency-store.js';
+export { currentIdempotencyKey, type IdempotencyContext, type IdempotencyOptions } from './idempotency/idempotent.js';
+export { type ResilienceOptions, ResiliencePipeline } from './pipeline/pipeline.js';
+export { Backoff, type BackoffFunction, type BackoffKind, type BackoffOptions, type Jitter } from './policies/backoff.js';
+export { Bulkhead, type BulkheadOptions } from './policies/bulkhead.js';
+export { type ChaosOptions, ChaosPolicy, chaosFaults, seededRandom } from './policies/chaos.js';
+export {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitStateChange,
+} from './policies/circuit-breaker.js';
+export type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './policies/circuit-breaker-store.js';
 export { type Clock, type RandomSource, systemClock } from './policies/clock.js';
-export { type Attempt, type ExecuteOptions, type ExecutionContext, type Policy, StandalonePolicy, type Work } from './policies/context.js';
+export {
+  type Attempt,
+  type ExecuteOptions,
+  type ExecutionContext,
+  type Policy,
+  StandalonePolicy,
+  type Work,
+} from './policies/context.js';
 export {
   BrokenCircuitError,
   BulkheadRejectedError,
@@ -36,36 +59,12 @@ export {
   TimeoutError,
 } from './policies/errors.js';
 export { type Failure, type FallbackOptions, FallbackPolicy, type FallbackStep } from './policies/fallback.js';
-export { HedgingPolicy, type HedgingOptions } from './policies/hedging.js';
+export { type HedgingOptions, HedgingPolicy } from './policies/hedging.js';
 export type { BucketLimit, RateLimitStore } from './policies/rate-limit-store.js';
 export { type Cost, RateLimiter, type RateLimiterOptions, type TokenBucketOptions } from './policies/rate-limiter.js';
-export { RetryPolicy, type RetryOptions } from './policies/retry.js';
-export { TimeoutPolicy, type TimeoutOptions } from './policies/timeout.js';
+export { type RetryOptions, RetryPolicy } from './policies/retry.js';
+export { type TimeoutOptions, TimeoutPolicy } from './policies/timeout.js';
 export type { CircuitState, GiveUpReason, ResilienceEvent, TimeoutScope } from './telemetry/events.js';
-export {
-  IdempotencyConflictError,
-  IdempotencyInProgressError,
-  IdempotencyKeyMissingError,
-  IdempotencyReplayedFailureError,
-} from './workflow/errors.js';
-export { FileIdempotencyStore } from './workflow/file-idempotency-store.js';
-export {
-  type AcquireResult,
-  type IdempotencyRecord,
-  type IdempotencyStatus,
-  type IdempotencyStore,
-  MemoryIdempotencyStore,
-} from './workflow/idempotency-store.js';
-export { currentIdempotencyKey, type IdempotencyContext, type IdempotencyOptions } from './workflow/idempotent.js';
-export {
-  FileWorkflowStore,
-  MemoryWorkflowStore,
-  type RunStatus,
-  type StoredError,
-  type StoredRun,
-  type WorkflowRun,
-  type WorkflowStore,
-} from './workflow/workflow-store.js';
 export {
   type StepContext,
   type StepOptions,
@@ -77,3 +76,12 @@ export {
   type WorkflowOptions,
   workflow,
 } from './workflow/workflow.js';
+export {
+  FileWorkflowStore,
+  MemoryWorkflowStore,
+  type RunStatus,
+  type StoredError,
+  type StoredRun,
+  type WorkflowRun,
+  type WorkflowStore,
+} from './workflow/workflow-store.js';

@@ -3,7 +3,7 @@
  * client whose calls are `@resilient`, tools that are `@trace`d, and a fallback to a
  * second model when the primary one cannot answer.
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { BrokenCircuitError, CircuitBreaker, resilient, trace } from 'otel-resilience';
 import { currentAttempt } from 'otel-resilience/context';
 

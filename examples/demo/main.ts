@@ -65,12 +65,15 @@ function happenings(spans: readonly ReadableSpan[]): string[] {
   const lines: string[] = [];
   for (const { name, attributes: a = {} } of events) {
     if (name === 'resilience.retry') {
-      lines.push(`retry ${a['error.type']} +${a['resilience.retry.delay_ms']}ms${a['resilience.retry.delay_source'] === 'retry-after' ? ' (Retry-After)' : ''}`);
+      lines.push(
+        `retry ${a['error.type']} +${a['resilience.retry.delay_ms']}ms${a['resilience.retry.delay_source'] === 'retry-after' ? ' (Retry-After)' : ''}`,
+      );
     } else if (name === 'resilience.timeout') lines.push(`timeout ${a['resilience.timeout.ms']}ms`);
     else if (name === 'resilience.circuit_breaker.state_change') {
       lines.push(`breaker ${a['resilience.circuit_breaker.from']}→${a['resilience.circuit_breaker.to']}`);
     } else if (name === 'resilience.circuit_breaker.rejected') lines.push('short-circuited');
-    else if (name === 'resilience.rate_limiter.waited') lines.push(`waited ${a['resilience.rate_limiter.waited_ms']}ms for budget`);
+    else if (name === 'resilience.rate_limiter.waited')
+      lines.push(`waited ${a['resilience.rate_limiter.waited_ms']}ms for budget`);
     else if (name === 'resilience.rate_limiter.rejected') lines.push('rate-limited');
     else if (name === 'resilience.bulkhead.queued') lines.push(`queued ${a['resilience.bulkhead.waited_ms']}ms`);
     else if (name === 'resilience.bulkhead.rejected') lines.push(`bulkhead rejected (${a['resilience.reject_reason']})`);
@@ -97,7 +100,14 @@ function latestTrace(memory: InMemorySpanExporter, rootName: string) {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** The agent batch: a table of tasks, then the span tree of the busiest. Returns its trace id. */
@@ -117,7 +127,9 @@ async function runBatch(memory: InMemorySpanExporter, server: FlakyLlmServer, op
     await sleep(250); // the agent's think time between tasks; lets the open breaker cool down
   }
   console.log(table(rows));
-  console.log(`\nbreaker "${primaryModelBreaker.name}" is ${primaryModelBreaker.state}; the LLM service saw ${server.requests.length} requests`);
+  console.log(
+    `\nbreaker "${primaryModelBreaker.name}" is ${primaryModelBreaker.state}; the LLM service saw ${server.requests.length} requests`,
+  );
 
   const busiest = traces.reduce((a, b) => (b.score > a.score ? b : a));
   console.log(`\nSpan tree of task "${busiest.topic}" (trace ${busiest.traceId}):\n`);

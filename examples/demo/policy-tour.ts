@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type OpenAI from 'openai';
-import { chaosFaults, CircuitBreaker, resilient, seededRandom, traced } from 'otel-resilience';
+import { CircuitBreaker, chaosFaults, resilient, seededRandom, traced } from 'otel-resilience';
 import { currentAttempt } from 'otel-resilience/context';
 import type { Fault } from './flaky-llm-server.js';
 
@@ -105,7 +105,10 @@ export class PolicyTour {
       { policy: 'hedging', run: () => this.search('resilience libraries') },
       { policy: 'chaos', run: () => Promise.all(['1+1', '2*3', '7-4'].map((e) => this.calculator(e))) },
       { policy: 'fallback chain', run: () => this.answer('what is our churn?') },
-      { policy: 'slow-call breaker', run: async () => [await this.summarise('a'), await this.summarise('b'), await this.summarise('c')] },
+      {
+        policy: 'slow-call breaker',
+        run: async () => [await this.summarise('a'), await this.summarise('b'), await this.summarise('c')],
+      },
     ].map(({ policy, run }) => ({ policy, run: traced(run, { name: `tour ${policy}` }) }));
   }
 }

@@ -24,7 +24,11 @@ import { startTelemetry } from 'otel-resilience/setup';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { dir: { type: 'string', default: '.runs' }, slow: { type: 'string' }, 'lease-ms': { type: 'string', default: '1000' } },
+  options: {
+    dir: { type: 'string', default: '.runs' },
+    slow: { type: 'string' },
+    'lease-ms': { type: 'string', default: '1000' },
+  },
 });
 const [command = 'run', runId = 'acme-q3'] = positionals;
 const dir = values.dir;
@@ -41,24 +45,36 @@ async function sideEffect<T>(step: string, work: () => T): Promise<T> {
 }
 
 /** The email is idempotent on the step's key: a crash between sending and checkpointing cannot send twice. */
-const sendEmail = idempotent(async (_key: string, to: string, body: string) => sideEffect('send-email', () => `sent to ${to} (${body.length} chars)`), {
-  key: ([key]) => key,
-  store: new FileIdempotencyStore(join(dir, 'idempotency')),
-  namespace: 'email',
-});
+const sendEmail = idempotent(
+  async (_key: string, to: string, body: string) => sideEffect('send-email', () => `sent to ${to} (${body.length} chars)`),
+  {
+    key: ([key]) => key,
+    store: new FileIdempotencyStore(join(dir, 'idempotency')),
+    namespace: 'email',
+  },
+);
 
 const report = workflow(
   'financial-report',
   async (ctx, input: { company: string; to: string }) => {
-    const data = await ctx.step('fetch-data', () => sideEffect('fetch-data', () => ({ revenue: [12, 15, 19], company: input.company })));
-    const summary = await ctx.step('ask-llm', () => sideEffect('ask-llm', () => `${data.company}: revenue grew ${data.revenue.at(-1)! - data.revenue[0]!}M this year.`), {
-      retry: { maxRetries: 2, baseDelayMs: 100 },
-      timeoutMs: 120_000,
-    });
+    const data = await ctx.step('fetch-data', () =>
+      sideEffect('fetch-data', () => ({ revenue: [12, 15, 19], company: input.company })),
+    );
+    const summary = await ctx.step(
+      'ask-llm',
+      () => sideEffect('ask-llm', () => `${data.company}: revenue grew ${data.revenue.at(-1)! - data.revenue[0]!}M this year.`),
+      {
+        retry: { maxRetries: 2, baseDelayMs: 100 },
+        timeoutMs: 120_000,
+      },
+    );
     const chart = await ctx.step('render-chart', () =>
       sideEffect('render-chart', () => {
         const file = join(dir, `${ctx.runId}-chart.svg`);
-        writeFileSync(file, `<svg xmlns="http://www.w3.org/2000/svg">${data.revenue.map((v, i) => `<rect x="${i * 20}" y="${100 - v * 4}" width="15" height="${v * 4}"/>`).join('')}</svg>`);
+        writeFileSync(
+          file,
+          `<svg xmlns="http://www.w3.org/2000/svg">${data.revenue.map((v, i) => `<rect x="${i * 20}" y="${100 - v * 4}" width="15" height="${v * 4}"/>`).join('')}</svg>`,
+        );
         return file;
       }),
     );

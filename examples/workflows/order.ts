@@ -10,23 +10,44 @@ import { WorkflowFailedError, workflow } from 'otel-resilience';
 import { printSpanTree, startTelemetry } from 'otel-resilience/setup';
 
 const memory = new InMemorySpanExporter();
-const telemetry = startTelemetry({ serviceName: 'order-saga', endpoint: false, spanProcessors: [new SimpleSpanProcessor({ exporter: memory })] });
+const telemetry = startTelemetry({
+  serviceName: 'order-saga',
+  endpoint: false,
+  spanProcessors: [new SimpleSpanProcessor({ exporter: memory })],
+});
 
 const orders = new Map<string, { item: string; charged: boolean }>();
 
 const placeOrder = workflow('place-order', async (ctx, input: { item: string; card: string }) => {
-  const orderId = await ctx.step('create-order', () => {
-    const id = `order-${orders.size + 1}`;
-    orders.set(id, { item: input.item, charged: false });
-    return id;
-  }, { compensate: (id) => id !== undefined && orders.delete(id) });
-  await ctx.step('charge', (step) => {
-    orders.get(orderId)!.charged = true;
-    return `charge ${step.idempotencyKey}`;
-  }, { compensate: () => { const order = orders.get(orderId); if (order) order.charged = false; } });
-  await ctx.step('send-email', () => {
-    throw Object.assign(new Error('mailbox unavailable'), { code: 'ECONNREFUSED' });
-  }, { retry: { maxRetries: 2, baseDelayMs: 50 } });
+  const orderId = await ctx.step(
+    'create-order',
+    () => {
+      const id = `order-${orders.size + 1}`;
+      orders.set(id, { item: input.item, charged: false });
+      return id;
+    },
+    { compensate: (id) => id !== undefined && orders.delete(id) },
+  );
+  await ctx.step(
+    'charge',
+    (step) => {
+      orders.get(orderId)!.charged = true;
+      return `charge ${step.idempotencyKey}`;
+    },
+    {
+      compensate: () => {
+        const order = orders.get(orderId);
+        if (order) order.charged = false;
+      },
+    },
+  );
+  await ctx.step(
+    'send-email',
+    () => {
+      throw Object.assign(new Error('mailbox unavailable'), { code: 'ECONNREFUSED' });
+    },
+    { retry: { maxRetries: 2, baseDelayMs: 50 } },
+  );
   return orderId;
 });
 

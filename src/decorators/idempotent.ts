@@ -1,4 +1,4 @@
-import { type IdempotencyOptions, idempotencyRunner } from '../workflow/idempotent.js';
+import { type IdempotencyOptions, idempotencyRunner } from '../idempotency/idempotent.js';
 import { type AnyFunction, methodDecorator, preserveShape } from './method.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
-import { ResiliencePipeline, type ResilienceOptions } from '../pipeline/pipeline.js';
+import { type ResilienceOptions, ResiliencePipeline } from '../pipeline/pipeline.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';
 
 /** Options of {@link resilient}: the pipeline's, plus what only a wrapped function has. */
@@ -63,10 +63,7 @@ export function resilient<A extends unknown[]>(
   options?: ResilientOptions<A>,
 ): (target: unknown, keyOrContext: unknown, descriptor?: PropertyDescriptor) => any;
 /** Function form: returns `fn` wrapped by the pipeline of `options` (see the decorator form above). */
-export function resilient<F extends (...args: any[]) => Promise<unknown>>(
-  fn: F,
-  options?: ResilientOptions<Parameters<F>>,
-): F;
+export function resilient<F extends (...args: any[]) => Promise<unknown>>(fn: F, options?: ResilientOptions<Parameters<F>>): F;
 export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: ResilientOptions<any>) {
   if (typeof first === 'function') {
     const options = second ?? {};

@@ -1,5 +1,5 @@
-import { type Attributes, context, type Span, type SpanKind, trace as otelTrace } from '@opentelemetry/api';
-import { errorTypeOf } from '../policies/classify.js';
+import { type Attributes, context, trace as otelTrace, type Span, type SpanKind } from '@opentelemetry/api';
+import { errorTypeOf } from '../classify/index.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, recordFailure } from '../telemetry/spans.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';

@@ -1,16 +1,26 @@
 import { type Attributes, context, type Span, trace } from '@opentelemetry/api';
+import { errorTypeOf } from '../classify/index.js';
 import { Bulkhead, type BulkheadOptions } from '../policies/bulkhead.js';
-import { ChaosPolicy, type ChaosOptions } from '../policies/chaos.js';
+import { type ChaosOptions, ChaosPolicy } from '../policies/chaos.js';
 import { endSpan, endWhenSettled, startChildSpan, startSpan } from '../policies/child-span.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../policies/circuit-breaker.js';
-import { errorTypeOf } from '../policies/classify.js';
 import type { Clock, RandomSource } from '../policies/clock.js';
-import { Attempt, AttemptScope, Call, type ExecuteOptions, invoke, type Policy, raceCaller, SignalSlot, type Work } from '../policies/context.js';
+import {
+  Attempt,
+  AttemptScope,
+  Call,
+  type ExecuteOptions,
+  invoke,
+  type Policy,
+  raceCaller,
+  SignalSlot,
+  type Work,
+} from '../policies/context.js';
 import { HedgeLostError, ResilienceError } from '../policies/errors.js';
-import { FallbackPolicy, type FallbackOptions, type FallbackStep } from '../policies/fallback.js';
-import { HedgingPolicy, type HedgingOptions } from '../policies/hedging.js';
+import { type FallbackOptions, FallbackPolicy, type FallbackStep } from '../policies/fallback.js';
+import { type HedgingOptions, HedgingPolicy } from '../policies/hedging.js';
 import { RateLimiter, type RateLimiterOptions } from '../policies/rate-limiter.js';
-import { RetryPolicy, type RetryOptions } from '../policies/retry.js';
+import { type RetryOptions, RetryPolicy } from '../policies/retry.js';
 import { TimeoutPolicy } from '../policies/timeout.js';
 import { knownOptions } from '../policies/validate.js';
 import { recordAttemptDuration } from '../telemetry/metrics.js';
@@ -100,7 +110,11 @@ function isRejection(error: unknown): boolean {
 }
 
 /** A policy given as an instance, or options to build one; undefined stays undefined. */
-function policyOf<P, O>(value: P | O | undefined, type: new (options: O) => P, build: (options: O) => P = (o) => new type(o)): P | undefined {
+function policyOf<P, O>(
+  value: P | O | undefined,
+  type: new (options: O) => P,
+  build: (options: O) => P = (o) => new type(o),
+): P | undefined {
   if (value === undefined) return undefined;
   return value instanceof type ? value : build(value as O);
 }

@@ -66,7 +66,6 @@ export class Bulkhead extends StandalonePolicy {
     return this.queue.length;
   }
 
-
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     if (this.running < this.maxConcurrent) {
       this.running++;

@@ -59,10 +59,21 @@ export class ChaosPolicy extends StandalonePolicy {
 
   constructor(options: ChaosOptions) {
     super();
-    knownOptions('chaos.', options ?? {}, ['name', 'injectionRate', 'enabled', 'random', 'fault', 'latencyMs', 'outcome', 'clock']);
+    knownOptions('chaos.', options ?? {}, [
+      'name',
+      'injectionRate',
+      'enabled',
+      'random',
+      'fault',
+      'latencyMs',
+      'outcome',
+      'clock',
+    ]);
     const kinds = (['fault', 'latencyMs', 'outcome'] as const).filter((k) => options?.[k] !== undefined);
     if (kinds.length !== 1) {
-      throw new TypeError(`Invalid chaos options: expected exactly one of fault, latencyMs, outcome, got ${kinds.join(', ') || 'none'}`);
+      throw new TypeError(
+        `Invalid chaos options: expected exactly one of fault, latencyMs, outcome, got ${kinds.join(', ') || 'none'}`,
+      );
     }
     this.kind = kinds[0] === 'latencyMs' ? 'latency' : kinds[0]!;
     this.name = stringOption('chaos.name', options.name, this.kind);
@@ -90,7 +101,6 @@ export class ChaosPolicy extends StandalonePolicy {
     }
   }
 
-
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     if (!this.isOn() || this.random() >= this.injectionRate) return next(ctx);
     if (ctx.recording) ctx.report({ type: 'chaos', kind: this.kind, chaos: this.name });
@@ -112,8 +122,10 @@ function httpError(status: number, message: string, headers: Record<string, stri
 /** Ready-made faults and outcomes for chaos injection: what agents meet in production. */
 export const chaosFaults = {
   /** A 429 with `Retry-After` (seconds), as LLM APIs send it. */
-  rateLimited: (retryAfterSeconds = 1) => () =>
-    httpError(429, 'Rate limit reached (chaos)', { 'retry-after': String(retryAfterSeconds) }),
+  rateLimited:
+    (retryAfterSeconds = 1) =>
+    () =>
+      httpError(429, 'Rate limit reached (chaos)', { 'retry-after': String(retryAfterSeconds) }),
   /** A 503 Service Unavailable. */
   unavailable: () => () => httpError(503, 'Service unavailable (chaos)'),
   /** A connection reset by the peer (`ECONNRESET`), as Node's sockets report it. */

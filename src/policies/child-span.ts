@@ -1,6 +1,6 @@
 import { type Attributes, type Context, context, type Span, type Tracer, trace } from '@opentelemetry/api';
+import { errorTypeOf } from '../classify/index.js';
 import { getTracer, recordFailure } from '../telemetry/spans.js';
-import { errorTypeOf } from './classify.js';
 import type { Call } from './context.js';
 
 /**

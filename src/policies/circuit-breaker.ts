@@ -1,8 +1,8 @@
+import { classifyError } from '../classify/index.js';
 import type { CircuitState } from '../telemetry/events.js';
 import { watchState } from '../telemetry/metrics.js';
-import { classifyError } from './classify.js';
-import { type Clock, systemClock } from './clock.js';
 import type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './circuit-breaker-store.js';
+import { type Clock, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { BrokenCircuitError } from './errors.js';
 import { countOption, functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
@@ -208,8 +208,7 @@ export class CircuitBreaker extends StandalonePolicy {
     this.halfOpenAfterMs = numberOption('circuitBreaker.halfOpenAfterMs', options.halfOpenAfterMs, 30000);
     this.halfOpenMaxCalls = countOption('circuitBreaker.halfOpenMaxCalls', options.halfOpenMaxCalls, 1);
     this.successThreshold = countOption('circuitBreaker.successThreshold', options.successThreshold, 1);
-    this.isFailure =
-      functionOption('circuitBreaker.isFailure', options.isFailure) ?? ((error) => classifyError(error).retryable);
+    this.isFailure = functionOption('circuitBreaker.isFailure', options.isFailure) ?? ((error) => classifyError(error).retryable);
     this.slowCallRateThreshold = ratioOption('circuitBreaker.slowCallRateThreshold', options.slowCallRateThreshold);
     this.slowCallDurationMs =
       options.slowCallDurationMs === undefined
@@ -227,7 +226,9 @@ export class CircuitBreaker extends StandalonePolicy {
         : new SlidingWindow(this.windowMs);
     const store = options.store;
     if (store !== undefined && (typeof store.publish !== 'function' || typeof store.read !== 'function')) {
-      throw new TypeError(`Invalid option circuitBreaker.store: expected a CircuitBreakerStore (publish, read), got ${String(store)}`);
+      throw new TypeError(
+        `Invalid option circuitBreaker.store: expected a CircuitBreakerStore (publish, read), got ${String(store)}`,
+      );
     }
     this.store = store;
     this.syncIntervalMs = numberOption('circuitBreaker.syncIntervalMs', options.syncIntervalMs, 1000);
@@ -257,7 +258,6 @@ export class CircuitBreaker extends StandalonePolicy {
   reset(): void {
     this.transition('closed', undefined);
   }
-
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     if (this.store !== undefined) this.syncIfDue(this.store);

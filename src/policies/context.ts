@@ -62,9 +62,7 @@ export class SignalSlot {
 
   /** Whether this slot, an ancestor, or the caller's signal has aborted. */
   get aborted(): boolean {
-    return (
-      this.reason !== NOT_ABORTED || (this.external?.aborted ?? false) || (this.parent !== undefined && this.parent.aborted)
-    );
+    return this.reason !== NOT_ABORTED || (this.external?.aborted ?? false) || (this.parent?.aborted ?? false);
   }
 
   /** The abort reason of this slot or the nearest aborted ancestor. */
@@ -199,7 +197,6 @@ export class Attempt implements ExecutionContext {
   withSlot(slot: SignalSlot, deadline = this.deadline): Attempt {
     return new Attempt(this.call, this.attempt, slot, deadline, this.scope);
   }
-
 }
 
 /** Calls `work` and always returns a promise, turning a synchronous throw into a rejection. */

@@ -15,13 +15,7 @@ export class ResilienceError extends Error {
   /** How long to wait before trying again, in milliseconds, when known. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(
-    message: string,
-    code: string,
-    retryable: boolean,
-    retryAfterMs?: number,
-    options?: ErrorOptions,
-  ) {
+  constructor(message: string, code: string, retryable: boolean, retryAfterMs?: number, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
@@ -29,7 +23,6 @@ export class ResilienceError extends Error {
     this.retryAfterMs = retryAfterMs;
   }
 }
-
 
 /**
  * Thrown instead of calling the dependency while its circuit breaker is open, isolated,
@@ -51,7 +44,6 @@ export class BrokenCircuitError extends ResilienceError {
   }
 }
 
-
 /**
  * A timeout fired. An attempt timeout is retryable (the next attempt gets a fresh
  * budget); a total timeout is not.
@@ -68,7 +60,6 @@ export class TimeoutError extends ResilienceError {
     this.timeoutMs = timeoutMs;
   }
 }
-
 
 /**
  * Retrying gave up. `errors` holds every failed attempt's error in order, `cause` the

@@ -1,7 +1,7 @@
 import { context } from '@opentelemetry/api';
+import { errorTypeOf } from '../classify/index.js';
 import * as names from '../telemetry/names.js';
 import { childContext, endWhenSettled, startChildSpan } from './child-span.js';
-import { errorTypeOf } from './classify.js';
 import { type Attempt, invoke, StandalonePolicy } from './context.js';
 import { functionOption, knownOptions } from './validate.js';
 
@@ -24,7 +24,10 @@ export interface FallbackOptions<R = unknown, A extends unknown[] = any[]> {
    * The steps tried in order after the primary fails: a handler, a step, or an ordered
    * chain (primary model → secondary model → rule-based answer).
    */
-  readonly steps: FallbackStep<R, A>['handler'] | FallbackStep<R, A> | ReadonlyArray<FallbackStep<R, A>['handler'] | FallbackStep<R, A>>;
+  readonly steps:
+    | FallbackStep<R, A>['handler']
+    | FallbackStep<R, A>
+    | ReadonlyArray<FallbackStep<R, A>['handler'] | FallbackStep<R, A>>;
   /**
    * Whether a failure should move on to the next step (default: every error, no result).
    * Never consulted for the caller's own abort, which is never a reason to fall back.
@@ -65,7 +68,6 @@ export class FallbackPolicy extends StandalonePolicy {
     });
     this.shouldFallback = functionOption('fallback.shouldFallback', options.shouldFallback) ?? defaultShouldFallback;
   }
-
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     return next(ctx).then(

@@ -1,4 +1,4 @@
-import { classifyError } from './classify.js';
+import { classifyError } from '../classify/index.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Attempt, SignalSlot, StandalonePolicy } from './context.js';
 import { type Deadline, DeadlineQueue } from './deadline-queue.js';
@@ -40,12 +40,10 @@ export class HedgingPolicy extends StandalonePolicy {
     knownOptions('hedging.', options, ['maxHedgedAttempts', 'delayMs', 'shouldHedge', 'clock']);
     this.maxHedgedAttempts = numberOption('hedging.maxHedgedAttempts', options.maxHedgedAttempts, 1, { integer: true });
     this.delayMs = numberOption('hedging.delayMs', options.delayMs, 2000);
-    this.shouldHedge =
-      functionOption('hedging.shouldHedge', options.shouldHedge) ?? ((error) => classifyError(error).retryable);
+    this.shouldHedge = functionOption('hedging.shouldHedge', options.shouldHedge) ?? ((error) => classifyError(error).retryable);
     this.clock = options.clock ?? systemClock;
     this.deadlines = new DeadlineQueue(this.clock);
   }
-
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     const total = this.maxHedgedAttempts + 1;

@@ -1,4 +1,4 @@
-import { errorTypeOf } from './classify.js';
+import { errorTypeOf } from '../classify/index.js';
 import { type Clock, sleep, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { RateLimitedError } from './errors.js';
@@ -58,7 +58,8 @@ const SINGLE = 'default';
 function bucketOptions(name: string, prefix: string, value: TokenBucketOptions): BucketLimit {
   knownOptions(prefix, value, ['tokensPerInterval', 'intervalMs', 'burst']);
   for (const required of ['tokensPerInterval', 'intervalMs'] as const) {
-    if (value[required] === undefined) throw new TypeError(`Invalid option ${prefix}${required}: expected a number > 0, got undefined`);
+    if (value[required] === undefined)
+      throw new TypeError(`Invalid option ${prefix}${required}: expected a number > 0, got undefined`);
   }
   const tokens = numberOption(`${prefix}tokensPerInterval`, value.tokensPerInterval, 0, { min: Number.MIN_VALUE });
   const interval = numberOption(`${prefix}intervalMs`, value.intervalMs, 0, { min: Number.MIN_VALUE });
@@ -98,11 +99,23 @@ export class RateLimiter extends StandalonePolicy {
 
   constructor(options: RateLimiterOptions<any, any>) {
     super();
-    knownOptions('rateLimiter.', options ?? {}, ['name', 'limits', 'mode', 'maxWaitMs', 'key', 'cost', 'actualCost', 'store', 'clock']);
+    knownOptions('rateLimiter.', options ?? {}, [
+      'name',
+      'limits',
+      'mode',
+      'maxWaitMs',
+      'key',
+      'cost',
+      'actualCost',
+      'store',
+      'clock',
+    ]);
     this.name = stringOption('rateLimiter.name', options?.name, 'rate-limiter');
     const limits = options?.limits;
     if (typeof limits !== 'object' || limits === null) {
-      throw new TypeError(`Invalid option rateLimiter.limits: expected a token bucket or named token buckets, got ${String(limits)}`);
+      throw new TypeError(
+        `Invalid option rateLimiter.limits: expected a token bucket or named token buckets, got ${String(limits)}`,
+      );
     }
     this.limits =
       'tokensPerInterval' in limits

@@ -1,5 +1,5 @@
+import { classifyError, errorTypeOf } from '../classify/index.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
-import { classifyError, errorTypeOf } from './classify.js';
 import { type Clock, type RandomSource, sleep, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { RetriesExhaustedError } from './errors.js';
@@ -86,7 +86,6 @@ export class RetryPolicy extends StandalonePolicy {
     this.random = functionOption<RandomSource>('retry.random', options.random) ?? Math.random;
   }
 
-
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     return this.attempt(ctx, next, ctx, undefined);
   }
@@ -100,7 +99,8 @@ export class RetryPolicy extends StandalonePolicy {
     const retryOnResult = this.retryOnResult;
     if (retryOnResult === undefined) return next(actx).then(undefined, onError);
     return next(actx).then(
-      (result) => (retryOnResult(result, actx.attempt) ? this.afterFailure(ctx, next, actx.attempt, state, result, true) : result),
+      (result) =>
+        retryOnResult(result, actx.attempt) ? this.afterFailure(ctx, next, actx.attempt, state, result, true) : result,
       onError,
     );
   }

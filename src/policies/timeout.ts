@@ -45,7 +45,6 @@ export class TimeoutPolicy extends StandalonePolicy {
     this.deadlines = new DeadlineQueue(this.clock);
   }
 
-
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     if (ctx.slot.aborted) return Promise.reject(ctx.slot.abortReason);
     const slot = new SignalSlot(ctx.slot);

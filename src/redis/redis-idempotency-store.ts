@@ -1,4 +1,4 @@
-import type { AcquireResult, IdempotencyRecord, IdempotencyStatus, IdempotencyStore } from '../workflow/idempotency-store.js';
+import type { AcquireResult, IdempotencyRecord, IdempotencyStatus, IdempotencyStore } from '../idempotency/idempotency-store.js';
 import { LUA_NOW, RedisScript, RedisStore, type RedisStoreOptions } from './redis-client.js';
 
 /** Lua prelude of every script: the time (ARGV[1]), and the record's liveness and holder. */
@@ -79,7 +79,11 @@ export class RedisIdempotencyStore extends RedisStore implements IdempotencyStor
     return reply === 1 ? { acquired: true } : { acquired: false, existing: recordOf(key, reply as string[]) };
   }
 
-  async complete(key: string, owner: string, outcome: { result?: unknown; error?: IdempotencyRecord['error']; ttlMs: number }): Promise<boolean> {
+  async complete(
+    key: string,
+    owner: string,
+    outcome: { result?: unknown; error?: IdempotencyRecord['error']; ttlMs: number },
+  ): Promise<boolean> {
     const status: IdempotencyStatus = outcome.error === undefined ? 'completed' : 'failed';
     const result = outcome.result === undefined ? '' : JSON.stringify(outcome.result);
     const error = outcome.error === undefined ? '' : JSON.stringify(outcome.error);

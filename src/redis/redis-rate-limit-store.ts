@@ -77,9 +77,16 @@ export class RedisRateLimitStore extends RedisStore implements RateLimitStore {
     await this.run(ADJUST, limiter, key, limits, amounts);
   }
 
-  private run(script: RedisScript, limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): Promise<unknown> {
+  private run(
+    script: RedisScript,
+    limiter: string,
+    key: string,
+    limits: readonly BucketLimit[],
+    amounts: readonly number[],
+  ): Promise<unknown> {
     const args: string[] = [];
-    limits.forEach((limit, i) => args.push(limit.name, String(limit.capacity), String(limit.rate), String(amounts[i])));
+    for (const [i, limit] of limits.entries())
+      args.push(limit.name, String(limit.capacity), String(limit.rate), String(amounts[i]));
     return this.runScript(script, `${limiter}:${key}`, args);
   }
 }

@@ -11,12 +11,7 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import {
-  BatchSpanProcessor,
-  type ReadableSpan,
-  type SpanProcessor,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, type ReadableSpan, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { printSpanTree } from '../telemetry/span-tree.js';
 
 export { printSpanTree, type SpanTreeOptions } from '../telemetry/span-tree.js';
@@ -152,7 +147,10 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   let meterProvider: MeterProvider | undefined;
   if (options.metrics) {
     const url = typeof options.endpoint === 'string' ? options.endpoint.replace(/\/v1\/traces$/, '/v1/metrics') : undefined;
-    const exporter = new OTLPMetricExporter({ ...(url === undefined ? {} : { url }), timeoutMillis: options.exportTimeoutMs ?? 5000 });
+    const exporter = new OTLPMetricExporter({
+      ...(url === undefined ? {} : { url }),
+      timeoutMillis: options.exportTimeoutMs ?? 5000,
+    });
     meterProvider = new MeterProvider({
       resource,
       readers: [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: options.metricsIntervalMs ?? 10000 })],

@@ -63,11 +63,19 @@ export function getInstruments(): Instruments | undefined {
       return undefined;
     }
     cachedInstruments = {
-      events: meter.createCounter(names.METRIC_EVENTS, { description: 'Resilience events (retries, timeouts, rejections, …)', unit: '{event}' }),
-      attemptDuration: meter.createHistogram(names.METRIC_ATTEMPT_DURATION, { description: 'Duration of one attempt', unit: 's' }),
+      events: meter.createCounter(names.METRIC_EVENTS, {
+        description: 'Resilience events (retries, timeouts, rejections, …)',
+        unit: '{event}',
+      }),
+      attemptDuration: meter.createHistogram(names.METRIC_ATTEMPT_DURATION, {
+        description: 'Duration of one attempt',
+        unit: 's',
+      }),
     };
     meter
-      .createObservableGauge(names.METRIC_BREAKER_STATE, { description: 'Circuit breaker state: 0 closed, 1 open, 2 half-open, 3 isolated' })
+      .createObservableGauge(names.METRIC_BREAKER_STATE, {
+        description: 'Circuit breaker state: 0 closed, 1 open, 2 half-open, 3 isolated',
+      })
       .addCallback(observeStates);
     return cachedInstruments;
   } catch {

@@ -109,10 +109,7 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
       return [names.EVENT_BREAKER_REJECTED, attributes];
     }
     case 'timeout':
-      return [
-        names.EVENT_TIMEOUT,
-        { [names.ATTR_TIMEOUT_SCOPE]: event.scope, [names.ATTR_TIMEOUT_MS]: event.timeoutMs },
-      ];
+      return [names.EVENT_TIMEOUT, { [names.ATTR_TIMEOUT_SCOPE]: event.scope, [names.ATTR_TIMEOUT_MS]: event.timeoutMs }];
     case 'bulkhead-queued':
       return [
         names.EVENT_BULKHEAD_QUEUED,

@@ -1,4 +1,4 @@
-import { FileRecords } from './file-records.js';
+import { FileRecords } from '../stores/file-records.js';
 
 /** Status of a workflow run. */
 export type RunStatus = 'running' | 'completed' | 'failed' | 'compensating' | 'compensated';
@@ -49,7 +49,11 @@ export interface WorkflowStore {
 }
 
 /** Applies a compare-and-set save to the stored value. */
-function casSave(current: StoredRun | undefined, run: WorkflowRun, expectedVersion: number): [StoredRun | undefined, number | undefined] {
+function casSave(
+  current: StoredRun | undefined,
+  run: WorkflowRun,
+  expectedVersion: number,
+): [StoredRun | undefined, number | undefined] {
   if ((current?.version ?? 0) !== expectedVersion) return [undefined, undefined];
   const version = expectedVersion + 1;
   return [{ run, version }, version];

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { context, type Span, trace } from '@opentelemetry/api';
+import { errorTypeOf } from '../classify/index.js';
 import { ResiliencePipeline } from '../pipeline/pipeline.js';
 import { endSpan, startSpan } from '../policies/child-span.js';
-import { errorTypeOf } from '../policies/classify.js';
 import { type Clock, systemClock } from '../policies/clock.js';
 import { ResilienceError } from '../policies/errors.js';
 import type { RetryOptions } from '../policies/retry.js';
@@ -105,7 +105,9 @@ export class WorkflowLeaseLostError extends ResilienceError {
 class StopReplay extends Error {}
 
 function stored(error: unknown, step?: string): StoredError {
-  return error instanceof Error ? { name: error.name, message: error.message, step } : { name: 'Error', message: String(error), step };
+  return error instanceof Error
+    ? { name: error.name, message: error.message, step }
+    : { name: 'Error', message: String(error), step };
 }
 
 interface Compensation {
@@ -366,7 +368,9 @@ export class Workflow<I, O> {
       clock: options.clock ?? systemClock,
     };
     if (this.settings.onFailure !== 'compensate' && this.settings.onFailure !== 'keep') {
-      throw new TypeError(`Invalid option workflow.onFailure: expected "compensate" or "keep", got ${JSON.stringify(options.onFailure)}`);
+      throw new TypeError(
+        `Invalid option workflow.onFailure: expected "compensate" or "keep", got ${JSON.stringify(options.onFailure)}`,
+      );
     }
   }
 

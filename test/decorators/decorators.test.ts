@@ -3,9 +3,11 @@
  * (`npm run build:fixtures` writes build/tc39 and build/legacy).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+// @ts-expect-error the fixture builds emit JavaScript only; typed as `Scenarios` below
 import * as legacy from '../../build/legacy/test/decorators/scenarios.js';
+// @ts-expect-error the fixture builds emit JavaScript only; typed as `Scenarios` below
 import * as tc39 from '../../build/tc39/test/decorators/scenarios.js';
+import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
 
 type Scenarios = typeof import('./scenarios.js');
 

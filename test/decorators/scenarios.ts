@@ -2,8 +2,9 @@
  * Decorated classes compiled twice by tsc — once as TC39 standard decorators, once with
  * `experimentalDecorators` — and exercised by the same tests (decorators.test.ts).
  */
-import { CircuitBreaker, currentIdempotencyKey, idempotent, resilient, trace } from '../../src/index.js';
+
 import { currentAttempt } from '../../src/context/index.js';
+import { CircuitBreaker, currentIdempotencyKey, idempotent, resilient, trace } from '../../src/index.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number) {

@@ -53,7 +53,9 @@ describe('export to Jaeger', () => {
     // Jaeger sorts logs by name, not time: never assert their order.
     const events = call.logs.map(logFields);
     const retries = events.filter((e) => e.event === 'resilience.retry');
-    expect(retries.map((e) => [e['resilience.attempt'], e['resilience.retry.delay_ms'], e['resilience.retry.delay_source']]).sort()).toEqual([
+    expect(
+      retries.map((e) => [e['resilience.attempt'], e['resilience.retry.delay_ms'], e['resilience.retry.delay_source']]).sort(),
+    ).toEqual([
       [1, 20, 'backoff'],
       [2, 40, 'backoff'],
     ]);
@@ -103,8 +105,12 @@ describe('export to Jaeger', () => {
     const byName = (name: string) => hedgeSpans.find((s) => s.operationName === name)!;
     expect(tag(byName('e2e.search attempt 1'), 'resilience.hedge.outcome')).toBe('lost');
     expect(tag(byName('e2e.search attempt 2'), 'resilience.hedge.outcome')).toBe('won');
-    expect(byName('e2e.search attempt 1').references).toEqual([expect.objectContaining({ refType: 'CHILD_OF', spanID: search.spanID })]);
-    expect(search.logs.map(logFields)).toContainEqual(expect.objectContaining({ event: 'resilience.hedge', 'resilience.attempt': 2 }));
+    expect(byName('e2e.search attempt 1').references).toEqual([
+      expect.objectContaining({ refType: 'CHILD_OF', spanID: search.spanID }),
+    ]);
+    expect(search.logs.map(logFields)).toContainEqual(
+      expect.objectContaining({ event: 'resilience.hedge', 'resilience.attempt': 2 }),
+    );
 
     const chainSpans = await waitForTrace(jaeger.queryUrl, service, 'e2e.answer');
     const answer = chainSpans.find((s) => s.operationName === 'e2e.answer')!;
@@ -119,7 +125,11 @@ describe('export to Jaeger', () => {
   });
 
   it('startTelemetry() with the collector down neither fails nor hangs', async () => {
-    const telemetry = startTelemetry({ serviceName: 'nobody-listens', endpoint: 'http://127.0.0.1:9/v1/traces', flushTimeoutMs: 1000 });
+    const telemetry = startTelemetry({
+      serviceName: 'nobody-listens',
+      endpoint: 'http://127.0.0.1:9/v1/traces',
+      flushTimeoutMs: 1000,
+    });
     await expect(new ResiliencePipeline({ name: 'offline' }).execute(async () => 'fine')).resolves.toBe('fine');
     await expect(telemetry.flush()).resolves.toBe(false);
     await expect(telemetry.shutdown()).resolves.toBe(false);

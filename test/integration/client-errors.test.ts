@@ -13,7 +13,11 @@ import { classifyError, errorTypeOf } from '../../src/index.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 const routes = new Map<string, Handler>([
-  ['/429', (_, res) => res.writeHead(429, { 'retry-after': '2', 'content-type': 'application/json' }).end('{"error":{"message":"slow down"}}')],
+  [
+    '/429',
+    (_, res) =>
+      res.writeHead(429, { 'retry-after': '2', 'content-type': 'application/json' }).end('{"error":{"message":"slow down"}}'),
+  ],
   ['/500', (_, res) => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"boom"}}')],
   ['/503', (_, res) => res.writeHead(503).end('unavailable')],
   ['/400', (_, res) => res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"bad"}}')],
@@ -37,7 +41,11 @@ afterAll(async () => {
   server.close();
 });
 
-const caught = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e);
+const caught = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 
 describe('axios', () => {
   it.each([
@@ -68,7 +76,10 @@ describe('node:http', () => {
 
   it('socket hang up and connection refused are transient', async () => {
     expect(classifyError(await caught(request(`${base}/drop`)))).toMatchObject({ category: 'transient', code: 'ECONNRESET' });
-    expect(classifyError(await caught(request('http://127.0.0.1:9/')))).toMatchObject({ category: 'transient', code: 'ECONNREFUSED' });
+    expect(classifyError(await caught(request('http://127.0.0.1:9/')))).toMatchObject({
+      category: 'transient',
+      code: 'ECONNREFUSED',
+    });
   });
 });
 
@@ -97,7 +108,15 @@ describe('openai SDK', () => {
 describe('gRPC (grpc-js)', () => {
   const passThrough = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
   const service = {
-    call: { path: '/test.Flaky/Call', requestStream: false, responseStream: false, requestSerialize: passThrough.serialize, requestDeserialize: passThrough.deserialize, responseSerialize: passThrough.serialize, responseDeserialize: passThrough.deserialize },
+    call: {
+      path: '/test.Flaky/Call',
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: passThrough.serialize,
+      requestDeserialize: passThrough.deserialize,
+      responseSerialize: passThrough.serialize,
+      responseDeserialize: passThrough.deserialize,
+    },
   } as grpc.ServiceDefinition;
   let grpcServer: grpc.Server;
   let client: grpc.Client & { call: (req: Buffer, options: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void };
@@ -118,7 +137,7 @@ describe('gRPC (grpc-js)', () => {
       grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
     );
     const Client = grpc.makeGenericClientConstructor(service, 'Flaky');
-    client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as typeof client;
+    client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
   });
   afterAll(() => {
     client?.close();

@@ -16,7 +16,10 @@ const root = mkdtempSync(join(tmpdir(), 'otel-resilience-idem-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 let n = 0;
-describeIdempotencyStoreConformance('FileIdempotencyStore', async (clock) => new FileIdempotencyStore(join(root, String(n++)), { clock }));
+describeIdempotencyStoreConformance(
+  'FileIdempotencyStore',
+  async (clock) => new FileIdempotencyStore(join(root, String(n++)), { clock }),
+);
 
 describe('FileIdempotencyStore across processes', () => {
   it('eight processes calling with one key run the side effect once and all get its result', async () => {

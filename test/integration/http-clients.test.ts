@@ -4,9 +4,9 @@
  */
 import OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FlakyLlmServer, type Fault, startFlakyLlmServer } from '../../examples/demo/flaky-llm-server.js';
-import { classifyError, RetriesExhaustedError, resilient } from '../../src/index.js';
+import { type Fault, type FlakyLlmServer, startFlakyLlmServer } from '../../examples/demo/flaky-llm-server.js';
 import { currentAttempt } from '../../src/context/index.js';
+import { classifyError, RetriesExhaustedError, resilient } from '../../src/index.js';
 import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
 
 class HttpError extends Error {
@@ -47,7 +47,10 @@ afterEach(async () => {
 });
 
 function retryEvents(name: string) {
-  return recorder.byName(name)[0]!.events.filter((e) => e.name === 'resilience.retry').map((e) => e.attributes);
+  return recorder
+    .byName(name)[0]!
+    .events.filter((e) => e.name === 'resilience.retry')
+    .map((e) => e.attributes);
 }
 
 describe('fetch (undici)', () => {

@@ -17,7 +17,11 @@ async function client(): Promise<pg.Client> {
   return c;
 }
 
-const caught = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e);
+const caught = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 
 beforeAll(async () => {
   server = await startPostgres({ max_connections: 8, superuser_reserved_connections: 0 });

@@ -5,8 +5,21 @@
  * breaker shared by two replicas.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BrokenCircuitError, CircuitBreaker, idempotent, RateLimitedError, RateLimiter, ResiliencePipeline, workflow } from '../../src/index.js';
-import { RedisCircuitBreakerStore, RedisIdempotencyStore, RedisRateLimitStore, RedisWorkflowStore } from '../../src/redis/index.js';
+import {
+  BrokenCircuitError,
+  CircuitBreaker,
+  idempotent,
+  RateLimitedError,
+  RateLimiter,
+  ResiliencePipeline,
+  workflow,
+} from '../../src/index.js';
+import {
+  RedisCircuitBreakerStore,
+  RedisIdempotencyStore,
+  RedisRateLimitStore,
+  RedisWorkflowStore,
+} from '../../src/redis/index.js';
 import { installTestTracing } from '../../src/testing/index.js';
 import { httpError, manualClock } from '../support/hooks.js';
 import { describeIdempotencyStoreConformance } from '../support/idempotency-store-conformance.js';
@@ -26,9 +39,15 @@ afterAll(() => redis?.stop());
 let n = 0;
 const fresh = () => `t${n++}:`;
 
-describeIdempotencyStoreConformance('RedisIdempotencyStore', async (clock) => new RedisIdempotencyStore({ client, keyPrefix: fresh(), clock }));
+describeIdempotencyStoreConformance(
+  'RedisIdempotencyStore',
+  async (clock) => new RedisIdempotencyStore({ client, keyPrefix: fresh(), clock }),
+);
 describeWorkflowStoreConformance('RedisWorkflowStore', async () => new RedisWorkflowStore({ client, keyPrefix: fresh() }));
-describeRateLimitStoreConformance('RedisRateLimitStore', async (clock) => new RedisRateLimitStore({ client, keyPrefix: fresh(), clock }));
+describeRateLimitStoreConformance(
+  'RedisRateLimitStore',
+  async (clock) => new RedisRateLimitStore({ client, keyPrefix: fresh(), clock }),
+);
 
 describe('RedisIdempotencyStore on server time', () => {
   it('takes over a lease once it ran out by the server clock, and lets Redis forget records', async () => {
@@ -49,7 +68,13 @@ describe('RedisIdempotencyStore on server time', () => {
     const keyPrefix = fresh();
     const clients = await Promise.all(Array.from({ length: 8 }, () => redis.connect()));
     const results = await Promise.all(
-      clients.map((c, i) => new RedisIdempotencyStore({ client: c, keyPrefix }).acquire('k', { owner: `replica-${i}`, leaseMs: 10_000, ttlMs: 60_000 })),
+      clients.map((c, i) =>
+        new RedisIdempotencyStore({ client: c, keyPrefix }).acquire('k', {
+          owner: `replica-${i}`,
+          leaseMs: 10_000,
+          ttlMs: 60_000,
+        }),
+      ),
     );
     expect(results.filter((r) => r.acquired)).toHaveLength(1);
     const winner = results.find((r) => !r.acquired) as { existing: { owner: string } };
@@ -149,7 +174,7 @@ describe('RedisRateLimitStore', () => {
     expect(rejected.every((e) => e.retryAfterMs! > 0 && e.retryAfterMs! <= 60_000 * 5)).toBe(true);
   });
 
-  it('limits with the process\'s own buckets while Redis is unreachable, and says so on the span', async () => {
+  it("limits with the process's own buckets while Redis is unreachable, and says so on the span", async () => {
     const tracing = installTestTracing();
     try {
       const down = await redis.connect();
@@ -234,7 +259,11 @@ describe('RedisCircuitBreakerStore', () => {
   it('goes on by its own counts while Redis is unreachable', async () => {
     const down = await redis.connect();
     await down.close();
-    const breaker = new CircuitBreaker({ name: 'llm', failureThreshold: 2, store: new RedisCircuitBreakerStore({ client: down }) });
+    const breaker = new CircuitBreaker({
+      name: 'llm',
+      failureThreshold: 2,
+      store: new RedisCircuitBreakerStore({ client: down }),
+    });
     await expect(breaker.execute(failing)).rejects.toMatchObject({ status: 503 });
     await expect(breaker.execute(failing)).rejects.toMatchObject({ status: 503 });
     await expect(breaker.execute(async () => 'ok')).rejects.toBeInstanceOf(BrokenCircuitError);

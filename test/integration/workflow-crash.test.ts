@@ -35,13 +35,17 @@ describe('financial-report workflow under kill -9', () => {
     const log = join(dir, 'effects.log');
     const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
 
-    const worker = spawn(process.execPath, [example, 'run', 'acme-q3', '--dir', dir, '--slow', 'render-chart'], { stdio: 'ignore' });
+    const worker = spawn(process.execPath, [example, 'run', 'acme-q3', '--dir', dir, '--slow', 'render-chart'], {
+      stdio: 'ignore',
+    });
     await waitFor(() => lines().some((l) => l.endsWith('start render-chart')), 'the worker to reach render-chart');
     worker.kill('SIGKILL');
     await new Promise((resolve) => worker.once('exit', resolve));
     expect(worker.signalCode).toBe('SIGKILL');
 
-    const { stdout } = await promisify(execFile)(process.execPath, [example, 'resume', 'acme-q3', '--dir', dir], { timeout: 60_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, [example, 'resume', 'acme-q3', '--dir', dir], {
+      timeout: 60_000,
+    });
     expect(stdout).toContain('sent to cfo@example.com');
     const run = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(run.status).toBe('completed');

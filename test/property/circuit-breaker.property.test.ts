@@ -13,7 +13,14 @@ type Step =
   | { kind: 'reset' };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ kind: fc.constant('call' as const), outcome: fc.constantFrom('success', 'failure', 'permanent'), durationMs: fc.oneof(fc.nat(10), fc.nat(300)) }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('call' as const),
+      outcome: fc.constantFrom('success', 'failure', 'permanent'),
+      durationMs: fc.oneof(fc.nat(10), fc.nat(300)),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.oneof(fc.nat(20), fc.nat(3000)) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'isolate' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'reset' as const }) },
@@ -59,7 +66,7 @@ class Model {
 
   constructor(private readonly c: Config) {}
 
-  private to(state: CircuitState, now: number) {
+  to(state: CircuitState, now: number) {
     this.state = state;
     this.consecutive = 0;
     this.probeSuccesses = 0;
@@ -121,7 +128,7 @@ describe('CircuitBreaker (property)', () => {
             model.state = 'isolated';
           } else if (s.kind === 'reset') {
             breaker.reset();
-            model['to']('closed', now);
+            model.to('closed', now);
           } else {
             const admitted = model.admit(now);
             const error = s.outcome === 'failure' ? { status: 503 } : s.outcome === 'permanent' ? { status: 400 } : undefined;

@@ -43,7 +43,13 @@ describe('backoff (property)', () => {
             const b = policy.base(retry);
             const d = delays.next(retry, undefined);
             const [low, high] =
-              jitter === 'full' ? [0, b] : jitter === 'equal' ? [b / 2, b] : jitter === 'none' ? [b, b] : [base, Math.min(cap, previous * 3)];
+              jitter === 'full'
+                ? [0, b]
+                : jitter === 'equal'
+                  ? [b / 2, b]
+                  : jitter === 'none'
+                    ? [b, b]
+                    : [base, Math.min(cap, previous * 3)];
             expect(d).toBeGreaterThanOrEqual(low - 1e-9);
             expect(d).toBeLessThanOrEqual(high + 1e-9);
             expect(d).toBeLessThanOrEqual(cap + 1e-9);
@@ -68,7 +74,10 @@ describe('retry (property)', () => {
         }),
         async (maxRetries, totalTimeoutMs, baseDelayMs, script) => {
           let attempts = 0;
-          const pipeline = new ResiliencePipeline({ retry: { maxRetries, baseDelayMs, maxDelayMs: baseDelayMs * 8 }, totalTimeoutMs });
+          const pipeline = new ResiliencePipeline({
+            retry: { maxRetries, baseDelayMs, maxDelayMs: baseDelayMs * 8 },
+            totalTimeoutMs,
+          });
           const started = Date.now();
           const outcome = await settle(
             pipeline.execute(async () => {
@@ -158,7 +167,12 @@ describe('rate limiter (property)', () => {
         fc.array(fc.record({ arriveMs: fc.nat(2000), cost: fc.integer({ min: 1, max: 3 }) }), { maxLength: 40 }),
         async (tokensPerInterval, intervalMs, extraBurst, mode, calls) => {
           const burst = Math.max(3, tokensPerInterval) + extraBurst;
-          const limiter = new RateLimiter({ limits: { tokensPerInterval, intervalMs, burst }, mode, maxWaitMs: 500, cost: ([c]) => Number(c) });
+          const limiter = new RateLimiter({
+            limits: { tokensPerInterval, intervalMs, burst },
+            mode,
+            maxWaitMs: 500,
+            cost: ([c]) => Number(c),
+          });
           const admitted: Array<{ at: number; cost: number }> = [];
           const rate = tokensPerInterval / intervalMs;
           // The cost reaches the limiter as the call's argument, as from a wrapped function.

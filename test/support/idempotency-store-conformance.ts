@@ -14,7 +14,10 @@ export function describeIdempotencyStoreConformance(name: string, make: (clock: 
       const store = await make(manualClock());
       expect(await store.acquire('k', { owner: 'a', fingerprint: 'f', ...hold })).toEqual({ acquired: true });
       const second = await store.acquire('k', { owner: 'b', ...hold });
-      expect(second).toMatchObject({ acquired: false, existing: { key: 'k', status: 'in_progress', owner: 'a', fingerprint: 'f' } });
+      expect(second).toMatchObject({
+        acquired: false,
+        existing: { key: 'k', status: 'in_progress', owner: 'a', fingerprint: 'f' },
+      });
     });
 
     it('exactly one of many concurrent acquires wins', async () => {
@@ -43,7 +46,7 @@ export function describeIdempotencyStoreConformance(name: string, make: (clock: 
       expect(await store.acquire('k', { owner: 'b', ...hold })).toEqual({ acquired: true });
     });
 
-    it("an expired lease is taken over, and the old holder can no longer complete", async () => {
+    it('an expired lease is taken over, and the old holder can no longer complete', async () => {
       const clock = manualClock();
       const store = await make(clock);
       await store.acquire('k', { owner: 'crashed', ...hold });

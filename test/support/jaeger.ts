@@ -11,7 +11,6 @@ import { freePort } from './hooks.js';
 
 const collectorDir = fileURLToPath(new URL('../../collector/', import.meta.url));
 
-
 export interface RunningJaeger {
   /** OTLP/HTTP traces endpoint. */
   readonly otlpUrl: string;
@@ -33,9 +32,12 @@ export async function startJaeger(): Promise<RunningJaeger> {
     JAEGER_QUERY_GRPC_PORT: await freePort(),
     JAEGER_HEALTH_PORT: await freePort(),
   };
-  const env = { ...process.env, JAEGER_HOST: '127.0.0.1', JAEGER_LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = { ...process.env, JAEGER_HOST: '127.0.0.1', JAEGER_LOG_LEVEL: 'warn' };
   for (const [key, value] of Object.entries(ports)) env[key] = String(value);
-  const child: ChildProcess = spawn(binary, ['--config', `${collectorDir}jaeger.yaml`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(binary, ['--config', `${collectorDir}jaeger.yaml`], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-4000);

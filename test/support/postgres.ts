@@ -18,21 +18,32 @@ export interface RunningPostgres {
   stop(): Promise<void>;
 }
 
-
 export async function startPostgres(settings: Record<string, string | number> = {}): Promise<RunningPostgres> {
   const bin = globSync('/usr/lib/postgresql/*/bin').sort().at(-1);
   if (bin === undefined) throw new Error('PostgreSQL is not installed: run scripts/system-deps.sh');
   const root = process.getuid?.() === 0;
   const dir = mkdtempSync(join(tmpdir(), 'otel-resilience-pg-'));
-  if (root) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString()), Number(execFileSync('id', ['-g', 'postgres']).toString()));
-  const asPostgres = (cmd: string, args: string[]): [string, string[]] => (root ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
+  if (root)
+    chownSync(
+      dir,
+      Number(execFileSync('id', ['-u', 'postgres']).toString()),
+      Number(execFileSync('id', ['-g', 'postgres']).toString()),
+    );
+  const asPostgres = (cmd: string, args: string[]): [string, string[]] =>
+    root ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
   const data = join(dir, 'data');
   execFileSync(...asPostgres(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'test', '--no-sync']), { stdio: 'ignore' });
   const port = await freePort();
-  const options = Object.entries({ listen_addresses: '127.0.0.1', port, unix_socket_directories: dir, fsync: 'off', ...settings }).flatMap(
-    ([key, value]) => ['-c', `${key}=${value}`],
-  );
-  const child: ChildProcess = spawn(...asPostgres(join(bin, 'postgres'), ['-D', data, ...options]), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const options = Object.entries({
+    listen_addresses: '127.0.0.1',
+    port,
+    unix_socket_directories: dir,
+    fsync: 'off',
+    ...settings,
+  }).flatMap(([key, value]) => ['-c', `${key}=${value}`]);
+  const child: ChildProcess = spawn(...asPostgres(join(bin, 'postgres'), ['-D', data, ...options]), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-4000);

@@ -7,7 +7,9 @@ import { once } from 'node:events';
 import { createClient } from 'redis';
 import { freePort, waitForServer } from './hooks.js';
 
-export type Client = ReturnType<typeof createClient>;
+/** A connected node-redis client as `createClient()` makes it (RESP3, no modules). */
+const newClient = (port: number) => createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
+export type Client = ReturnType<typeof newClient>;
 
 export interface RunningRedis {
   readonly port: number;
@@ -18,7 +20,18 @@ export interface RunningRedis {
 
 export async function startRedis(): Promise<RunningRedis> {
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--enable-debug-command',
+    'local',
+  ];
   let child: ChildProcess;
   try {
     child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -34,7 +47,7 @@ export async function startRedis(): Promise<RunningRedis> {
   child.stderr!.on('data', keep);
   const clients: Client[] = [];
   const connect = async () => {
-    const client = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
+    const client = newClient(port);
     client.on('error', () => {}); // failures are asserted on the commands
     await client.connect();
     clients.push(client);

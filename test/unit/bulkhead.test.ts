@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { useFakeTimers } from '../support/hooks.js';
 import { Bulkhead, BulkheadRejectedError, ResiliencePipeline } from '../../src/index.js';
 import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+import { useFakeTimers } from '../support/hooks.js';
 
 /** Work that stays pending until released. */
 function gate() {

@@ -5,7 +5,10 @@ import { manualClock } from '../support/hooks.js';
 const transient = Object.assign(new Error('HTTP 503'), { status: 503 });
 const badRequest = Object.assign(new Error('HTTP 400'), { status: 400 });
 const ok = () => Promise.resolve('ok');
-const fail = (error: unknown = transient) => () => Promise.reject(error);
+const fail =
+  (error: unknown = transient) =>
+  () =>
+    Promise.reject(error);
 
 async function outcome(breaker: CircuitBreaker, work: () => Promise<string>): Promise<string> {
   try {

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { currentAttempt } from '../../src/context/index.js';
 import {
   ChaosPolicy,
   CircuitBreaker,
@@ -7,14 +8,12 @@ import {
   FallbackPolicy,
   HedgeLostError,
   HedgingPolicy,
-  RetriesExhaustedError,
   ResiliencePipeline,
+  RetriesExhaustedError,
   resilient,
   seededRandom,
 } from '../../src/index.js';
-import { currentAttempt } from '../../src/context/index.js';
 import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
-
 
 const tracing = useFakeTimersAndTracing();
 
@@ -73,7 +72,9 @@ describe('fallback', () => {
   });
 
   it('throws the last step error when every step fails', async () => {
-    const policy = new FallbackPolicy({ steps: [() => Promise.reject(new Error('one')), () => Promise.reject(new Error('two'))] });
+    const policy = new FallbackPolicy({
+      steps: [() => Promise.reject(new Error('one')), () => Promise.reject(new Error('two'))],
+    });
     await expect(policy.execute(() => Promise.reject(new Error('primary')))).rejects.toThrow('two');
   });
 });

@@ -18,7 +18,12 @@ function effect() {
     await new Promise<void>((resolve) => gate.push(resolve));
     return `sent to ${to} with key ${currentIdempotencyKey()}`;
   });
-  return { fn, release: () => gate.splice(0).forEach((r) => r()) };
+  return {
+    fn,
+    release: () => {
+      for (const r of gate.splice(0)) r();
+    },
+  };
 }
 
 describe('idempotent', () => {
@@ -117,7 +122,10 @@ describe('idempotent telemetry', () => {
     await flow();
     expect(tracing()).toHaveSpan('flow', {
       events: [
-        { name: 'resilience.idempotency', attributes: { 'resilience.idempotency.outcome': 'executed', 'resilience.idempotency.namespace': 'email' } },
+        {
+          name: 'resilience.idempotency',
+          attributes: { 'resilience.idempotency.outcome': 'executed', 'resilience.idempotency.namespace': 'email' },
+        },
         { name: 'resilience.idempotency', attributes: { 'resilience.idempotency.outcome': 'replayed' } },
       ],
     });

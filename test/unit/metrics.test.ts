@@ -14,11 +14,18 @@ afterEach(async () => {
 describe('metrics (no tracer registered)', () => {
   it('counts events by event.name and policy, times attempts, and reports breaker state', async () => {
     const breaker = new CircuitBreaker({ name: 'llm', failureThreshold: 2 });
-    const pipeline = new ResiliencePipeline({ name: 'llm.chat', retry: { maxRetries: 1, baseDelayMs: 0 }, circuitBreaker: breaker });
+    const pipeline = new ResiliencePipeline({
+      name: 'llm.chat',
+      retry: { maxRetries: 1, baseDelayMs: 0 },
+      circuitBreaker: breaker,
+    });
     await pipeline.execute(() => Promise.reject(Object.assign(new Error('HTTP 503'), { status: 503 }))).catch(() => {});
 
     const events = await recorder.points('resilience.events');
-    expect(events).toContainEqual({ attributes: { 'event.name': 'resilience.retry', 'code.function.name': 'llm.chat' }, value: 1 });
+    expect(events).toContainEqual({
+      attributes: { 'event.name': 'resilience.retry', 'code.function.name': 'llm.chat' },
+      value: 1,
+    });
     expect(events).toContainEqual({
       attributes: {
         'event.name': 'resilience.circuit_breaker.state_change',

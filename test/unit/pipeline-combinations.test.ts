@@ -4,9 +4,8 @@
  * the exact span tree each combination produces.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { Bulkhead, chaosFaults, CircuitBreaker, RateLimiter, ResiliencePipeline } from '../../src/index.js';
+import { Bulkhead, CircuitBreaker, chaosFaults, RateLimiter, ResiliencePipeline } from '../../src/index.js';
 import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
-
 
 const tracing = useFakeTimersAndTracing();
 
@@ -76,7 +75,9 @@ describe('policy combinations', () => {
       bulkhead: new Bulkhead({ maxConcurrent: 4 }),
     });
     let n = 0;
-    const result = run(pipeline.execute(() => new Promise<string>((resolve) => setTimeout(() => resolve(`r${n}`), ++n === 1 ? 5000 : 100))));
+    const result = run(
+      pipeline.execute(() => new Promise<string>((resolve) => setTimeout(() => resolve(`r${n}`), ++n === 1 ? 5000 : 100))),
+    );
     await expect(result).resolves.toBe('r2');
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "search  attempts=2 outcome=success

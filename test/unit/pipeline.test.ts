@@ -1,14 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import {
-  CircuitBreaker,
-  ResiliencePipeline,
-  RetriesExhaustedError,
-  resilient,
-  TimeoutError,
-} from '../../src/index.js';
 import { currentAttempt } from '../../src/context/index.js';
+import { CircuitBreaker, ResiliencePipeline, RetriesExhaustedError, resilient, TimeoutError } from '../../src/index.js';
 import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
-
 
 const tracing = useFakeTimersAndTracing();
 
@@ -64,7 +57,11 @@ describe('ResiliencePipeline telemetry', () => {
 
   it('breaker transitions are events on the call that caused them; rejections are outcome rejected', async () => {
     const breaker = new CircuitBreaker({ name: 'llm', failureThreshold: 2, halfOpenAfterMs: 10_000 });
-    const pipeline = new ResiliencePipeline({ name: 'llm.chat', retry: { maxRetries: 1, baseDelayMs: 0 }, circuitBreaker: breaker });
+    const pipeline = new ResiliencePipeline({
+      name: 'llm.chat',
+      retry: { maxRetries: 1, baseDelayMs: 0 },
+      circuitBreaker: breaker,
+    });
     await expect(pipeline.execute(() => Promise.reject(httpError(503)))).rejects.toThrow(RetriesExhaustedError);
     expect(breaker.state).toBe('open');
     tracing().reset();
@@ -181,10 +178,10 @@ describe('resilient(fn)', () => {
   });
 
   it('cancels through the signal picked from the arguments', async () => {
-    const wrapped = resilient(
-      (_q: string, _opts: { signal: AbortSignal }) => new Promise<string>(() => {}),
-      { signal: ([, opts]) => opts.signal, attemptTimeoutMs: 10_000 },
-    );
+    const wrapped = resilient((_q: string, _opts: { signal: AbortSignal }) => new Promise<string>(() => {}), {
+      signal: ([, opts]) => opts.signal,
+      attemptTimeoutMs: 10_000,
+    });
     const controller = new AbortController();
     const result = wrapped('q', { signal: controller.signal });
     controller.abort(new Error('user left'));

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { useFakeTimers } from '../support/hooks.js';
 import { RateLimitedError, RateLimiter, resilient } from '../../src/index.js';
 import { MemoryRateLimitStore } from '../../src/policies/rate-limit-store.js';
+import { useFakeTimers } from '../support/hooks.js';
 import { describeRateLimitStoreConformance } from '../support/rate-limit-store-conformance.js';
 
 describeRateLimitStoreConformance('MemoryRateLimitStore', async (clock) => new MemoryRateLimitStore(clock));

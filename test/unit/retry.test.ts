@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { httpError, useFakeTimers } from '../support/hooks.js';
 import { RetriesExhaustedError, RetryPolicy, TimeoutPolicy } from '../../src/index.js';
-
+import type { Attempt } from '../../src/policies/context.js';
+import { httpError, useFakeTimers } from '../support/hooks.js';
 
 /** Work that fails with each given error in turn, then returns 'ok'. */
 function failing(...errors: unknown[]) {
@@ -78,9 +78,7 @@ describe('RetryPolicy', () => {
     const work = failing(httpError(503, { 'retry-after': '5' }));
     const policy = new RetryPolicy();
     const total = new TimeoutPolicy({ timeoutMs: 3000, scope: 'total' });
-    const error = await total
-      .execute((ctx) => policy.run(ctx, async () => work()))
-      .catch((e: unknown) => e);
+    const error = await total.execute((ctx) => policy.run(ctx as Attempt, async () => work())).catch((e: unknown) => e);
     expect(error).toMatchObject({ reason: 'deadline' });
     expect(work).toHaveBeenCalledTimes(1);
   });

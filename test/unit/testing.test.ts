@@ -50,6 +50,6 @@ describe('startTelemetry console mode', () => {
     await new ResiliencePipeline({ name: 'printed', retry: false }).execute(async () => 1);
     await telemetry.shutdown();
     expect(printed).toHaveLength(1);
-    expect(printed[0]).toMatch(/^trace [0-9a-f]{32}\nprinted \([\d.]+ ms\)  attempts=1 outcome=success$/);
+    expect(printed[0]).toMatch(/^trace [0-9a-f]{32}\nprinted \([\d.]+ ms\) {2}attempts=1 outcome=success$/);
   });
 });

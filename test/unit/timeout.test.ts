@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { useFakeTimers } from '../support/hooks.js';
 import { TimeoutError, TimeoutPolicy } from '../../src/index.js';
+import { useFakeTimers } from '../support/hooks.js';
 
 describe('TimeoutPolicy with real timers', () => {
   it('keeps nothing alive once calls settle, so a process can exit', async () => {

@@ -88,7 +88,10 @@ describe('workflow', () => {
     await expect(saga.resume('r3')).resolves.toBe('order-pen');
     expect(log).toEqual(['create', 'charge', 'email attempt', 'email attempt']);
     expect(tracing()).toHaveSpan('workflow order', {
-      events: [{ name: 'resilience.workflow.resumed', attributes: { 'resilience.workflow.step': 'email' } }, 'resilience.workflow.step_replayed'],
+      events: [
+        { name: 'resilience.workflow.resumed', attributes: { 'resilience.workflow.step': 'email' } },
+        'resilience.workflow.step_replayed',
+      ],
     });
   });
 

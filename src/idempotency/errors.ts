@@ -32,7 +32,11 @@ export class IdempotencyKeyMissingError extends ResilienceError {
 export class IdempotencyReplayedFailureError extends ResilienceError {
   readonly key: string;
   constructor(key: string, failure: { name: string; message: string }) {
-    super(`The call with idempotency key "${key}" failed before: ${failure.name}: ${failure.message}`, 'IDEMPOTENCY_FAILED', false);
+    super(
+      `The call with idempotency key "${key}" failed before: ${failure.name}: ${failure.message}`,
+      'IDEMPOTENCY_FAILED',
+      false,
+    );
     this.key = key;
   }
 }

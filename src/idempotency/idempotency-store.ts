@@ -110,7 +110,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return { acquired: true };
   }
 
-  async complete(key: string, owner: string, outcome: { result?: unknown; error?: IdempotencyRecord['error']; ttlMs: number }): Promise<boolean> {
+  async complete(
+    key: string,
+    owner: string,
+    outcome: { result?: unknown; error?: IdempotencyRecord['error']; ttlMs: number },
+  ): Promise<boolean> {
     const current = this.records.get(key);
     if (!idempotencyRules.holds(current, owner)) return false;
     this.records.set(key, {

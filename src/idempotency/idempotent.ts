@@ -67,9 +67,15 @@ function fingerprintOf(value: unknown): string {
     Array.isArray(v)
       ? v.map(canonical)
       : v !== null && typeof v === 'object'
-        ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+        ? Object.fromEntries(
+            Object.keys(v as object)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
         : v;
-  return createHash('sha256').update(JSON.stringify(canonical(value)) ?? 'undefined').digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(value)) ?? 'undefined')
+    .digest('hex');
 }
 
 function report(namespace: string, outcome: Extract<ResilienceEvent, { type: 'idempotency' }>['outcome']): void {
@@ -116,7 +122,8 @@ function settingsOf(options: IdempotencyOptions): Settings {
 
 /** The stored answer of a finished record. */
 function replay(record: IdempotencyRecord): unknown {
-  if (record.status === 'failed') throw new IdempotencyReplayedFailureError(record.key, record.error ?? { name: 'Error', message: '' });
+  if (record.status === 'failed')
+    throw new IdempotencyReplayedFailureError(record.key, record.error ?? { name: 'Error', message: '' });
   return record.result;
 }
 
@@ -155,7 +162,9 @@ async function runOnce(
       report(namespace, 'in_progress');
       throw new IdempotencyInProgressError(key, Math.max(0, (existing.leaseExpiresAt ?? now) - now));
     }
-    await new Promise((resolve) => settings.clock.setTimeout(resolve as () => void, Math.min(wait.pollMs ?? 100, giveUpAt - now)));
+    await new Promise((resolve) =>
+      settings.clock.setTimeout(resolve as () => void, Math.min(wait.pollMs ?? 100, giveUpAt - now)),
+    );
   }
 }
 
@@ -191,7 +200,8 @@ async function execute(
     clock.clearTimeout(renewal);
     const record = typeof options.recordFailures === 'function' ? options.recordFailures(error) : options.recordFailures === true;
     if (record) {
-      const failure = error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
+      const failure =
+        error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
       await store.complete(key, owner, { error: failure, ttlMs });
     } else {
       await store.release(key, owner);
@@ -201,7 +211,12 @@ async function execute(
 }
 
 /** Runs `fn.apply(self, args)` at most once per key of the call (see `idempotent`). */
-export type IdempotentRunner = (fn: (...args: unknown[]) => unknown, self: unknown, args: unknown[], namespace: string) => Promise<unknown>;
+export type IdempotentRunner = (
+  fn: (...args: unknown[]) => unknown,
+  self: unknown,
+  args: unknown[],
+  namespace: string,
+) => Promise<unknown>;
 
 /**
  * Validates `options` and returns the runner that gives calls their at-most-once

@@ -1,11 +1,6 @@
 import { type Clock, systemClock } from '../policies/clock.js';
-import { FileRecords } from './file-records.js';
-import {
-  type AcquireResult,
-  type IdempotencyRecord,
-  type IdempotencyStore,
-  idempotencyRules,
-} from './idempotency-store.js';
+import { FileRecords } from '../stores/file-records.js';
+import { type AcquireResult, type IdempotencyRecord, type IdempotencyStore, idempotencyRules } from './idempotency-store.js';
 
 /**
  * An {@link IdempotencyStore} in a directory, for processes on one machine: one JSON
@@ -32,7 +27,11 @@ export class FileIdempotencyStore implements IdempotencyStore {
     });
   }
 
-  complete(key: string, owner: string, outcome: { result?: unknown; error?: IdempotencyRecord['error']; ttlMs: number }): Promise<boolean> {
+  complete(
+    key: string,
+    owner: string,
+    outcome: { result?: unknown; error?: IdempotencyRecord['error']; ttlMs: number },
+  ): Promise<boolean> {
     return this.update(key, (current, now) => {
       if (!idempotencyRules.holds(current, owner)) return [undefined, false];
       const next: IdempotencyRecord = {
@@ -64,7 +63,10 @@ export class FileIdempotencyStore implements IdempotencyStore {
     return idempotencyRules.live(current, this.clock.now()) ? current : undefined;
   }
 
-  private update<R>(key: string, change: (current: IdempotencyRecord | undefined, now: number) => [IdempotencyRecord | null | undefined, R]): Promise<R> {
+  private update<R>(
+    key: string,
+    change: (current: IdempotencyRecord | undefined, now: number) => [IdempotencyRecord | null | undefined, R],
+  ): Promise<R> {
     return this.records.update(key, (current) => change(current, this.clock.now()));
   }
 }
