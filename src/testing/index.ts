@@ -1,17 +1,21 @@
 /**
  * Test helpers: record spans (and metrics) in memory, assert them with vitest matchers,
  * print them as a tree. Needs `@opentelemetry/sdk-trace` and
- * `@opentelemetry/context-async-hooks` (and `@opentelemetry/sdk-metrics` for metrics).
+ * `@opentelemetry/context-async-hooks`; `installTestMetrics()` also
+ * `@opentelemetry/sdk-metrics`, loaded only when it is called.
  */
+import { createRequire } from 'node:module';
 import { type AttributeValue, context, metrics, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import type * as SdkMetrics from '@opentelemetry/sdk-metrics';
 import {
-  AggregationTemporality,
-  InMemoryMetricExporter,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
-import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+  type SpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import { registeredTracerProvider } from '../setup/registered.js';
 import { printSpanTree, type SpanTreeOptions } from '../telemetry/span-tree.js';
 
 export { printSpanTree, type SpanTreeOptions };
@@ -26,34 +30,64 @@ export interface SpanRecorder {
   tree(options?: SpanTreeOptions): string;
   /** Forgets the recorded spans. */
   reset(): void;
-  /** Unregisters the provider and context manager installed by {@link installTestTracing}. */
+  /** Stops recording: unregisters what {@link installTestTracing} registered, or takes the recorder out of the SDK it joined. */
   uninstall(): Promise<void>;
 }
 
+/** Providers made by {@link installTestTracing}, which a later install may replace. */
+const ownProviders = new WeakSet<object>();
+
+/** The span processor list of an SDK tracer provider (2.x and 3.x keep it in the same place), if it has one. */
+function processorsOf(provider: object): SpanProcessor[] | undefined {
+  const active = (provider as { _activeSpanProcessor?: { _spanProcessors?: unknown } })._activeSpanProcessor;
+  return Array.isArray(active?._spanProcessors) ? (active._spanProcessors as SpanProcessor[]) : undefined;
+}
+
 /**
- * Installs a global tracer provider that keeps finished spans in memory (exported
- * synchronously by a `SimpleSpanProcessor`) and an AsyncLocalStorage context manager,
- * replacing whatever was registered. Call in `beforeEach`, `uninstall()` in `afterEach`.
+ * Records every span finished in this process in memory (exported synchronously by a
+ * `SimpleSpanProcessor`). Call in `beforeEach`, `uninstall()` in `afterEach`.
+ *
+ * - No SDK registered: installs a tracer provider and an AsyncLocalStorage context manager.
+ * - An SDK registered by someone else (NodeSDK preloaded, e.g. with `--import`): adds the
+ *   recorder to that provider instead of replacing it, so a trace stays whole — the
+ *   spans of its instrumentations (HTTP clients) and ours land in the same recorder.
+ *   `uninstall()` takes the recorder out again and leaves the SDK running.
  */
 export function installTestTracing(): SpanRecorder {
   const exporter = new InMemorySpanExporter();
-  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  trace.disable();
-  context.disable();
-  context.setGlobalContextManager(contextManager);
-  trace.setGlobalTracerProvider(provider);
+  const recorder = new SimpleSpanProcessor({ exporter });
+  const existing = registeredTracerProvider();
+  const attachTo = existing !== undefined && !ownProviders.has(existing) ? processorsOf(existing) : undefined;
+  let uninstall: () => Promise<void>;
+  if (attachTo !== undefined) {
+    attachTo.push(recorder);
+    uninstall = async () => {
+      const index = attachTo.indexOf(recorder);
+      if (index >= 0) attachTo.splice(index, 1);
+      await recorder.shutdown();
+    };
+  } else {
+    const provider = new TracerProvider({ spanProcessors: [recorder] });
+    ownProviders.add(provider);
+    trace.disable();
+    context.disable();
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    trace.setGlobalTracerProvider(provider);
+    uninstall = async () => {
+      if (trace.getTracerProvider() === provider) {
+        trace.disable();
+        context.disable();
+      }
+      await provider.shutdown();
+    };
+  }
   const spans = () => exporter.getFinishedSpans();
   return {
     spans,
     byName: (name) => spans().filter((span) => span.name === name),
     tree: (options) => printSpanTree(spans(), options),
     reset: () => exporter.reset(),
-    uninstall: async () => {
-      trace.disable();
-      context.disable();
-      await provider.shutdown();
-    },
+    uninstall,
   };
 }
 
@@ -74,12 +108,23 @@ export interface MetricRecorder {
 
 /**
  * Installs a global meter provider that keeps metrics in memory, collected on demand.
- * Needs `@opentelemetry/sdk-metrics`. Call in `beforeEach`, `uninstall()` in `afterEach`.
+ * Needs `@opentelemetry/sdk-metrics` (loaded on the first call). Call in `beforeEach`,
+ * `uninstall()` in `afterEach`.
+ *
+ * @throws Error naming the package when `@opentelemetry/sdk-metrics` is not installed
  */
 export function installTestMetrics(): MetricRecorder {
-  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 2 ** 30 });
-  const provider = new MeterProvider({ readers: [reader] });
+  let sdk: typeof SdkMetrics;
+  try {
+    sdk = createRequire(import.meta.url)('@opentelemetry/sdk-metrics');
+  } catch (error) {
+    throw new Error('installTestMetrics() needs @opentelemetry/sdk-metrics: npm install -D @opentelemetry/sdk-metrics', {
+      cause: error,
+    });
+  }
+  const exporter = new sdk.InMemoryMetricExporter(sdk.AggregationTemporality.CUMULATIVE);
+  const reader = new sdk.PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 2 ** 30 });
+  const provider = new sdk.MeterProvider({ readers: [reader] });
   metrics.disable();
   metrics.setGlobalMeterProvider(provider);
   return {
@@ -189,8 +234,13 @@ export const spanMatchers = {
 };
 
 /**
- * The matcher types, to merge into vitest's:
- * `declare module 'vitest' { interface Matchers<T = any> extends SpanMatchers<T> {} }`
+ * The matcher types, to merge into vitest's (vitest 5's `Matchers` has two type
+ * parameters, and every declaration must repeat them):
+ * ```ts
+ * declare module 'vitest' {
+ *   interface Matchers<R extends void | Promise<void> = void | Promise<void>, T = unknown> extends SpanMatchers<R> {}
+ * }
+ * ```
  */
 export interface SpanMatchers<R = unknown> {
   toHaveSpan(name: string, expected?: SpanExpectation): R;
