@@ -1,12 +1,20 @@
 /** Whether an OpenTelemetry SDK already registered the global tracer provider. */
-import { ProxyTracerProvider, type TracerProvider, trace } from '@opentelemetry/api';
+import { type TracerProvider, trace } from '@opentelemetry/api';
+import { INSTRUMENTATION_SCOPE } from '../telemetry/names.js';
+
+/** The API's global proxy: it delegates to the registered provider once there is one. */
+interface ProxyProvider extends TracerProvider {
+  getDelegate(): TracerProvider;
+  getDelegateTracer(name: string): unknown;
+}
 
 /**
  * The tracer provider registered globally (by NodeSDK, `startTelemetry()` or anyone),
- * or undefined while none is. Reads only: the API hands out its proxy until a provider
- * is registered, and the registered provider itself afterwards.
+ * or undefined while none is. Reads only: the API registers its proxy and sets the
+ * provider as the proxy's delegate, so the delegate is what was registered.
  */
 export function registeredTracerProvider(): TracerProvider | undefined {
-  const provider = trace.getTracerProvider();
-  return provider instanceof ProxyTracerProvider ? undefined : provider;
+  const provider = trace.getTracerProvider() as Partial<ProxyProvider> & TracerProvider;
+  if (typeof provider.getDelegate !== 'function' || typeof provider.getDelegateTracer !== 'function') return provider;
+  return provider.getDelegateTracer(INSTRUMENTATION_SCOPE) === undefined ? undefined : provider.getDelegate();
 }

@@ -174,7 +174,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     },
     shutdown: () => {
       shutdown ??= bounded(sdk.shutdown(), flushTimeoutMs).then((done) => {
-        if (tracerProvider !== undefined && trace.getTracerProvider() === tracerProvider) trace.disable();
+        if (tracerProvider !== undefined && registeredTracerProvider() === tracerProvider) trace.disable();
         if (meterProvider !== undefined && metrics.getMeterProvider() === meterProvider) metrics.disable();
         const report = exporting?.delivery() ?? NOTHING;
         const lost = report.dropped + report.undelivered + report.pending;

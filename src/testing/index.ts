@@ -5,16 +5,10 @@
  * `@opentelemetry/sdk-metrics`, loaded only when it is called.
  */
 import { createRequire } from 'node:module';
-import { type AttributeValue, context, metrics, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type AttributeValue, context, metrics, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import type * as SdkMetrics from '@opentelemetry/sdk-metrics';
-import {
-  InMemorySpanExporter,
-  type ReadableSpan,
-  SimpleSpanProcessor,
-  type SpanProcessor,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
+import { type ReadableSpan, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { registeredTracerProvider } from '../setup/registered.js';
 import { printSpanTree, type SpanTreeOptions } from '../telemetry/span-tree.js';
 
@@ -34,6 +28,28 @@ export interface SpanRecorder {
   uninstall(): Promise<void>;
 }
 
+/**
+ * Keeps every sampled span as it ends, synchronously: the SDK's SimpleSpanProcessor
+ * waits for a NodeSDK resource's detectors before it exports, so a test asserting right
+ * after a call would find nothing.
+ */
+class RecordingProcessor implements SpanProcessor {
+  spans: ReadableSpan[] = [];
+  private stopped = false;
+
+  onStart(): void {}
+
+  onEnd(span: ReadableSpan): void {
+    if (!this.stopped && (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0) this.spans.push(span);
+  }
+
+  async forceFlush(): Promise<void> {}
+
+  async shutdown(): Promise<void> {
+    this.stopped = true;
+  }
+}
+
 /** Providers made by {@link installTestTracing}, which a later install may replace. */
 const ownProviders = new WeakSet<object>();
 
@@ -44,8 +60,7 @@ function processorsOf(provider: object): SpanProcessor[] | undefined {
 }
 
 /**
- * Records every span finished in this process in memory (exported synchronously by a
- * `SimpleSpanProcessor`). Call in `beforeEach`, `uninstall()` in `afterEach`.
+ * Records every span finished in this process in memory, as it ends. Call in `beforeEach`, `uninstall()` in `afterEach`.
  *
  * - No SDK registered: installs a tracer provider and an AsyncLocalStorage context manager.
  * - An SDK registered by someone else (NodeSDK preloaded, e.g. with `--import`): adds the
@@ -54,8 +69,7 @@ function processorsOf(provider: object): SpanProcessor[] | undefined {
  *   `uninstall()` takes the recorder out again and leaves the SDK running.
  */
 export function installTestTracing(): SpanRecorder {
-  const exporter = new InMemorySpanExporter();
-  const recorder = new SimpleSpanProcessor({ exporter });
+  const recorder = new RecordingProcessor();
   const existing = registeredTracerProvider();
   const attachTo = existing !== undefined && !ownProviders.has(existing) ? processorsOf(existing) : undefined;
   let uninstall: () => Promise<void>;
@@ -74,19 +88,21 @@ export function installTestTracing(): SpanRecorder {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     trace.setGlobalTracerProvider(provider);
     uninstall = async () => {
-      if (trace.getTracerProvider() === provider) {
+      if (registeredTracerProvider() === provider) {
         trace.disable();
         context.disable();
       }
       await provider.shutdown();
     };
   }
-  const spans = () => exporter.getFinishedSpans();
+  const spans = () => [...recorder.spans];
   return {
     spans,
     byName: (name) => spans().filter((span) => span.name === name),
     tree: (options) => printSpanTree(spans(), options),
-    reset: () => exporter.reset(),
+    reset: () => {
+      recorder.spans = [];
+    },
     uninstall,
   };
 }
