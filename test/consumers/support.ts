@@ -1,0 +1,83 @@
+/**
+ * Consumer projects: the packed package (`npm pack` of this build) installed into fresh
+ * projects under the temp dir with the README's own install commands, from the npm
+ * registry as a user would (npm's own cache, nothing cached by hand).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+/** The environment of commands run in a consumer project: Node 24 first on PATH, none of the outer npm run's settings. */
+function consumerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!/^npm_/i.test(key) && !key.startsWith('VITEST') && key !== 'NODE_OPTIONS' && !key.startsWith('OTEL_')) env[key] = value;
+  }
+  env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
+  env.npm_config_audit = 'false';
+  env.npm_config_fund = 'false';
+  env.npm_config_update_notifier = 'false';
+  return env;
+}
+
+/** Runs `command` with bash in `cwd`; resolves its stdout, rejects with everything it printed. */
+export function run(cwd: string, command: string, timeoutMs = 240_000): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      'bash',
+      ['-c', command],
+      { cwd, env: consumerEnv(), timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`\`${command}\` in ${cwd} failed: ${error.message}\n${stdout}\n${stderr}`));
+        else resolvePromise(`${stdout}${stderr ? `\n${stderr}` : ''}`);
+      },
+    );
+  });
+}
+
+let tarball: Promise<string> | undefined;
+
+/** `npm pack` of the built package (npm test builds first), once per test file. */
+export function packTarball(): Promise<string> {
+  tarball ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'otel-resilience-pack-'));
+    const out = await run(ROOT, `npm pack --silent --pack-destination ${dir}`);
+    const name = out.trim().split('\n')[0]!.trim();
+    const path = join(dir, name);
+    if (!existsSync(path)) throw new Error(`npm pack wrote no ${path}: ${out}`);
+    return path;
+  })();
+  return tarball;
+}
+
+/** A fresh project directory under the temp dir holding `files` (paths relative to it). */
+export function project(name: string, files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), `otel-resilience-${name}-`));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+/**
+ * `command` exactly as a README line (it must be one), with the package name
+ * `otel-resilience` pointing at the packed tarball.
+ */
+export async function readmeCommand(command: string): Promise<string> {
+  if (!README.split('\n').some((line) => line.trim() === command)) {
+    throw new Error(`the README has no line \`${command}\``);
+  }
+  const path = await packTarball();
+  return command.replace(/(^|\s)otel-resilience(?=\s|$)/, `$1${path}`);
+}
+
+/** Runs each README install command in `dir`, in order. */
+export async function install(dir: string, ...commands: string[]): Promise<void> {
+  for (const command of commands) await run(dir, await readmeCommand(command));
+}
