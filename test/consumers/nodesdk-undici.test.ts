@@ -1,0 +1,101 @@
+/**
+ * A NodeSDK app with the undici instrumentation, set up as the README's NodeSDK path
+ * says: one HTTP client span under each attempt span, export to a local OTLP receiver,
+ * and `startTelemetry()` / `installTestTracing()` beside the running SDK.
+ */
+import { describe, expect, it } from 'vitest';
+import { install, project, run } from './support.js';
+
+const APP = `
+import { createServer } from 'node:http';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
+import { resilient } from 'otel-resilience';
+import { otlpSpanProcessor, spanTreePrinter, startTelemetry } from 'otel-resilience/setup';
+import { installTestTracing } from 'otel-resilience/testing';
+
+const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+let requests = 0;
+const collector = createServer((request, response) => {
+  request.resume();
+  request.on('end', () => {
+    requests++;
+    response.writeHead(200, { 'content-type': 'application/x-protobuf' });
+    response.end();
+  });
+});
+const collectorPort = await listen(collector);
+let hits = 0;
+const weather = createServer((request, response) => {
+  hits++;
+  response.writeHead(hits % 2 === 1 ? 503 : 200);
+  response.end('sunny');
+});
+const weatherPort = await listen(weather);
+
+const exporting = otlpSpanProcessor({ endpoint: 'http://127.0.0.1:' + collectorPort + '/v1/traces' });
+const trees = [];
+const sdk = new NodeSDK({
+  serviceName: 'agent',
+  spanProcessors: [exporting, spanTreePrinter({ printer: (tree) => trees.push(tree), timings: false })],
+  instrumentations: [new UndiciInstrumentation()],
+});
+sdk.start();
+
+const forecast = resilient(
+  async (city) => {
+    const response = await fetch('http://127.0.0.1:' + weatherPort + '/' + city);
+    if (!response.ok) throw Object.assign(new Error('HTTP ' + response.status), { status: response.status });
+    return response.text();
+  },
+  { name: 'Weather.forecast', retry: { maxRetries: 2, baseDelayMs: 0 } },
+);
+
+const telemetry = startTelemetry({ console: true });
+console.log('registered', telemetry.registered);
+const recorder = installTestTracing();
+console.log('answer', await forecast('oslo'));
+await recorder.uninstall();
+console.log('recorded\\n' + recorder.tree({ timings: false }));
+console.log('shutdown', await telemetry.shutdown());
+console.log('answer', await forecast('bergen'));
+await sdk.shutdown();
+console.log('printed\\n' + trees.join('\\n'));
+console.log('delivery', JSON.stringify(exporting.delivery()), 'requests', requests);
+collector.close();
+weather.close();
+`;
+
+const TREE =
+  /Weather\.forecast {2}attempts=2 outcome=success\n├─ Weather\.forecast attempt 1 {2}ERROR 503\n│ {2}├─ GET[^\n]*\n│ {2}└─ • exception\n├─ • resilience\.retry[^\n]*\n└─ Weather\.forecast attempt 2\n {3}└─ GET/;
+
+describe('NodeSDK app with undici instrumentation', () => {
+  it('nests one HTTP client span under each attempt, beside startTelemetry() and installTestTracing()', {
+    timeout: 300_000,
+  }, async () => {
+    const dir = project('nodesdk', {
+      'package.json': JSON.stringify({ name: 'nodesdk-app', private: true, type: 'module' }),
+      'app.mjs': APP,
+    });
+    await install(
+      dir,
+      'npm install otel-resilience @opentelemetry/api',
+      'npm install @opentelemetry/sdk-node @opentelemetry/sdk-trace @opentelemetry/exporter-trace-otlp-proto',
+      'npm install @opentelemetry/instrumentation-undici',
+      'npm install -D @opentelemetry/sdk-trace @opentelemetry/context-async-hooks',
+    );
+    // npm ls fails on an invalid or missing peer: the 3.x line as installed must be whole.
+    expect(await run(dir, 'npm ls @opentelemetry/sdk-node')).toMatch(/@opentelemetry\/sdk-node@0\.30\d/);
+    const out = await run(dir, 'OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none node app.mjs');
+    expect(out).toContain('registered false');
+    expect(out.match(/already registered/g)).toHaveLength(1);
+    expect(out).toContain('shutdown true');
+    const [recorded, printed] = [out.slice(out.indexOf('recorded\n')), out.slice(out.indexOf('printed\n'))];
+    expect(recorded).toMatch(TREE);
+    // The NodeSDK's own processors saw both calls: startTelemetry() and installTestTracing() took nothing away.
+    expect(printed.match(new RegExp(TREE.source, 'g'))).toHaveLength(2);
+    const delivery = JSON.parse(/delivery (\{.*\})/.exec(out)![1]!);
+    expect(delivery).toEqual({ ended: 10, exported: 10, dropped: 0, undelivered: 0, pending: 0 });
+    expect(Number(/requests (\d+)/.exec(out)![1])).toBeGreaterThan(0);
+  });
+});
