@@ -8,6 +8,7 @@ import { NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import { type DeliveryReport, type ExportOptions, type ExportSpanProcessor, otlpSpanProcessor } from './export-processor.js';
 import { registeredTracerProvider } from './registered.js';
+import { defaultResourceDetectors } from './resource-detectors.js';
 import { spanTreePrinter } from './span-tree-printer.js';
 
 /** Options of {@link startTelemetry}. */
@@ -48,6 +49,13 @@ export interface Telemetry {
   readonly registered: boolean;
   /** The tracer provider this call registered (undefined when it registered none). */
   readonly tracerProvider: TracerProvider | undefined;
+  /**
+   * Resolves once resource detection finished. Detectors that answer asynchronously
+   * (`host.id`, cloud detectors you add) make the SDK's `SimpleSpanProcessor` hold spans
+   * back until then, so an in-memory exporter in `spanProcessors` may not have them yet.
+   * Never rejects.
+   */
+  readonly ready: Promise<void>;
   /** What became of the exported spans (all zero without export). */
   delivery(): DeliveryReport;
   /**
@@ -87,6 +95,23 @@ const NOTHING: DeliveryReport = Object.freeze({ ended: 0, exported: 0, dropped: 
 let saidAlreadyRegistered = false;
 
 /**
+ * Starts resolving the NodeSDK resource's asynchronous attributes at once, so that spans
+ * ending later are not held back waiting for them. Reads the NodeSDK's `_resource`
+ * (private; without it, this resolves at once and changes nothing).
+ */
+function resolveResource(sdk: NodeSDK): Promise<void> {
+  const resource = (sdk as unknown as { _resource?: { waitForAsyncAttributes?: () => Promise<void> } })._resource;
+  try {
+    return Promise.resolve(resource?.waitForAsyncAttributes?.()).then(
+      () => undefined,
+      () => undefined,
+    );
+  } catch {
+    return Promise.resolve();
+  }
+}
+
+/**
  * The span processors of `options`, in order: export, the caller's, the console printer.
  * The one place the pipeline of spans is assembled.
  */
@@ -106,7 +131,8 @@ function assembleSpanProcessors(options: TelemetryOptions): { processors: SpanPr
 /**
  * Starts OpenTelemetry for this process with the standard NodeSDK
  * (`@opentelemetry/sdk-node`): the `OTEL_*` variables, its resource detectors
- * (`OTEL_RESOURCE_ATTRIBUTES`, `service.instance.id`, host, process, OS), the
+ * (`OTEL_RESOURCE_ATTRIBUTES`, `service.instance.id`, host, process, OS; `host.id`
+ * only with `OTEL_NODE_RESOURCE_DETECTORS` or `sdk.resourceDetectors`), the
  * AsyncLocalStorage context manager, the given `instrumentations`; traces exported
  * through {@link otlpSpanProcessor} (OTLP/HTTP protobuf, sized for bursts, losses
  * counted and reported) and/or printed as span trees. No logs are exported; metrics
@@ -140,6 +166,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     return {
       registered: false,
       tracerProvider: undefined,
+      ready: Promise.resolve(),
       delivery: () => NOTHING,
       flush: async () => true,
       shutdown: async () => true,
@@ -147,8 +174,11 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   }
   const { processors, exporting } = assembleSpanProcessors(options);
   const serviceName = options.serviceName ?? options.sdk?.serviceName;
+  const detectors =
+    options.sdk?.resourceDetectors ?? (process.env.OTEL_NODE_RESOURCE_DETECTORS ? undefined : defaultResourceDetectors());
   const sdk = new NodeSDK({
     ...options.sdk,
+    ...(detectors === undefined ? {} : { resourceDetectors: detectors }),
     ...(serviceName === undefined ? {} : { serviceName }),
     spanProcessors: processors,
     instrumentations: options.instrumentations ?? options.sdk?.instrumentations ?? [],
@@ -156,6 +186,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     logRecordProcessors: options.sdk?.logRecordProcessors ?? [],
   });
   sdk.start();
+  const ready = resolveResource(sdk);
   const tracerProvider = registeredTracerProvider();
   const meterProvider = options.metrics ? metrics.getMeterProvider() : undefined;
   const delivered = () => {
@@ -166,6 +197,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   return {
     registered: tracerProvider !== undefined,
     tracerProvider,
+    ready,
     delivery: () => exporting?.delivery() ?? NOTHING,
     flush: async () => {
       const forced = tracerProvider as { forceFlush?: () => Promise<void> } | undefined;

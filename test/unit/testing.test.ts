@@ -181,3 +181,30 @@ describe('beside a NodeSDK the user runs', () => {
     expect(theirs.getFinishedSpans()).toHaveLength(2);
   });
 });
+
+describe('startTelemetry() resource', () => {
+  afterEach(() => {
+    delete process.env.OTEL_RESOURCE_ATTRIBUTES;
+  });
+
+  it('reads OTEL_RESOURCE_ATTRIBUTES and detects instance, host and process, with spans recorded at once', async () => {
+    process.env.OTEL_RESOURCE_ATTRIBUTES = 'service.version=1.4.2,deployment.environment.name=staging';
+    const memory = new InMemorySpanExporter();
+    const telemetry = startTelemetry({
+      serviceName: 'agent',
+      endpoint: false,
+      spanProcessors: [new SimpleSpanProcessor({ exporter: memory })],
+    });
+    await new ResiliencePipeline({ name: 'resourced', retry: false }).execute(async () => 1);
+    const [span] = memory.getFinishedSpans();
+    await telemetry.shutdown();
+    expect(span?.resource.attributes).toMatchObject({
+      'service.name': 'agent',
+      'service.version': '1.4.2',
+      'deployment.environment.name': 'staging',
+      'host.name': expect.any(String),
+      'process.pid': process.pid,
+      'service.instance.id': expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+  });
+});
