@@ -4,7 +4,7 @@
  * and `startTelemetry()` / `installTestTracing()` beside the running SDK.
  */
 import { describe, expect, it } from 'vitest';
-import { install, project, run } from './support.js';
+import { COUNTING_COLLECTOR, install, moduleApp, run } from './support.js';
 
 const APP = `
 import { createServer } from 'node:http';
@@ -15,16 +15,8 @@ import { otlpSpanProcessor, spanTreePrinter, startTelemetry } from 'otel-resilie
 import { installTestTracing } from 'otel-resilience/testing';
 
 const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
-let requests = 0;
-const collector = createServer((request, response) => {
-  request.resume();
-  request.on('end', () => {
-    requests++;
-    response.writeHead(200, { 'content-type': 'application/x-protobuf' });
-    response.end();
-  });
-});
-const collectorPort = await listen(collector);
+${COUNTING_COLLECTOR}
+const collectorPort = collector.address().port;
 let hits = 0;
 const weather = createServer((request, response) => {
   hits++;
@@ -73,10 +65,7 @@ describe('NodeSDK app with undici instrumentation', () => {
   it('nests one HTTP client span under each attempt, beside startTelemetry() and installTestTracing()', {
     timeout: 300_000,
   }, async () => {
-    const dir = project('nodesdk', {
-      'package.json': JSON.stringify({ name: 'nodesdk-app', private: true, type: 'module' }),
-      'app.mjs': APP,
-    });
+    const dir = moduleApp('nodesdk', APP);
     await install(
       dir,
       'npm install otel-resilience @opentelemetry/api',

@@ -3,7 +3,7 @@
  * the README's commands: a later `npm install` still resolves, and setup and testing work.
  */
 import { describe, expect, it } from 'vitest';
-import { install, project, run } from './support.js';
+import { COUNTING_COLLECTOR, install, moduleApp, run } from './support.js';
 
 const APP = `
 import { createServer } from 'node:http';
@@ -11,17 +11,7 @@ import { resilient } from 'otel-resilience';
 import { startTelemetry } from 'otel-resilience/setup';
 import { installTestTracing } from 'otel-resilience/testing';
 
-let requests = 0;
-const collector = createServer((request, response) => {
-  request.resume();
-  request.on('end', () => {
-    requests++;
-    response.writeHead(200, { 'content-type': 'application/x-protobuf' });
-    response.end();
-  });
-});
-await new Promise((resolve) => collector.listen(0, '127.0.0.1', resolve));
-
+${COUNTING_COLLECTOR}
 let failures = 0;
 const call = resilient(
   async () => {
@@ -52,10 +42,7 @@ collector.close();
 
 describe('the OpenTelemetry SDK 2.x line', () => {
   it('installs cleanly and exports, prints and records', { timeout: 300_000 }, async () => {
-    const dir = project('sdk-2x', {
-      'package.json': JSON.stringify({ name: 'sdk2-app', private: true, type: 'module' }),
-      'app.mjs': APP,
-    });
+    const dir = moduleApp('sdk-2x', APP);
     await install(
       dir,
       'npm install otel-resilience @opentelemetry/api@1.9 @opentelemetry/sdk-node@0.223 @opentelemetry/sdk-trace@2.12 @opentelemetry/exporter-trace-otlp-proto@0.223',

@@ -81,3 +81,28 @@ export async function readmeCommand(command: string): Promise<string> {
 export async function install(dir: string, ...commands: string[]): Promise<void> {
   for (const command of commands) await run(dir, await readmeCommand(command));
 }
+
+/** A fresh ESM project (`"type": "module"`) whose program is `app.mjs`. */
+export function moduleApp(name: string, app: string): string {
+  return project(name, {
+    'package.json': JSON.stringify({ name: `${name}-app`, private: true, type: 'module' }),
+    'app.mjs': app,
+  });
+}
+
+/**
+ * Program text starting a local OTLP/HTTP receiver on 127.0.0.1 that answers 200 and
+ * counts requests in \`requests\`; its port is \`collector.address().port\`.
+ */
+export const COUNTING_COLLECTOR = `
+let requests = 0;
+const collector = createServer((request, response) => {
+  request.resume();
+  request.on('end', () => {
+    requests++;
+    response.writeHead(200, { 'content-type': 'application/x-protobuf' });
+    response.end();
+  });
+});
+await new Promise((resolve) => collector.listen(0, '127.0.0.1', resolve));
+`;
