@@ -50,6 +50,8 @@ class RecordingProcessor implements SpanProcessor {
   }
 }
 
+let saidCannotJoin = false;
+
 /** Providers made by {@link installTestTracing}, which a later install may replace. */
 const ownProviders = new WeakSet<object>();
 
@@ -67,6 +69,8 @@ function processorsOf(provider: object): SpanProcessor[] | undefined {
  *   recorder to that provider instead of replacing it, so a trace stays whole — the
  *   spans of its instrumentations (HTTP clients) and ours land in the same recorder.
  *   `uninstall()` takes the recorder out again and leaves the SDK running.
+ * - A registered provider that is not an SDK one: replaced for the test, with one
+ *   warning line (once per process).
  */
 export function installTestTracing(): SpanRecorder {
   const recorder = new RecordingProcessor();
@@ -81,6 +85,13 @@ export function installTestTracing(): SpanRecorder {
       await recorder.shutdown();
     };
   } else {
+    if (existing !== undefined && !ownProviders.has(existing) && !saidCannotJoin) {
+      saidCannotJoin = true;
+      console.warn(
+        'otel-resilience: installTestTracing(): the registered tracer provider is not an OpenTelemetry SDK one it can join; ' +
+          'replacing it for the test (spans of instrumentations bound to it will not be recorded).',
+      );
+    }
     const provider = new TracerProvider({ spanProcessors: [recorder] });
     ownProviders.add(provider);
     trace.disable();

@@ -29,14 +29,15 @@ const telemetry = startTelemetry({
   printer: (tree) => trees.push(tree),
 });
 console.log('answer', await call());
-console.log('flushed', await telemetry.flush(), JSON.stringify(telemetry.delivery()), 'requests', requests);
-console.log('shutdown', await telemetry.shutdown());
-console.log(trees.join('\\n'));
-
+// Joins the provider startTelemetry() registered: the SDK keeps printing and exporting.
 const recorder = installTestTracing();
 await call();
 await recorder.uninstall();
 console.log('recorded\\n' + recorder.tree({ timings: false }));
+console.log('flushed', await telemetry.flush(), JSON.stringify(telemetry.delivery()), 'requests', requests);
+console.log('shutdown', await telemetry.shutdown());
+console.log('trees', trees.length);
+console.log(trees.join('\\n'));
 collector.close();
 `;
 
@@ -54,8 +55,9 @@ describe('the OpenTelemetry SDK 2.x line', () => {
     expect(tree).not.toMatch(/@opentelemetry\/sdk-trace@3/);
     const out = await run(dir, 'OTEL_METRICS_EXPORTER=none node app.mjs');
     expect(out).toContain('answer ok');
-    expect(out).toMatch(/flushed true \{"ended":3,"exported":3,"dropped":0,"undelivered":0,"pending":0\} requests [1-9]/);
+    expect(out).toMatch(/flushed true \{"ended":6,"exported":6,"dropped":0,"undelivered":0,"pending":0\} requests [1-9]/);
     expect(out).toContain('shutdown true');
+    expect(out).toContain('trees 2');
     expect(out).toMatch(/Legacy\.call \([\d.]+ ms\) {2}attempts=2 outcome=success\n├─ Legacy\.call attempt 1 /);
     expect(out).toContain('recorded\nLegacy.call  attempts=2 outcome=success\n├─ Legacy.call attempt 1  ERROR 503');
   });
