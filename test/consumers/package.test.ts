@@ -2,11 +2,10 @@
  * The tarball itself: what `npm pack` ships, and that every install command of the
  * README is run by a consumer test.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { packTarball, ROOT, run } from './support.js';
+import { packTarball, project, ROOT, run } from './support.js';
 
 describe('the packed package', () => {
   it('ships dist with source maps that carry their sources, the LICENSE, and no src/', async () => {
@@ -20,7 +19,7 @@ describe('the packed package', () => {
     expect(files.includes('package/LICENSE')).toBe(existsSync(join(ROOT, 'LICENSE')));
     const maps = files.filter((file) => file.endsWith('.js.map'));
     expect(maps.length).toBeGreaterThan(10);
-    const unpacked = mkdtempSync(join(tmpdir(), 'otel-resilience-unpacked-'));
+    const unpacked = project('unpacked', {});
     await run(unpacked, `tar xzf ${tarball}`);
     for (const map of maps) {
       const json = JSON.parse(readFileSync(join(unpacked, map), 'utf8')) as {

@@ -4,10 +4,11 @@
  * registry as a user would (npm's own cache, nothing cached by hand).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -40,12 +41,19 @@ export function run(cwd: string, command: string, timeoutMs = 240_000): Promise<
   });
 }
 
+/** Directories this test file made; removed when it ends (a project with node_modules is large). */
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 let tarball: Promise<string> | undefined;
 
 /** `npm pack` of the built package (npm test builds first), once per test file. */
 export function packTarball(): Promise<string> {
   tarball ??= (async () => {
     const dir = mkdtempSync(join(tmpdir(), 'otel-resilience-pack-'));
+    made.push(dir);
     const out = await run(ROOT, `npm pack --silent --pack-destination ${dir}`);
     const name = out.trim().split('\n')[0]!.trim();
     const path = join(dir, name);
@@ -58,6 +66,7 @@ export function packTarball(): Promise<string> {
 /** A fresh project directory under the temp dir holding `files` (paths relative to it). */
 export function project(name: string, files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), `otel-resilience-${name}-`));
+  made.push(dir);
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), text);
