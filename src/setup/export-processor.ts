@@ -176,7 +176,13 @@ export function otlpSpanProcessor(options: ExportOptions = {}): ExportSpanProces
   const maxQueueSize = setting(options, 'maxQueueSize');
   const maxExportBatchSize = Math.min(setting(options, 'maxExportBatchSize'), maxQueueSize);
   const exportTimeoutMs = setting(options, 'exportTimeoutMs');
-  const warn = options.warn ?? ((line: string) => console.warn(line));
+  const warn = (line: string) => {
+    try {
+      (options.warn ?? console.warn)(line);
+    } catch {
+      // A failing warning must not reach span.end(), and so the user's call.
+    }
+  };
   const inner =
     options.exporter ??
     new OTLPTraceExporter({
