@@ -37,7 +37,7 @@ export interface TelemetryOptions extends Omit<ExportOptions, 'endpoint' | 'expo
   readonly instrumentations?: NodeSDKConfiguration['instrumentations'];
   /** More span processors, e.g. an in-memory one for printing a trace later. */
   readonly spanProcessors?: readonly SpanProcessor[];
-  /** Anything else for the NodeSDK (sampler, resource, resourceDetectors, ...); the options above win. */
+  /** Anything else for the NodeSDK (sampler, resource, resourceDetectors, ...); the options above win, its `spanProcessors` are added. */
   readonly sdk?: Partial<NodeSDKConfiguration>;
   /** Longest that `flush()` / `shutdown()` wait, in ms (default 3000). */
   readonly flushTimeoutMs?: number;
@@ -123,7 +123,7 @@ function assembleSpanProcessors(options: TelemetryOptions): { processors: SpanPr
     exporting = otlpSpanProcessor({ endpoint, maxQueueSize, maxExportBatchSize, exportDelayMs, exportTimeoutMs, warn });
     processors.push(exporting);
   }
-  processors.push(...(options.spanProcessors ?? []));
+  processors.push(...(options.spanProcessors ?? []), ...(options.sdk?.spanProcessors ?? []));
   if (options.console) processors.push(spanTreePrinter(options.printer === undefined ? {} : { printer: options.printer }));
   return exporting === undefined ? { processors } : { processors, exporting };
 }
