@@ -3,8 +3,27 @@
  * says: one HTTP client span under each attempt span, export to a local OTLP receiver,
  * and `startTelemetry()` / `installTestTracing()` beside the running SDK.
  */
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { COUNTING_COLLECTOR, install, moduleApp, run } from './support.js';
+
+const METRICS = `
+import { ResiliencePipeline } from 'otel-resilience';
+import { installTestMetrics } from 'otel-resilience/testing';
+
+const recorder = installTestMetrics();
+let failed = false;
+await new ResiliencePipeline({ name: 'metered', retry: { baseDelayMs: 0 } }).execute(async () => {
+  if (!failed) {
+    failed = true;
+    throw Object.assign(new Error('busy'), { status: 503 });
+  }
+});
+console.log(JSON.stringify(await recorder.points('resilience.events')));
+await recorder.uninstall();
+`;
 
 const APP = `
 import { createServer } from 'node:http';
@@ -72,6 +91,7 @@ describe('NodeSDK app with undici instrumentation', () => {
     timeout: 300_000,
   }, async () => {
     const dir = moduleApp('nodesdk', APP);
+    writeFileSync(join(dir, 'metrics.mjs'), METRICS);
     await install(
       dir,
       'npm install otel-resilience @opentelemetry/api',
@@ -93,6 +113,10 @@ describe('NodeSDK app with undici instrumentation', () => {
       .slice(1);
     expect(printed).toHaveLength(2);
     for (const tree of printed) expectCallTree(tree);
+    // installTestMetrics() beside the NodeSDK's pinned sdk-metrics (an ERESOLVE before), once its package is in.
+    await install(dir, 'npm install -D @opentelemetry/sdk-metrics');
+    const metered = await run(dir, 'node metrics.mjs');
+    expect(metered).toContain('"event.name":"resilience.retry"');
     const delivery = JSON.parse(/delivery (\{.*\})/.exec(out)![1]!);
     expect(delivery).toEqual({ ended: 10, exported: 10, dropped: 0, undelivered: 0, pending: 0 });
     expect(Number(/requests (\d+)/.exec(out)![1])).toBeGreaterThan(0);
