@@ -2,6 +2,9 @@
 # Runs Jaeger v2 here without Docker.
 #   collector/jaeger.sh build   build the binary once (cached outside the work tree), print its path
 #   collector/jaeger.sh run     build, start it with collector/jaeger.yaml on 127.0.0.1, wait for health
+# The UI: a go build has none (Jaeger serves a placeholder page). JAEGER_UI_ASSETS=<dir> serves the
+# real one from a folder: the assets.tar.gz of the jaegertracing/jaeger-ui GitHub release of the
+# pinned version (v1.76.0; jaeger-ui tags follow Jaeger's v1 tags), unpacked.
 # The binary is built from collector/jaeger-build/go.mod (pinned Jaeger module and go.sum)
 # into ${OTEL_RESILIENCE_CACHE:-~/.cache/otel-resilience}. Ports: see jaeger.yaml.
 set -euo pipefail
@@ -27,7 +30,26 @@ build() {
   echo "$bin"
 }
 
+ui_note() {
+  if [ -n "${JAEGER_UI_ASSETS:-}" ]; then
+    echo "the Jaeger UI from $JAEGER_UI_ASSETS"
+  else
+    echo "a PLACEHOLDER page, not the Jaeger UI (a go build has no UI assets). For the real UI, unpack
+  assets.tar.gz of the jaegertracing/jaeger-ui $version GitHub release into a folder and run
+  JAEGER_UI_ASSETS=<folder> npm run jaeger (or use collector/docker-compose.yaml, whose image has it).
+  The query API works either way"
+  fi
+}
+
 run() {
+  if [ -n "${JAEGER_UI_ASSETS:-}" ]; then
+    [ -f "$JAEGER_UI_ASSETS/index.html" ] || {
+      echo "jaeger.sh: JAEGER_UI_ASSETS=$JAEGER_UI_ASSETS has no index.html (unpack the jaeger-ui release's assets.tar.gz there)" >&2
+      exit 1
+    }
+    JAEGER_UI_ASSETS=$(cd "$JAEGER_UI_ASSETS" && pwd)
+    export JAEGER_UI_ASSETS
+  fi
   build >/dev/null
   "$bin" --config "$here/jaeger.yaml" &
   pid=$!
@@ -36,6 +58,7 @@ run() {
   for _ in $(seq 1 120); do
     if curl -fsS "$health" >/dev/null 2>&1; then
       echo "Jaeger is up: OTLP/HTTP on :${JAEGER_OTLP_HTTP_PORT:-4318}, query API on http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}/api/traces" >&2
+      echo "http://127.0.0.1:${JAEGER_QUERY_PORT:-16686} serves $(ui_note)" >&2
       wait $pid
       exit $?
     fi
