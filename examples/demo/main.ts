@@ -7,7 +7,6 @@
  * `--policies` runs the policy tour instead (rate limiter, bulkhead, hedging, chaos,
  * fallback chain, slow-call breaker).
  */
-import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { context, createContextKey, propagation } from '@opentelemetry/api';
@@ -24,6 +23,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import OpenAI from 'openai';
 import { printSpanTree, SpanClockProcessor, startTelemetry } from 'otel-resilience/setup';
+import { answers, otlpEndpoint } from '../otlp.js';
 import { Agent, LlmClient, type Outcome, primaryModelBreaker, type Task, type TaskKind, Tools } from './agent.js';
 import { type FlakyLlmServer, startFlakyLlmServer } from './flaky-llm-server.js';
 import { PolicyTour, TOUR_SCRIPT } from './policy-tour.js';
@@ -104,29 +104,6 @@ function llmServiceTracing(endpoint: string): TracerProvider {
       new SpanClockProcessor(),
       new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: endpoint }), scheduledDelayMillis: 1000 }),
     ],
-  });
-}
-
-/** The OTLP/HTTP traces endpoint, from the standard variables or the local default. */
-function otlpEndpoint(): string {
-  const traces = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-  if (traces) return traces;
-  const base = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  return base ? `${base.replace(/\/$/, '')}/v1/traces` : 'http://127.0.0.1:4318/v1/traces';
-}
-
-/** Whether something accepts TCP connections at the endpoint's host and port (500 ms). */
-function answers(endpoint: string): Promise<boolean> {
-  const url = new URL(endpoint);
-  return new Promise((resolve) => {
-    const socket = connect({ host: url.hostname, port: Number(url.port || 80), timeout: 500 });
-    const done = (up: boolean) => {
-      socket.destroy();
-      resolve(up);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-    socket.once('timeout', () => done(false));
   });
 }
 

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type JaegerSpan, type RunningJaeger, rootOf, startJaeger } from '../support/jaeger.js';
+import { type JaegerSpan, type RunningJaeger, rootOf, startJaeger, waitForTrace } from '../support/jaeger.js';
 
 type Processes = Record<string, { serviceName: string }>;
 
@@ -95,5 +95,17 @@ describe('the demo', () => {
     expect(((await dependencies.json()) as { data: unknown[] }).data).toContainEqual(
       expect.objectContaining({ parent: 'otel-resilience-demo', child: 'llm-service' }),
     );
+  });
+
+  it('npm run example:order exports its saga when a collector answers', async () => {
+    jaeger ??= await startJaeger();
+    const order = fileURLToPath(new URL('../../build/examples/workflows/order.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [order], {
+      env: { ...process.env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: jaeger.otlpUrl },
+      timeout: 60_000,
+    });
+    expect(stdout).toMatch(/In Jaeger: \S+\/trace\/[0-9a-f]{32}/);
+    const spans = await waitForTrace(jaeger.queryUrl, 'order-saga', 'workflow place-order');
+    expect(spans.map((s) => s.operationName)).toEqual(expect.arrayContaining(['workflow place-order compensate charge']));
   });
 });
