@@ -96,8 +96,8 @@ function caller(req: IncomingMessage) {
   return propagation.extract(ROOT_CONTEXT, req.headers);
 }
 
-/** A SERVER span's options: HTTP and GenAI server attributes, and the fault served. */
-function serverSpan(req: IncomingMessage, model: string, fault: Fault) {
+/** A SERVER span's options: HTTP and GenAI server attributes (the model and the fault served are added once the body is read). */
+function serverSpan(req: IncomingMessage) {
   return {
     kind: SpanKind.SERVER,
     attributes: {
@@ -106,8 +106,6 @@ function serverSpan(req: IncomingMessage, model: string, fault: Fault) {
       'server.port': req.socket.localPort ?? 0,
       'gen_ai.operation.name': 'chat',
       'gen_ai.provider.name': 'openai',
-      'gen_ai.request.model': model,
-      'demo.fault': fault.kind,
     },
   };
 }
@@ -162,11 +160,16 @@ export async function startFlakyLlmServer(options: FlakyServerOptions = {}): Pro
       json(res, 404, apiError('not found', 'invalid_request_error'));
       return;
     }
+    // From the request's arrival, so the span shows the time spent reading its body too.
+    const span = tracer?.startSpan('POST /v1/chat/completions', serverSpan(req), caller(req));
     const { model, prompt } = await readBody(req);
     const fault = pick(model);
     requests.push({ model, fault: fault.kind });
-    if (tracer !== undefined)
-      traceRequest(tracer.startSpan(`chat ${model}`, serverSpan(req, model, fault), caller(req)), res, fault);
+    if (span !== undefined) {
+      span.updateName(`chat ${model}`);
+      span.setAttributes({ 'gen_ai.request.model': model, 'demo.fault': fault.kind });
+      traceRequest(span, res, fault);
+    }
     switch (fault.kind) {
       case 'ok':
         json(res, 200, completion(model, prompt));
