@@ -9,26 +9,17 @@
 # into ${OTEL_RESILIENCE_CACHE:-~/.cache/otel-resilience}. Ports: see jaeger.yaml.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# CI may run without HOME; Go's caches and ours need one.
-export HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
-cache=${OTEL_RESILIENCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-resilience}
+source "$here/cache.sh"
 version=$(awk '$1 == "require" && $2 == "github.com/jaegertracing/jaeger" { print $3 }' "$here/jaeger-build/go.mod")
 bin="$cache/jaeger-$version"
 
-build() {
-  mkdir -p "$cache"
-  # One build at a time: parallel test workers may ask for the binary together.
-  exec 9>"$cache/jaeger-build.lock"
-  flock 9
-  if [ ! -x "$bin" ]; then
-    command -v go >/dev/null || { echo "jaeger.sh: Go is needed to build Jaeger (go build)" >&2; exit 1; }
-    echo "jaeger.sh: building Jaeger $version into $bin (once; takes a few minutes)" >&2
-    (cd "$here/jaeger-build" && go build -o "$bin.tmp.$$" github.com/jaegertracing/jaeger/cmd/jaeger) >&2
-    mv "$bin.tmp.$$" "$bin"
-  fi
-  flock -u 9
-  echo "$bin"
+build_jaeger() {
+  echo "jaeger.sh: building Jaeger $version into $bin (once; takes a few minutes)"
+  (cd "$here/jaeger-build" && go build -o "$bin.tmp.$$" github.com/jaegertracing/jaeger/cmd/jaeger)
+  mv "$bin.tmp.$$" "$bin"
 }
+
+build() { cached_build jaeger "$bin" build_jaeger; }
 
 ui_note() {
   if [ -n "${JAEGER_UI_ASSETS:-}" ]; then

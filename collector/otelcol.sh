@@ -9,37 +9,28 @@
 # hash, so a changed manifest builds again. First build: about 4 minutes on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-export HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
-cache=${OTEL_RESILIENCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-resilience}
+source "$here/cache.sh"
 builder_version=v0.145.0
 manifest="$here/otelcol-build/builder.yaml"
 hash=$(sha256sum "$manifest" | cut -c1-12)
 bin="$cache/otelcol-resilience-$hash"
 
-build() {
-  mkdir -p "$cache"
-  # One build at a time: parallel test workers may ask for the binary together.
-  exec 9>"$cache/otelcol-build.lock"
-  flock 9
-  if [ ! -x "$bin" ]; then
-    command -v go >/dev/null || { echo "otelcol.sh: Go is needed to build the collector" >&2; exit 1; }
-    builder="$cache/ocb-$builder_version"
-    if [ ! -x "$builder" ]; then
-      echo "otelcol.sh: installing the collector builder $builder_version" >&2
-      GOBIN="$cache/ocb.tmp.$$" go install "go.opentelemetry.io/collector/cmd/builder@$builder_version" >&2
-      mv "$cache/ocb.tmp.$$/builder" "$builder"
-      rmdir "$cache/ocb.tmp.$$"
-    fi
-    echo "otelcol.sh: building the collector into $bin (once; takes a few minutes)" >&2
-    src="$cache/otelcol-src-$hash"
-    rm -rf "$src"
-    "$builder" --config "$manifest" --output-path "$src" >&2
-    mv "$src/otelcol-resilience" "$bin"
-    rm -rf "$src"
+build_collector() {
+  local builder="$cache/ocb-$builder_version" src="$cache/otelcol-src-$hash"
+  if [ ! -x "$builder" ]; then
+    echo "otelcol.sh: installing the collector builder $builder_version"
+    GOBIN="$cache/ocb.tmp.$$" go install "go.opentelemetry.io/collector/cmd/builder@$builder_version"
+    mv "$cache/ocb.tmp.$$/builder" "$builder"
+    rmdir "$cache/ocb.tmp.$$"
   fi
-  flock -u 9
-  echo "$bin"
+  echo "otelcol.sh: building the collector into $bin (once; takes a few minutes)"
+  rm -rf "$src"
+  "$builder" --config "$manifest" --output-path "$src"
+  mv "$src/otelcol-resilience" "$bin"
+  rm -rf "$src"
 }
+
+build() { cached_build otelcol "$bin" build_collector; }
 
 case "${1:-}" in
   build) build ;;

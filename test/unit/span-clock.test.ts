@@ -4,19 +4,15 @@
  * for the same run, whatever the timestamps.
  */
 import { type HrTime, trace } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, ResiliencePipeline } from '../../src/index.js';
-import { installTestTracing, type SpanRecorder, spanClockNow } from '../../src/testing/index.js';
-import { httpError } from '../support/hooks.js';
+import { spanClockNow } from '../../src/testing/index.js';
+import { httpError, useFakeTimersAndTracing, useTracing } from '../support/hooks.js';
 
 const ms = (time: HrTime) => time[0] * 1e3 + time[1] / 1e6;
 
 describe('the span clock, real timers', () => {
-  let recorder: SpanRecorder;
-  beforeEach(() => {
-    recorder = installTestTracing();
-  });
-  afterEach(() => recorder.uninstall());
+  const tracing = useTracing();
 
   it('stamps sub-millisecond starts: spans and events of a busy millisecond keep their order', () => {
     const tracer = trace.getTracer('test');
@@ -28,7 +24,7 @@ describe('the span clock, real timers', () => {
       }
       parent.end();
     });
-    const spans = recorder.spans();
+    const spans = tracing().spans();
     const parent = spans.find((s) => s.name === 'parent')!;
     const children = spans.filter((s) => s.name.startsWith('child '));
     expect(children).toHaveLength(100);
@@ -54,25 +50,17 @@ describe('the span clock, real timers', () => {
       .getTracer('test')
       .startSpan('given', { startTime: [1_700_000_000, 5] })
       .end();
-    expect(recorder.byName('given')[0]!.startTime).toEqual([1_700_000_000, 5]);
+    expect(tracing().byName('given')[0]!.startTime).toEqual([1_700_000_000, 5]);
   });
 });
 
 describe('the span clock and the tree printer under fake timers', () => {
-  let recorder: SpanRecorder;
-  beforeEach(() => {
-    vi.useFakeTimers();
-    recorder = installTestTracing();
-  });
-  afterEach(async () => {
-    vi.useRealTimers();
-    await recorder.uninstall();
-  });
+  const tracing = useFakeTimersAndTracing();
 
   it('follows a wall clock that jumps (vi.setSystemTime)', () => {
     vi.setSystemTime(new Date('2030-01-01T00:00:00Z'));
     trace.getTracer('test').startSpan('later').end();
-    expect(ms(recorder.byName('later')[0]!.startTime) - Date.parse('2030-01-01T00:00:00Z')).toBeLessThan(3);
+    expect(ms(tracing().byName('later')[0]!.startTime) - Date.parse('2030-01-01T00:00:00Z')).toBeLessThan(3);
   });
 
   /** Retries, a breaker opening, a rejection and a fallback, all inside one frozen millisecond. */
@@ -85,8 +73,8 @@ describe('the span clock and the tree printer under fake timers', () => {
       fallback: { name: 'canned', handler: () => 'canned' },
     });
     await expect(pipeline.execute(() => Promise.reject(httpError(503)))).resolves.toBe('canned');
-    const tree = recorder.tree({ timings: false });
-    recorder.reset();
+    const tree = tracing().tree({ timings: false });
+    tracing().reset();
     return tree;
   }
 
