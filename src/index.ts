@@ -64,6 +64,7 @@ export type { BucketLimit, RateLimitStore } from './policies/rate-limit-store.js
 export { type Cost, RateLimiter, type RateLimiterOptions, type TokenBucketOptions } from './policies/rate-limiter.js';
 export { type RetryOptions, RetryPolicy } from './policies/retry.js';
 export { type TimeoutOptions, TimeoutPolicy } from './policies/timeout.js';
+export { SpanClockProcessor, spanClockNow } from './telemetry/clock.js';
 export type { CircuitState, GiveUpReason, ResilienceEvent, TimeoutScope } from './telemetry/events.js';
 export {
   type StepContext,

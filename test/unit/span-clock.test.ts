@@ -4,8 +4,9 @@
  * for the same run, whatever the timestamps.
  */
 import { type HrTime, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { describe, expect, it, vi } from 'vitest';
-import { CircuitBreaker, ResiliencePipeline } from '../../src/index.js';
+import { CircuitBreaker, ResiliencePipeline, SpanClockProcessor } from '../../src/index.js';
 import { spanClockNow } from '../../src/testing/index.js';
 import { httpError, useFakeTimersAndTracing, useTracing } from '../support/hooks.js';
 
@@ -51,6 +52,19 @@ describe('the span clock, real timers', () => {
       .startSpan('given', { startTime: [1_700_000_000, 5] })
       .end();
     expect(tracing().byName('given')[0]!.startTime).toEqual([1_700_000_000, 5]);
+  });
+});
+
+describe('the span clock in a provider you build (as in your own NodeSDK)', () => {
+  it('is exported by the core entry point and needs no setup', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new TracerProvider({ spanProcessors: [new SpanClockProcessor(), new SimpleSpanProcessor({ exporter })] });
+    const tracer = provider.getTracer('own');
+    for (let i = 0; i < 50; i++) tracer.startSpan(`s${i}`).end();
+    const starts = exporter.getFinishedSpans().map((s) => ms(s.startTime));
+    expect(starts.some((start) => start % 1 !== 0)).toBe(true);
+    expect(starts).toEqual([...starts].sort((a, b) => a - b));
+    await provider.shutdown();
   });
 });
 
