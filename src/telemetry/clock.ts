@@ -117,6 +117,7 @@ let warned = false;
  * times alone and says so once through the OpenTelemetry diagnostic logger. Never throws.
  */
 export class SpanClockProcessor {
+  /** Re-stamps `span`'s start on the span clock and records its causal position; `parentContext` is the one it started in. */
   onStart(span: Span, parentContext: Context): void {
     try {
       const parent = trace.getSpan(parentContext) as (Span & SdkSpanFields) | undefined;
@@ -138,12 +139,15 @@ export class SpanClockProcessor {
     }
   }
 
+  /** Nothing to do when a span ends: its end time already follows the start on the span clock. */
   onEnd(): void {}
 
+  /** Holds nothing: resolves at once. */
   forceFlush(): Promise<void> {
     return Promise.resolve();
   }
 
+  /** Holds nothing: resolves at once. */
   shutdown(): Promise<void> {
     return Promise.resolve();
   }
