@@ -3,8 +3,9 @@
 #   collector/jaeger.sh build   build the binary once (cached outside the work tree), print its path
 #   collector/jaeger.sh run     build, start it with collector/jaeger.yaml on 127.0.0.1, wait for health
 # The UI: a go build has none (Jaeger serves a placeholder page). JAEGER_UI_ASSETS=<dir> serves the
-# real one from a folder: the assets.tar.gz of the jaegertracing/jaeger-ui GitHub release of the
-# pinned version (v1.76.0; jaeger-ui tags follow Jaeger's v1 tags), unpacked.
+# real one from a folder (jaeger_query.ui.assets_path): the assets.tar.gz of the
+# jaegertracing/jaeger-ui GitHub release of the pinned version (v1.76.0; jaeger-ui tags follow
+# Jaeger's v1 tags), unpacked.
 # The binary is built from collector/jaeger-build/go.mod (pinned Jaeger module and go.sum)
 # into ${OTEL_RESILIENCE_CACHE:-~/.cache/otel-resilience}. Ports: see jaeger.yaml.
 set -euo pipefail
@@ -39,10 +40,11 @@ run() {
       exit 1
     }
     JAEGER_UI_ASSETS=$(cd "$JAEGER_UI_ASSETS" && pwd)
-    export JAEGER_UI_ASSETS
   fi
   build >/dev/null
-  "$bin" --config "$here/jaeger.yaml" &
+  ui_flag=()
+  [ -n "${JAEGER_UI_ASSETS:-}" ] && ui_flag=("--set=extensions::jaeger_query::ui::assets_path=$JAEGER_UI_ASSETS")
+  "$bin" --config "$here/jaeger.yaml" "${ui_flag[@]}" &
   pid=$!
   trap 'kill $pid 2>/dev/null' INT TERM
   health="http://${JAEGER_HOST:-127.0.0.1}:${JAEGER_HEALTH_PORT:-13133}/status"
