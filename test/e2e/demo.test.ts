@@ -62,8 +62,10 @@ describe('the demo', () => {
         spans = trace?.spans ?? [];
         services = new Map(Object.entries(trace?.processes ?? {}).map(([id, p]) => [id, p.serviceName]));
       }
-      // The LLM service exports from its own provider: wait until its spans are in too.
-      if ([...services.values()].includes('llm-service')) break;
+      // The LLM service exports from its own provider: wait until its span under every CLIENT span is in too.
+      const clients = spans.filter((s) => s.tags.some((t) => t.key === 'span.kind' && t.value === 'client'));
+      const served = spans.filter((s) => services.get((s as JaegerSpan & { processID: string }).processID) === 'llm-service');
+      if (clients.length > 0 && served.length >= clients.length) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const tag = (span: JaegerSpan, key: string) => span.tags.find((t) => t.key === key)?.value;
