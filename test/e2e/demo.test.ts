@@ -64,7 +64,7 @@ describe('the demo', () => {
       }
       // The LLM service exports from its own provider: wait until its span under every CLIENT span is in too.
       const clients = spans.filter((s) => s.tags.some((t) => t.key === 'span.kind' && t.value === 'client'));
-      const served = spans.filter((s) => services.get((s as JaegerSpan & { processID: string }).processID) === 'llm-service');
+      const served = spans.filter((s) => services.get(s.processID) === 'llm-service');
       if (clients.length > 0 && served.length >= clients.length) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
@@ -90,7 +90,7 @@ describe('the demo', () => {
       expect(client!.startTime + client!.duration).toBeLessThanOrEqual(attempt.startTime + attempt.duration + 1);
       const served = spans.find((s) => s.references.some((r) => r.spanID === client!.spanID));
       expect(served, 'the LLM service answered under the CLIENT span').toBeDefined();
-      expect(services.get((served as JaegerSpan & { processID: string }).processID)).toBe('llm-service');
+      expect(services.get(served!.processID)).toBe('llm-service');
       expect(tag(served!, 'span.kind')).toBe('server');
     }
     const dependencies = await fetch(`${jaeger.queryUrl}/api/dependencies?endTs=${Date.now()}&lookback=3600000`);

@@ -75,6 +75,8 @@ export async function startJaeger(): Promise<RunningJaeger> {
 export interface JaegerSpan {
   traceID: string;
   spanID: string;
+  /** Key of the trace's `processes` (its service). */
+  processID: string;
   operationName: string;
   /** Start, in µs since the epoch; `duration` in µs. */
   startTime: number;
