@@ -78,6 +78,13 @@ describe('classifyError', () => {
     expect(classifyError(error).category).toBe(category);
   });
 
+  it('peer parity (Polly, cockatiel, p-retry, tenacity): a plain Error is retried, a bug is not', () => {
+    expect(classifyError(new Error('flaky'))).toMatchObject({ category: 'transient', retryable: true, errorType: 'Error' });
+    expect(classifyError(new TypeError('x is not a function'))).toMatchObject({ category: 'permanent', retryable: false });
+    // p-retry's rule: a TypeError is final unless it is fetch's network failure.
+    expect(classifyError(new TypeError('fetch failed')).retryable).toBe(true);
+  });
+
   it('marks cancellations as aborted (permanent) and nothing else', () => {
     for (const aborted of [
       new DOMException('aborted', 'AbortError'),
