@@ -34,14 +34,32 @@ export function headersOf(error: Bag): unknown {
 }
 
 /**
+ * Reads one header from a `Headers`-like object (with `get`) or a plain object (any key
+ * case, e.g. node:http's `IncomingHttpHeaders`, the AI SDK's `responseHeaders`). Several
+ * values are joined with `, ` as `Headers.get` does — which no singleton header accepts.
+ */
+export function header(headers: object, name: string): string | undefined {
+  const bag = headers as Record<string, unknown>;
+  if (typeof bag.get === 'function') {
+    const value = (bag.get as (key: string) => unknown).call(headers, name);
+    return typeof value === 'string' ? value : undefined;
+  }
+  for (const key of Object.keys(bag)) {
+    if (key.length !== name.length || key.toLowerCase() !== name) continue;
+    const value = bag[key];
+    if (Array.isArray(value)) return value.join(', ');
+    return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
+  }
+  return undefined;
+}
+
+/**
  * What `x-should-retry` says (`true`/`false`), a header OpenAI's and Anthropic's servers
  * send and their SDKs obey over the status; undefined when absent or another value.
  */
 export function shouldRetryHeader(headers: unknown): boolean | undefined {
   if (!isObject(headers)) return undefined;
-  let value: unknown;
-  if (typeof headers.get === 'function') value = (headers.get as (key: string) => unknown).call(headers, 'x-should-retry');
-  else value = headers['x-should-retry'];
+  const value = header(headers, 'x-should-retry');
   return value === 'true' ? true : value === 'false' ? false : undefined;
 }
 

@@ -30,6 +30,18 @@ export type { ClassifyOptions, ErrorCategory, ErrorClassification } from './clas
 export { errorClassName } from './classification.js';
 export { type TokenUsage, usageOf } from './usage.js';
 
+/** An error that says nothing about itself: worth retrying. */
+const UNKNOWN: ErrorClassification = {
+  category: 'transient',
+  retryable: true,
+  aborted: false,
+  status: undefined,
+  code: undefined,
+  retryAfterMs: undefined,
+  retryAfterIgnored: undefined,
+  errorType: '_OTHER',
+};
+
 /**
  * Classifies an error from the shapes real clients throw, for retry and circuit-breaker
  * decisions. The error and everything behind it are read — its `cause` chain, the
@@ -83,7 +95,7 @@ export { type TokenUsage, usageOf } from './usage.js';
  */
 export function classifyError(error: unknown, options?: ClassifyOptions): ErrorClassification {
   const nowMs = nowMsOf(options);
-  if (!isObject(error)) return { ...UNKNOWN, errorType: errorClassName(error) };
+  if (!isObject(error)) return UNKNOWN;
   try {
     return classifyChain(error, nowMs);
   } catch {
@@ -91,17 +103,6 @@ export function classifyError(error: unknown, options?: ClassifyOptions): ErrorC
     return UNKNOWN;
   }
 }
-
-const UNKNOWN: ErrorClassification = {
-  category: 'transient',
-  retryable: true,
-  aborted: false,
-  status: undefined,
-  code: undefined,
-  retryAfterMs: undefined,
-  retryAfterIgnored: undefined,
-  errorType: '_OTHER',
-};
 
 function nowMsOf(options: ClassifyOptions | undefined): number | undefined {
   if (options === undefined) return undefined;

@@ -6,6 +6,7 @@
  * reported, so a trace can say that a header was present but not honoured.
  */
 import { isObject } from './classification.js';
+import { header } from './http.js';
 
 /** What the headers of one response say about when to try again. */
 export interface RetryAfter {
@@ -108,26 +109,6 @@ function delayMilliseconds(value: string): number | undefined {
 /** Field values exclude leading and trailing whitespace (RFC 9110 §5.5): SP and HTAB. */
 function trimOws(value: string): string {
   return value.replace(/^[ \t]+|[ \t]+$/g, '');
-}
-
-/**
- * Reads one header from a `Headers`-like object (with `get`) or a plain object (any key
- * case, e.g. node:http's `IncomingHttpHeaders`, the AI SDK's `responseHeaders`). Several
- * values are joined with `, ` as `Headers.get` does — which no singleton header accepts.
- */
-function header(headers: object, name: string): string | undefined {
-  const bag = headers as Record<string, unknown>;
-  if (typeof bag.get === 'function') {
-    const value = (bag.get as (key: string) => unknown).call(headers, name);
-    return typeof value === 'string' ? value : undefined;
-  }
-  for (const key of Object.keys(bag)) {
-    if (key.length !== name.length || key.toLowerCase() !== name) continue;
-    const value = bag[key];
-    if (Array.isArray(value)) return value.join(', ');
-    return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
-  }
-  return undefined;
 }
 
 function reported(name: string, value: string): string {
