@@ -24,7 +24,7 @@ import { isErrorCode, verdictOfCode } from './node.js';
 import { classifyPostgres } from './postgres.js';
 import { type RetryAfter, readRetryAfter } from './retry-after.js';
 import { verdictOfRuntimeError } from './runtime.js';
-import { verdictOfStainlessClass } from './stainless.js';
+import { classifyAnthropicType, verdictOfStainlessClass } from './stainless.js';
 
 export type { ClassifyOptions, ErrorCategory, ErrorClassification } from './classification.js';
 export { errorClassName } from './classification.js';
@@ -62,7 +62,9 @@ const UNKNOWN: ErrorClassification = {
  *   53300 → `rate-limited`, 57014 → `timeout`, others `permanent`), MCP's JSON-RPC codes
  *   (ConnectionClosed, InternalError → `transient`; RequestTimeout → `timeout`, or
  *   aborted when the caller's signal cancelled it; ParseError, InvalidRequest,
- *   MethodNotFound, InvalidParams → `permanent`);
+ *   MethodNotFound, InvalidParams → `permanent`), and Anthropic's error `type` on a
+ *   mid-stream `APIError` that has no status (`overloaded_error`, `api_error` →
+ *   `transient`, `rate_limit_error` → `rate-limited`, the caller's mistakes `permanent`);
  * - Node and undici codes: ECONNRESET, ECONNREFUSED, EPIPE, EAI_AGAIN, UND_ERR_SOCKET …
  *   → `transient`; ETIMEDOUT, UND_ERR_*_TIMEOUT → `timeout`; ABORT_ERR,
  *   UND_ERR_ABORTED, axios' ERR_CANCELED → aborted;
@@ -132,7 +134,7 @@ function classifyChain(error: Bag, nowMs: number | undefined): ErrorClassificati
       continue;
     }
     const nodeStatus = statusOf(node) ?? mcpTransportStatus(node);
-    const family = classifyGrpc(node) ?? classifyPostgres(node) ?? classifyMcpError(node);
+    const family = classifyGrpc(node) ?? classifyPostgres(node) ?? classifyMcpError(node) ?? classifyAnthropicType(node);
     const nodeCode = isErrorCode(node.code) ? node.code : undefined;
     status ??= nodeStatus;
     code ??= family?.code ?? nodeCode;

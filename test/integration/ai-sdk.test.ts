@@ -145,6 +145,20 @@ describe('AI SDK errors (its own retries on: RetryError)', () => {
   });
 });
 
+describe('AI SDK streamText errors', () => {
+  it('a failed stream reports the APICallError to onError and rejects its results with NoOutputGeneratedError', async () => {
+    server.script(error(503, { 'retry-after-ms': '20' }));
+    const reported: unknown[] = [];
+    const result = streamText({ model: model(), prompt: 'hi', maxRetries: 0, onError: ({ error }) => void reported.push(error) });
+    const text = await caught(result.text);
+    expect(text).toMatchObject({ name: 'AI_NoOutputGeneratedError' });
+    // It carries no cause: unknown, so retryable; the error the stream met says why.
+    expect(classifyError(text)).toMatchObject({ category: 'transient', errorType: 'AI_NoOutputGeneratedError' });
+    expect(reported).toHaveLength(1);
+    expect(classifyError(reported[0])).toMatchObject({ category: 'transient', status: 503, retryAfterMs: 20, errorType: '503' });
+  });
+});
+
 describe('AI SDK usage', () => {
   it('reads usage from a generateText result', async () => {
     const result = await ask(0);

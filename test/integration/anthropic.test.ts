@@ -127,6 +127,31 @@ describe('Anthropic SDK errors', () => {
   });
 });
 
+describe('Anthropic stream errors', () => {
+  it('an error event mid-stream is an APIError without status, classified by its type', async () => {
+    const [start, blockStart, delta] = stream;
+    const failing = (type: string) => ({ event: 'error', data: { type: 'error', error: { type, message: type } } });
+    server.script(
+      { sse: [start!, blockStart!, delta!, failing('overloaded_error')] },
+      { sse: [start!, failing('invalid_request_error')] },
+    );
+    const consume = async () => {
+      const events = await client().messages.create({
+        model: 'claude-test',
+        max_tokens: 64,
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+      });
+      for await (const _ of events);
+    };
+    const overloaded = await caught(consume());
+    expect(overloaded).toBeInstanceOf(Anthropic.APIError);
+    expect(overloaded).toMatchObject({ status: undefined, type: 'overloaded_error' });
+    expect(classifyError(overloaded)).toMatchObject({ category: 'transient', errorType: 'overloaded_error' });
+    expect(classifyError(await caught(consume()))).toMatchObject({ category: 'permanent', errorType: 'invalid_request_error' });
+  });
+});
+
 describe('Anthropic usage', () => {
   it('reads usage from a message, cache writes and reads counted as input', async () => {
     const reply = await ask();

@@ -286,6 +286,7 @@ describe('parseRetryAfter (RFC 9110 §10.2.3)', () => {
     ['Thu, 31 Dec 2026 23:59:60 GMT', Date.parse('2027-01-01T00:00:00Z') - nowMs], // leap second
     ['Mon, 29 Feb 2028 00:00:00 GMT', Date.parse('2028-02-29T00:00:00Z') - nowMs],
     ['Sat, 01 Jan 0000 00:00:00 GMT', 0], // year 0000 is a valid 4DIGIT
+    ['Sun, 22 Nov 0026 10:00:30 GMT', 0], // year 26, long past (not 2026)
   ])('%j → %d ms', (value, ms) => {
     expect(parse(value)).toBe(ms);
   });
@@ -409,8 +410,8 @@ describe('parseRetryAfter (RFC 9110 §10.2.3)', () => {
       fc.property(fc.nat({ max: valid.length - 1 }), fc.string({ minLength: 1, maxLength: 1 }), (at, char) => {
         const value = valid.slice(0, at) + char + valid.slice(at + 1);
         const ms = parse(value);
-        // (Date.parse, the oracle, knows no leap second.)
-        if (ms !== undefined && !value.includes(':60 '))
+        // (Date.parse, the oracle, knows no leap second and reads year 0026 as 2026.)
+        if (ms !== undefined && !value.includes(':60 ') && !/ 0\d{3} /.test(value))
           expect(ms).toBe(Math.max(0, Date.parse(value.replace(/^[A-Za-z]+, /, '')) - nowMs));
       }),
       { numRuns: 2000 },
