@@ -158,6 +158,17 @@ describe('MCP errors over Streamable HTTP', () => {
     expect(['UND_ERR_SOCKET', 'ECONNRESET']).toContain(classified.errorType);
   });
 
+  it('a response stream cut mid-request leaves the request pending until its timeout: a timeout', async () => {
+    // The SDK (1.32) does not fail a request whose SSE response breaks: only its timeout
+    // (default 60 s) or the caller's signal ends it. Give MCP calls a timeout.
+    const client = await connect();
+    const pending = caught(client.callTool({ name: 'slow', arguments: { ms: 5000 } }, undefined, { timeout: 300 }));
+    setTimeout(() => http.closeAllConnections(), 50);
+    const error = await pending;
+    expect(error).toMatchObject({ code: ErrorCode.RequestTimeout, data: { timeout: 300 } });
+    expect(classifyError(error)).toMatchObject({ category: 'timeout', retryable: true });
+  });
+
   it('a server that is down refuses the connection: transient', async () => {
     const down = createServer();
     down.listen(0, '127.0.0.1');
