@@ -78,6 +78,9 @@ export function constructorName(value: Bag): string {
   return typeof name === 'string' ? name : '';
 }
 
+/** Longest class name returned (an attribute value, low-cardinality by intent). */
+const MAX_NAME = 128;
+
 /**
  * The class name of an error for `exception.type` and `error.type`: its `name` when an
  * SDK set one (`TypeError`, `AbortError`, `AI_APICallError`, `BrokenCircuitError`),
@@ -86,13 +89,15 @@ export function constructorName(value: Bag): string {
  * that is neither an error nor a named object. Never throws.
  *
  * OpenTelemetry JS's `recordException` puts an error's `code` in `exception.type` when it
- * has one (`BROKEN_CIRCUIT`); pass this name instead to keep the class.
+ * has one (`BROKEN_CIRCUIT`); pass this name instead to keep the class. A `name` longer
+ * than 128 characters (set at run time, not a class) is cut to 128.
  */
 export function errorClassName(error: unknown): string {
   if (!isObject(error)) return '_OTHER';
   try {
     const name = error.name;
-    if (typeof name === 'string' && name !== '' && name !== 'Error') return name;
+    if (typeof name === 'string' && name !== '' && name !== 'Error')
+      return name.length > MAX_NAME ? name.slice(0, MAX_NAME) : name;
     const ctor = constructorName(error);
     if (ctor !== '' && ctor !== 'Object') return ctor;
     return error instanceof Error || name === 'Error' ? 'Error' : '_OTHER';

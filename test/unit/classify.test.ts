@@ -264,6 +264,7 @@ describe('errorClassName', () => {
     expect(errorClassName(new Error('x'))).toBe('Error');
     expect(errorClassName({ status: 1 })).toBe('_OTHER');
     expect(errorClassName('boom')).toBe('_OTHER');
+    expect(errorClassName(Object.assign(new Error('x'), { name: 'N'.repeat(1000) }))).toBe('N'.repeat(128));
   });
 });
 
