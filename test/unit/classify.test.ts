@@ -239,6 +239,46 @@ describe('classifyError', () => {
   });
 });
 
+describe('classifyError (property)', () => {
+  const shapes = fc.oneof(
+    fc.integer({ min: 100, max: 599 }).map((status) => Object.assign(new Error('http'), { status })),
+    fc
+      .constantFrom('ECONNRESET', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'ERR_CANCELED', 'EWHATEVER')
+      .map((code) => Object.assign(new Error(code), { code })),
+    fc.integer({ min: 0, max: 16 }).map((code) => Object.assign(new Error('grpc'), { code, details: 'd' })),
+    fc
+      .constantFrom(-32000, -32001, -32601, -32603, -1)
+      .map((code) => Object.assign(new Error('mcp'), { name: 'McpError', code })),
+    fc.constantFrom(new TypeError('x is not a function'), new TypeError('fetch failed'), new Error('flaky'), new RangeError('r')),
+    fc.constantFrom(new DOMException('a', 'AbortError'), new DOMException('t', 'TimeoutError')),
+    fc.boolean().map((retryable) => Object.assign(new Error('flagged'), { retryable })),
+  );
+
+  it('never throws, and retryable is exactly "not permanent", for anything thrown', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.anything(), shapes), (thrown) => {
+        const c = classifyError(thrown);
+        expect(c.retryable).toBe(c.category !== 'permanent');
+        expect(!c.aborted || c.category === 'permanent').toBe(true);
+        expect(c.errorType.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('a wrapper that says nothing changes neither the decision nor status and code, however deep', () => {
+    fc.assert(
+      fc.property(shapes, fc.integer({ min: 1, max: 10 }), (inner, depth) => {
+        let wrapped: unknown = inner;
+        for (let i = 0; i < depth; i++) wrapped = new Error(`wrapper ${i}`, { cause: wrapped });
+        const [a, b] = [classifyError(inner), classifyError(wrapped)];
+        expect([b.category, b.aborted, b.status, b.code]).toEqual([a.category, a.aborted, a.status, a.code]);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
 describe('errorTypeOf', () => {
   it('prefers status, then code, then class name', () => {
     expect(errorTypeOf({ status: 503 })).toBe('503');
