@@ -19,7 +19,7 @@ import {
 } from './classification.js';
 import { classifyGrpc } from './grpc.js';
 import { categoryOfStatus, headersOf, shouldRetryHeader, statusOf } from './http.js';
-import { classifyMcpError, mcpTransportStatus } from './mcp.js';
+import { classifyMcpError, classifyMcpSessionExpiry, mcpTransportStatus } from './mcp.js';
 import { isErrorCode, verdictOfCode } from './node.js';
 import { classifyPostgres } from './postgres.js';
 import { type RetryAfter, readRetryAfter } from './retry-after.js';
@@ -54,8 +54,9 @@ const UNKNOWN: ErrorClassification = {
  *   `$metadata.httpStatusCode` (fetch wrappers, openai, Anthropic, axios, the AI SDK,
  *   the AWS SDK), or the numeric `code` of MCP's `StreamableHTTPError`: 429 →
  *   `rate-limited`; 408, 425 and 5xx but 501, 505–510 (Anthropic's 529 overloaded
- *   included) → `transient`; other statuses → `permanent` (MCP's 404: the session
- *   expired);
+ *   included) → `transient`; other statuses → `permanent` — but MCP's 404 for an
+ *   unknown session (code `MCP_SESSION_EXPIRED`) is `transient`: the spec has the
+ *   client start a new session and resend, which an attempt that reconnects does;
  * - gRPC status codes (UNAVAILABLE, ABORTED → `transient`, DEADLINE_EXCEEDED →
  *   `timeout`, RESOURCE_EXHAUSTED → `rate-limited`, CANCELLED → aborted, others
  *   `permanent`), PostgreSQL SQLSTATEs (08xxx, 40001, 40P01, 57P01–57P03 → `transient`,
@@ -134,7 +135,12 @@ function classifyChain(error: Bag, nowMs: number | undefined): ErrorClassificati
       continue;
     }
     const nodeStatus = statusOf(node) ?? mcpTransportStatus(node);
-    const family = classifyGrpc(node) ?? classifyPostgres(node) ?? classifyMcpError(node) ?? classifyAnthropicType(node);
+    const family =
+      classifyGrpc(node) ??
+      classifyPostgres(node) ??
+      classifyMcpError(node) ??
+      classifyMcpSessionExpiry(node) ??
+      classifyAnthropicType(node);
     const nodeCode = isErrorCode(node.code) ? node.code : undefined;
     status ??= nodeStatus;
     code ??= family?.code ?? nodeCode;
@@ -179,8 +185,8 @@ function verdictOf(
   const byStatus = status === undefined ? undefined : categoryOfStatus(status);
   if (flag !== undefined)
     return !flag ? 'permanent' : byStatus === undefined || byStatus === 'permanent' ? 'transient' : byStatus;
-  if (byStatus !== undefined) return byStatus;
   if (family?.verdict !== undefined) return family.verdict;
+  if (byStatus !== undefined) return byStatus;
   const byCode = code === undefined ? undefined : verdictOfCode(code);
   if (byCode !== undefined) return byCode;
   if (isPermanentAiSdkError(node)) return 'permanent';

@@ -2,8 +2,7 @@
  * The MCP TypeScript SDK (`@modelcontextprotocol/sdk`): `McpError` with a JSON-RPC error
  * `code` (the SDK's own −32000 ConnectionClosed and −32001 RequestTimeout, JSON-RPC's
  * −32700…−32603, MCP's), and the HTTP transports' `StreamableHTTPError` / `SseError`
- * whose numeric `code` is the HTTP status (404 is an expired or unknown session, which
- * the client must initialize anew: retrying on the same session cannot succeed).
+ * whose numeric `code` is the HTTP status.
  */
 import { type Bag, constructorName, type Finding, type Verdict } from './classification.js';
 
@@ -45,4 +44,16 @@ export function mcpTransportStatus(error: Bag): number | undefined {
   if (typeof code !== 'number' || !Number.isInteger(code) || code < 100 || code > 599) return undefined;
   const name = constructorName(error);
   return name === 'StreamableHTTPError' || name === 'SseError' ? code : undefined;
+}
+
+/**
+ * An expired session: a transport 404 whose body (in the message) speaks of the session,
+ * as the MCP SDKs' servers answer a request with an unknown `Mcp-Session-Id`. The
+ * Streamable HTTP spec has the client start a new session and send the request again,
+ * so it is `transient` (code `MCP_SESSION_EXPIRED`) — for an attempt that reconnects;
+ * another 404 (a wrong URL) stays permanent by its status.
+ */
+export function classifyMcpSessionExpiry(error: Bag): Finding | undefined {
+  if (mcpTransportStatus(error) !== 404 || typeof error.message !== 'string' || !/session/i.test(error.message)) return undefined;
+  return { verdict: 'transient', code: 'MCP_SESSION_EXPIRED' };
 }

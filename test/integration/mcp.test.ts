@@ -51,6 +51,10 @@ const openClients: Client[] = [];
 
 beforeAll(async () => {
   http = createServer(async (req, res) => {
+    if (req.url !== '/mcp') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found');
+      return;
+    }
     const body = req.method === 'POST' ? await readJson(req) : undefined;
     const call = body as { method?: string; params?: { name?: string } } | undefined;
     const tool = call?.method === 'tools/call' ? call.params?.name : undefined;
@@ -180,17 +184,28 @@ describe('MCP errors over Streamable HTTP', () => {
     expect(classifyError(error)).toMatchObject({ category: 'transient', code: 'ECONNREFUSED' });
   });
 
-  it('an expired session is a StreamableHTTPError 404: final on that session', async () => {
+  it('an expired session is a StreamableHTTPError 404 about the session: transient (start a new session)', async () => {
     const client = await connect();
     const transport = client.transport as StreamableHTTPClientTransport;
     sessions.delete(transport.sessionId!);
     const error = await caught(client.callTool({ name: 'echo', arguments: { text: 'hi' } }));
     expect(error).toBeInstanceOf(StreamableHTTPError);
     expect((error as StreamableHTTPError).code).toBe(404);
-    expect(classifyError(error)).toMatchObject({ category: 'permanent', status: 404, errorType: '404' });
+    expect(classifyError(error)).toMatchObject({
+      category: 'transient',
+      status: 404,
+      code: 'MCP_SESSION_EXPIRED',
+      errorType: '404',
+    });
   });
 
-  it('a tool call under resilient survives a dropped connection by reconnecting on the next attempt', async () => {
+  it('a wrong endpoint is a StreamableHTTPError 404 too, but permanent', async () => {
+    const error = await caught(connect(new URL('/nope', url)));
+    expect(error).toBeInstanceOf(StreamableHTTPError);
+    expect(classifyError(error)).toMatchObject({ category: 'permanent', status: 404, code: undefined });
+  });
+
+  it('a tool call under resilient survives a dropped connection and an expired session by reconnecting', async () => {
     let session: Client | undefined;
     let connects = 0;
     const echo = resilient(
@@ -209,5 +224,8 @@ describe('MCP errors over Streamable HTTP', () => {
     dropNext.set('echo', 1);
     await expect(echo('hello')).resolves.toBe('hello');
     expect(connects).toBe(2);
+    sessions.delete((session!.transport as StreamableHTTPClientTransport).sessionId!);
+    await expect(echo('again')).resolves.toBe('again');
+    expect(connects).toBe(3);
   });
 });

@@ -166,6 +166,26 @@ describe('classifyError', () => {
     });
   });
 
+  it("reads MCP transports' HTTP status, and their 404 for an unknown session as an expired session", () => {
+    class StreamableHTTPError extends Error {
+      constructor(
+        readonly code: number,
+        message: string,
+      ) {
+        super(`Streamable HTTP error: ${message}`);
+      }
+    }
+    const expired = new StreamableHTTPError(404, 'Error POSTing to endpoint: {"error":{"message":"Session not found"}}');
+    expect(classifyError(expired)).toMatchObject({ category: 'transient', status: 404, code: 'MCP_SESSION_EXPIRED' });
+    expect(classifyError(new StreamableHTTPError(404, 'Error POSTing to endpoint: Not Found')).category).toBe('permanent');
+    expect(classifyError(new StreamableHTTPError(503, 'Error POSTing to endpoint: busy'))).toMatchObject({
+      category: 'transient',
+      status: 503,
+    });
+    // A plain error with a numeric code is no transport error.
+    expect(classifyError(Object.assign(new Error('session gone'), { code: 404 })).status).toBeUndefined();
+  });
+
   describe('explicit flags', () => {
     it("honours the AI SDK's isRetryable over the status, keeping a 429 rate-limited", () => {
       expect(classifyError(aiSdkError('AI_APICallError', { statusCode: 409, isRetryable: true })).category).toBe('transient');
