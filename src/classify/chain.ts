@@ -20,7 +20,7 @@ function add(chain: Bag[], value: unknown): void {
  * errors (`ResilienceError`) are read as they are, not through their causes: a
  * `RetriesExhaustedError` is not its last attempt's error.
  */
-export function causeChain(error: Bag): Bag[] {
+export function causeChain(error: Bag): readonly Bag[] {
   const chain = [error];
   for (let i = 0; i < chain.length; i++) {
     const current = chain[i]!;

@@ -127,7 +127,10 @@ function classifyChain(error: Bag, nowMs: number | undefined): ErrorClassificati
   let code: string | undefined;
   let retryAfter: RetryAfter | undefined;
   let ownRetryAfterMs: number | undefined;
-  for (const node of causeChain(error)) {
+  // Most errors stand alone: no chain to build.
+  const chain =
+    error.cause === undefined && error.errors === undefined && error.lastError === undefined ? [error] : causeChain(error);
+  for (const node of chain) {
     if (node instanceof ResilienceError) {
       verdict ??=
         node instanceof TimeoutError ? (node.retryable ? 'timeout' : 'permanent') : node.retryable ? 'transient' : 'permanent';
@@ -164,8 +167,15 @@ function classifyChain(error: Bag, nowMs: number | undefined): ErrorClassificati
     code,
     retryAfterMs: retryAfter?.ms ?? ownRetryAfterMs,
     retryAfterIgnored: retryAfter?.ignored,
-    errorType: status !== undefined ? String(status) : (code ?? errorClassName(error)),
+    errorType: status !== undefined ? statusText(status) : (code ?? errorClassName(error)),
   };
+}
+
+/** `String(status)` for every HTTP status, made once (error.type is read on every failure). */
+const STATUS_TEXT = Array.from({ length: 600 }, (_, status) => String(status));
+
+function statusText(status: number): string {
+  return STATUS_TEXT[status] ?? String(status);
 }
 
 /** What one error (not this SDK's) says about itself; the order is the precedence. */
