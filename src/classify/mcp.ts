@@ -12,7 +12,7 @@ const JSON_RPC_VERDICTS: ReadonlyMap<number, Verdict> = new Map<number, Verdict>
   [-32700, 'permanent'], // ParseError
   [-32600, 'permanent'], // InvalidRequest
   [-32601, 'permanent'], // MethodNotFound
-  [-32602, 'permanent'], // InvalidParams (also an unknown tool)
+  [-32602, 'permanent'], // InvalidParams (e.g. an unknown resource)
   [-32002, 'permanent'], // resource not found (MCP)
   [-32042, 'permanent'], // UrlElicitationRequired: a person must act first
 ]);
