@@ -6,11 +6,15 @@
  */
 
 export {
+  type ClassifyOptions,
   classifyError,
   type ErrorCategory,
   type ErrorClassification,
+  errorClassName,
   errorTypeOf,
   parseRetryAfter,
+  type TokenUsage,
+  usageOf,
 } from './classify/index.js';
 export { idempotent } from './decorators/idempotent.js';
 export { type ResilientOptions, resilient } from './decorators/resilient.js';
