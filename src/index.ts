@@ -6,14 +6,18 @@
  */
 
 export {
+  type ClassifyOptions,
   classifyError,
   type ErrorCategory,
   type ErrorClassification,
+  errorClassName,
   errorTypeOf,
   parseRetryAfter,
+  type TokenUsage,
+  usageOf,
 } from './classify/index.js';
 export { idempotent } from './decorators/idempotent.js';
-export { type ResilientOptions, resilient } from './decorators/resilient.js';
+export { type AsyncMethod, type ResilientDecorator, type ResilientOptions, resilient } from './decorators/resilient.js';
 export { type TraceOptions, trace, traced } from './decorators/trace.js';
 export {
   IdempotencyConflictError,
@@ -64,6 +68,7 @@ export type { BucketLimit, RateLimitStore } from './policies/rate-limit-store.js
 export { type Cost, RateLimiter, type RateLimiterOptions, type TokenBucketOptions } from './policies/rate-limiter.js';
 export { type RetryOptions, RetryPolicy } from './policies/retry.js';
 export { type TimeoutOptions, TimeoutPolicy } from './policies/timeout.js';
+export { SpanClockProcessor, spanClockNow } from './telemetry/clock.js';
 export type { CircuitState, GiveUpReason, ResilienceEvent, TimeoutScope } from './telemetry/events.js';
 export {
   type StepContext,

@@ -1,6 +1,7 @@
 /**
  * HTTP error shapes: a status on the error or its `response` (fetch wrappers, the openai
- * SDK, axios, the AWS SDK) and the server's advertised wait in its headers.
+ * and Anthropic SDKs, axios, the AI SDK, the AWS SDK), the response headers, and what
+ * the server says there about retrying (`x-should-retry`).
  */
 import { type Bag, type ErrorCategory, isObject } from './classification.js';
 
@@ -25,54 +26,51 @@ export function statusOf(error: Bag): number | undefined {
   );
 }
 
-/** Reads one header from a `Headers`-like object (with `get`) or a plain object (any key case). */
-function header(headers: unknown, name: string): string | undefined {
-  if (!isObject(headers)) return undefined;
-  if (typeof headers.get === 'function') {
-    const value = (headers.get as (key: string) => unknown).call(headers, name);
+/** The response headers of an HTTP error: `headers`, `responseHeaders` (the AI SDK) or `response.headers`. */
+export function headersOf(error: Bag): unknown {
+  if (error.headers !== undefined) return error.headers;
+  if (error.responseHeaders !== undefined) return error.responseHeaders;
+  return isObject(error.response) ? error.response.headers : undefined;
+}
+
+/**
+ * Reads one header from a `Headers`-like object (with `get`) or a plain object (any key
+ * case, e.g. node:http's `IncomingHttpHeaders`, the AI SDK's `responseHeaders`). Several
+ * values are joined with `, ` as `Headers.get` does — which no singleton header accepts.
+ */
+export function header(headers: object, name: string): string | undefined {
+  const bag = headers as Record<string, unknown>;
+  if (typeof bag.get === 'function') {
+    const value = (bag.get as (key: string) => unknown).call(headers, name);
     return typeof value === 'string' ? value : undefined;
   }
-  for (const key of Object.keys(headers)) {
-    if (key.toLowerCase() !== name) continue;
-    const value = headers[key];
-    if (Array.isArray(value)) return typeof value[0] === 'string' ? value[0] : undefined;
+  for (const key of Object.keys(bag)) {
+    if (key.length !== name.length || key.toLowerCase() !== name) continue;
+    const value = bag[key];
+    if (Array.isArray(value)) return value.join(', ');
     return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
   }
   return undefined;
 }
 
 /**
- * Parses a server's advertised wait, in milliseconds: the `retry-after-ms` header
- * (milliseconds, as sent by OpenAI and Azure) wins over `Retry-After` (delta-seconds or
- * an HTTP date, RFC 9110 §10.2.3). Returns undefined when absent or unparseable; a date
- * in the past yields 0.
- *
- * @param headers a `Headers` instance or a plain header object
- * @param nowMs the current time, for HTTP dates (default `Date.now()`)
+ * What `x-should-retry` says (`true`/`false`), a header OpenAI's and Anthropic's servers
+ * send and their SDKs obey over the status; undefined when absent or another value.
  */
-export function parseRetryAfter(headers: unknown, nowMs?: number): number | undefined {
-  const ms = header(headers, 'retry-after-ms');
-  if (ms !== undefined && ms.trim() !== '') {
-    const value = Number(ms);
-    if (Number.isFinite(value) && value >= 0) return value;
-  }
-  const raw = header(headers, 'retry-after')?.trim();
-  if (!raw) return undefined;
-  if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw) * 1000;
-  const date = Date.parse(raw);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - (nowMs ?? Date.now()));
+export function shouldRetryHeader(headers: unknown): boolean | undefined {
+  if (!isObject(headers)) return undefined;
+  const value = header(headers, 'x-should-retry');
+  return value === 'true' ? true : value === 'false' ? false : undefined;
 }
 
-/** The response headers of an HTTP error: `headers` or `response.headers`. */
-export function headersOf(error: Bag): unknown {
-  if (error.headers !== undefined) return error.headers;
-  return isObject(error.response) ? error.response.headers : undefined;
-}
-
-/** 429 → `rate-limited`; 408 and 5xx but 501, 505–510 → `transient`; other statuses → `permanent`. */
+/**
+ * 429 → `rate-limited`; 408 (Request Timeout), 425 (Too Early) and 5xx but 501, 505–510
+ * → `transient`; every other status (4xx, and anything below 400 thrown as an error) →
+ * `permanent`.
+ */
 export function categoryOfStatus(status: number): ErrorCategory {
   if (status === 429) return 'rate-limited';
-  if (status === 408) return 'transient';
+  if (status === 408 || status === 425) return 'transient';
   if (status >= 500) return PERMANENT_5XX.has(status) ? 'permanent' : 'transient';
   return 'permanent';
 }

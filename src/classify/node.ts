@@ -1,35 +1,40 @@
 /**
- * Node socket/DNS error codes and undici's codes (fetch wraps them in `cause`).
+ * Node socket/DNS error codes, undici's codes (fetch wraps them in `cause`) and the
+ * cancellation codes of Node, undici and axios.
  */
-import type { ErrorCategory } from './classification.js';
+import type { Verdict } from './classification.js';
 
-/** Codes that mean "the network hiccuped; try again". */
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED', // also axios: a request aborted by its timeout
-  'EPIPE',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_RESPONSE_STATUS_CODE',
+const CODE_VERDICTS: ReadonlyMap<string, Verdict> = new Map<string, Verdict>([
+  // "The network hiccuped; try again."
+  ['ECONNRESET', 'transient'],
+  ['ECONNREFUSED', 'transient'],
+  ['ECONNABORTED', 'transient'], // also axios: a request aborted by its own timeout
+  ['EPIPE', 'transient'],
+  ['EAI_AGAIN', 'transient'],
+  ['EHOSTUNREACH', 'transient'],
+  ['ENETUNREACH', 'transient'],
+  ['ENETDOWN', 'transient'],
+  ['UND_ERR_SOCKET', 'transient'],
+  ['UND_ERR_CLOSED', 'transient'],
+  ['UND_ERR_RESPONSE_STATUS_CODE', 'transient'],
+  // Network-level timeouts.
+  ['ETIMEDOUT', 'timeout'],
+  ['ESOCKETTIMEDOUT', 'timeout'],
+  ['UND_ERR_CONNECT_TIMEOUT', 'timeout'],
+  ['UND_ERR_HEADERS_TIMEOUT', 'timeout'],
+  ['UND_ERR_BODY_TIMEOUT', 'timeout'],
+  // The caller cancelled: Node's AbortError, undici's RequestAbortedError, axios' CanceledError.
+  ['ABORT_ERR', 'aborted'],
+  ['UND_ERR_ABORTED', 'aborted'],
+  ['ERR_CANCELED', 'aborted'],
 ]);
 
-/** Codes that mean a network-level timeout. */
-const TIMEOUT_CODES = new Set([
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
+/** The verdict on a Node, undici or axios error code, or undefined for codes it does not know. */
+export function verdictOfCode(code: string): Verdict | undefined {
+  return CODE_VERDICTS.get(code);
+}
 
-/** The category of a Node or undici error code, or undefined for codes it does not know. */
-export function categoryOfCode(code: string): ErrorCategory | undefined {
-  if (TRANSIENT_CODES.has(code)) return 'transient';
-  if (TIMEOUT_CODES.has(code)) return 'timeout';
-  return undefined;
+/** Whether a string looks like a library's error code (`ECONNRESET`, `ERR_INVALID_URL`): upper case, at most 64 characters. */
+export function isErrorCode(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Z][A-Z0-9_]{1,63}$/.test(value);
 }

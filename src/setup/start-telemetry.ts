@@ -3,9 +3,10 @@
  * OTLP export and span trees in the terminal — or, when an SDK is already registered,
  * nothing at all but one line saying so.
  */
-import { metrics, type TracerProvider, trace } from '@opentelemetry/api';
+import { metrics, trace } from '@opentelemetry/api';
 import { NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
-import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { TracerProvider as SdkTracerProvider, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { SpanClockProcessor } from '../telemetry/clock.js';
 import { type DeliveryReport, type ExportOptions, type ExportSpanProcessor, otlpSpanProcessor } from './export-processor.js';
 import { registeredTracerProvider } from './registered.js';
 import { defaultResourceDetectors } from './resource-detectors.js';
@@ -47,8 +48,11 @@ export interface TelemetryOptions extends Omit<ExportOptions, 'endpoint' | 'expo
 export interface Telemetry {
   /** False when an SDK was already registered and `startTelemetry()` registered nothing. */
   readonly registered: boolean;
-  /** The tracer provider this call registered (undefined when it registered none). */
-  readonly tracerProvider: TracerProvider | undefined;
+  /**
+   * The tracer provider this call registered; when it registered none, the one that is
+   * registered (someone else's: give it to instrumentations, leave its shutdown to its owner).
+   */
+  readonly tracerProvider: SdkTracerProvider;
   /**
    * Resolves once resource detection finished. Detectors that answer asynchronously
    * (`host.id`, cloud detectors you add) make the SDK's `SimpleSpanProcessor` hold spans
@@ -112,11 +116,12 @@ function resolveResource(sdk: NodeSDK): Promise<void> {
 }
 
 /**
- * The span processors of `options`, in order: export, the caller's, the console printer.
- * The one place the pipeline of spans is assembled.
+ * The span processors of `options`, in order: the span clock (first: one sub-ms clock,
+ * causal order), export, the caller's, the console printer. The one place the pipeline
+ * of spans is assembled.
  */
 function assembleSpanProcessors(options: TelemetryOptions): { processors: SpanProcessor[]; exporting?: ExportSpanProcessor } {
-  const processors: SpanProcessor[] = [];
+  const processors: SpanProcessor[] = [new SpanClockProcessor()];
   let exporting: ExportSpanProcessor | undefined;
   if (options.endpoint !== false) {
     const { endpoint, maxQueueSize, maxExportBatchSize, exportDelayMs, exportTimeoutMs, warn } = options;
@@ -165,7 +170,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     }
     return {
       registered: false,
-      tracerProvider: undefined,
+      tracerProvider: registeredTracerProvider() as SdkTracerProvider,
       ready: Promise.resolve(),
       delivery: () => NOTHING,
       flush: async () => true,
@@ -196,7 +201,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   let shutdown: Promise<boolean> | undefined;
   return {
     registered: tracerProvider !== undefined,
-    tracerProvider,
+    tracerProvider: (tracerProvider ?? trace.getTracerProvider()) as SdkTracerProvider,
     ready,
     delivery: () => exporting?.delivery() ?? NOTHING,
     flush: async () => {

@@ -10,8 +10,10 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import type * as SdkMetrics from '@opentelemetry/sdk-metrics';
 import { type ReadableSpan, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { registeredTracerProvider } from '../setup/registered.js';
+import { SpanClockProcessor } from '../telemetry/clock.js';
 import { printSpanTree, type SpanTreeOptions } from '../telemetry/span-tree.js';
 
+export { SpanClockProcessor, spanClockNow } from '../telemetry/clock.js';
 export { printSpanTree, type SpanTreeOptions };
 
 /** Finished spans of a test, with helpers. */
@@ -64,11 +66,14 @@ function processorsOf(provider: object): SpanProcessor[] | undefined {
 /**
  * Records every span finished in this process in memory, as it ends. Call in `beforeEach`, `uninstall()` in `afterEach`.
  *
+ * Spans are on the span clock ({@link SpanClockProcessor}: sub-ms, causal order for `tree()`).
+ *
  * - No SDK registered: installs a tracer provider and an AsyncLocalStorage context manager.
  * - An SDK registered by someone else (NodeSDK preloaded, e.g. with `--import`): adds the
  *   recorder to that provider instead of replacing it, so a trace stays whole — the
  *   spans of its instrumentations (HTTP clients) and ours land in the same recorder.
- *   `uninstall()` takes the recorder out again and leaves the SDK running.
+ *   A `SpanClockProcessor` goes first in that SDK for the test unless it has one.
+ *   `uninstall()` takes both out again and leaves the SDK running.
  * - A registered provider that is not an SDK one: replaced for the test, with one
  *   warning line (once per process).
  */
@@ -78,10 +83,15 @@ export function installTestTracing(): SpanRecorder {
   const attachTo = existing !== undefined && !ownProviders.has(existing) ? processorsOf(existing) : undefined;
   let uninstall: () => Promise<void>;
   if (attachTo !== undefined) {
+    // The span clock goes first, for the test's duration, unless the SDK already has one.
+    const clock = attachTo.some((p) => p instanceof SpanClockProcessor) ? undefined : new SpanClockProcessor();
+    if (clock !== undefined) attachTo.unshift(clock);
     attachTo.push(recorder);
     uninstall = async () => {
-      const index = attachTo.indexOf(recorder);
-      if (index >= 0) attachTo.splice(index, 1);
+      for (const added of [clock, recorder]) {
+        const index = added === undefined ? -1 : attachTo.indexOf(added);
+        if (index >= 0) attachTo.splice(index, 1);
+      }
       await recorder.shutdown();
     };
   } else {
@@ -92,7 +102,7 @@ export function installTestTracing(): SpanRecorder {
           'replacing it for the test (spans of instrumentations bound to it will not be recorded).',
       );
     }
-    const provider = new TracerProvider({ spanProcessors: [recorder] });
+    const provider = new TracerProvider({ spanProcessors: [new SpanClockProcessor(), recorder] });
     ownProviders.add(provider);
     trace.disable();
     context.disable();

@@ -29,7 +29,7 @@ const APP = `
 import { createServer } from 'node:http';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
-import { resilient } from 'otel-resilience';
+import { resilient, SpanClockProcessor } from 'otel-resilience';
 import { otlpSpanProcessor, spanTreePrinter, startTelemetry } from 'otel-resilience/setup';
 import { installTestTracing } from 'otel-resilience/testing';
 
@@ -48,7 +48,7 @@ const exporting = otlpSpanProcessor({ endpoint: 'http://127.0.0.1:' + collectorP
 const trees = [];
 const sdk = new NodeSDK({
   serviceName: 'agent',
-  spanProcessors: [exporting, spanTreePrinter({ printer: (tree) => trees.push(tree), timings: false })],
+  spanProcessors: [new SpanClockProcessor(), exporting, spanTreePrinter({ printer: (tree) => trees.push(tree), timings: false })],
   instrumentations: [new UndiciInstrumentation()],
 });
 sdk.start();

@@ -66,6 +66,12 @@ describe('axios', () => {
     const timedOut = await caught(axios.get(`${base}/slow`, { timeout: 50 }));
     expect(classifyError(timedOut).retryable).toBe(true);
   });
+
+  it("the caller's abort (CanceledError) is final", async () => {
+    const canceled = await caught(axios.get(`${base}/slow`, { signal: AbortSignal.abort() }));
+    expect(axios.isCancel(canceled)).toBe(true);
+    expect(classifyError(canceled)).toMatchObject({ category: 'permanent', aborted: true, errorType: 'ERR_CANCELED' });
+  });
 });
 
 describe('node:http', () => {
@@ -95,13 +101,15 @@ describe('openai SDK', () => {
     const dropped = await chat('/drop');
     expect(dropped).toBeInstanceOf(OpenAI.APIConnectionError);
     expect(classifyError(dropped).retryable).toBe(true);
+    // The undici code deep in its cause chain (APIConnectionError ← TypeError: fetch failed ← SocketError).
+    expect(['UND_ERR_SOCKET', 'ECONNRESET']).toContain(errorTypeOf(dropped));
     const timedOut = await chat('/slow', client(50));
     expect(timedOut).toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
     expect(classifyError(timedOut).category).toBe('timeout');
     expect(errorTypeOf(timedOut)).toBe('APIConnectionTimeoutError');
     const aborted = await chat('/slow', client(), AbortSignal.abort());
     expect(aborted).toBeInstanceOf(OpenAI.APIUserAbortError);
-    expect(classifyError(aborted).category).toBe('permanent');
+    expect(classifyError(aborted)).toMatchObject({ category: 'permanent', aborted: true });
   });
 });
 
