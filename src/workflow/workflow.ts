@@ -4,19 +4,29 @@ import { errorTypeOf } from '../classify/index.js';
 import { ResiliencePipeline } from '../pipeline/pipeline.js';
 import { endSpan, startSpan } from '../policies/child-span.js';
 import { type Clock, systemClock } from '../policies/clock.js';
-import { ResilienceError } from '../policies/errors.js';
 import type { RetryOptions } from '../policies/retry.js';
 import { knownOptions, numberOption, stringOption } from '../policies/validate.js';
+import { CorruptRecordError } from '../stores/corrupt-record-error.js';
+import { keyOf } from '../stores/keys.js';
+import { LeaseKeeper } from '../stores/lease-keeper.js';
+import { retryStoreOp } from '../stores/store-retry.js';
 import type { ResilienceEvent } from '../telemetry/events.js';
 import * as names from '../telemetry/names.js';
 import { recordEvent, recordFailure } from '../telemetry/spans.js';
+import { WorkflowFailedError, WorkflowLeaseHeldError, WorkflowLeaseLostError, WorkflowStalledError } from './errors.js';
 import { MemoryWorkflowStore, type StoredError, type WorkflowRun, type WorkflowStore } from './workflow-store.js';
 
 /** What a step's function receives. */
 export interface StepContext {
-  /** `runId:stepId`: stable across retries and resumes — pass it as an `Idempotency-Key`. */
+  /**
+   * `runId:stepId` (a `:` or `%` in the run id percent-encoded, so no two steps share
+   * one): stable across retries, resumes and processes — pass it as an `Idempotency-Key`.
+   * A process that dies after a step's effect and before its checkpoint leaves the step
+   * to run again in the next execution, with this same key: the receiver deduplicating
+   * on it is what makes that window harmless.
+   */
   readonly idempotencyKey: string;
-  /** Aborts when the step's timeout fires. */
+  /** Aborts when the step's timeout fires, or when this execution lost the run's lease. */
   readonly signal: AbortSignal;
   /** Attempt number within this execution of the step (1-based). */
   readonly attempt: number;
@@ -65,42 +75,6 @@ export interface WorkflowOptions {
   readonly clock?: Clock;
 }
 
-/**
- * A run gave up. `cause` is the failure; `status` is where the run ended (`compensated`,
- * or `failed` when compensation was not run or some compensations failed, then listed in
- * `compensationErrors` as an `AggregateError`).
- */
-export class WorkflowFailedError extends ResilienceError {
-  readonly runId: string;
-  readonly status: WorkflowRun['status'];
-  readonly compensationErrors: AggregateError | undefined;
-
-  constructor(runId: string, status: WorkflowRun['status'], cause: unknown, compensationErrors?: unknown[]) {
-    const detail = cause instanceof Error ? `: ${cause.message}` : '';
-    super(`Workflow run "${runId}" ${status}${detail}`, 'WORKFLOW_FAILED', false, undefined, { cause });
-    this.runId = runId;
-    this.status = status;
-    this.compensationErrors =
-      compensationErrors && compensationErrors.length > 0
-        ? new AggregateError(compensationErrors, `${compensationErrors.length} compensation(s) of run "${runId}" failed`)
-        : undefined;
-  }
-}
-
-/** Another process holds the run's lease; retry after `retryAfterMs`. */
-export class WorkflowLeaseHeldError extends ResilienceError {
-  constructor(runId: string, retryAfterMs: number) {
-    super(`Workflow run "${runId}" is owned by another execution`, 'WORKFLOW_LEASE_HELD', true, retryAfterMs);
-  }
-}
-
-/** This execution lost the run's lease (another took over); it stops without writing. */
-export class WorkflowLeaseLostError extends ResilienceError {
-  constructor(runId: string) {
-    super(`Workflow run "${runId}" was taken over by another execution`, 'WORKFLOW_LEASE_LOST', false);
-  }
-}
-
 /** Thrown into the body to stop it once compensation replay reached the first unfinished step. */
 class StopReplay extends Error {}
 
@@ -116,6 +90,9 @@ interface Compensation {
   output: unknown;
 }
 
+/** Progress an execution of this process could not save, per store then run: merged into the run on its next claim here. */
+const unsaved = new Map<WorkflowStore, Map<string, Pick<WorkflowRun, 'steps' | 'compensated'>>>();
+
 /** One execution of a run by this process: owns the lease, checkpoints, compensates. */
 class Execution<I, O> {
   private readonly owner = randomUUID();
@@ -127,7 +104,13 @@ class Execution<I, O> {
   private failedStep: string | undefined;
   private replayOnly = false;
   private saving: Promise<unknown> = Promise.resolve();
-  private renewal: unknown;
+  /** A write whose outcome is unknown (it failed or timed out, and may have taken effect). */
+  private unknown: WorkflowRun | undefined;
+  private lease: LeaseKeeper | undefined;
+  /** Aborted when the lease is lost: the running step's signal follows it. */
+  private readonly abort = new AbortController();
+  /** Why this execution stopped (stalled, lease lost): no further step runs, nothing more is written. */
+  private halted: WorkflowStalledError | WorkflowLeaseLostError | undefined;
   private span: Span | undefined;
 
   constructor(
@@ -144,29 +127,127 @@ class Execution<I, O> {
   }
 
   /**
-   * Writes `change(run)` if this execution still owns the run (compare-and-set), renewing
-   * the lease — or, with `release`, giving it up (the run's final write).
+   * One write of `run` on the current version. True when it is stored — also when an
+   * earlier write of this execution whose outcome was unknown turns out to have taken
+   * effect (found by reading back); false on a conflict (another execution wrote).
    */
-  private save(change: (run: WorkflowRun) => Partial<WorkflowRun>, release = false): Promise<void> {
-    const next = this.saving.then(async () => {
-      const now = this.settings.clock.now();
-      const lease = release ? { owner: undefined, leaseExpiresAt: undefined } : { leaseExpiresAt: now + this.settings.leaseMs };
-      const run: WorkflowRun = { ...this.run, ...change(this.run), ...lease, updatedAt: now };
-      const version = await this.settings.store.save(run, this.version);
-      if (version === undefined) throw new WorkflowLeaseLostError(this.runId);
-      this.run = run;
-      this.version = version;
-    });
+  private async saveOnce(run: WorkflowRun): Promise<boolean> {
+    let version: number | undefined;
+    try {
+      version = await this.settings.store.save(run, this.version);
+    } catch (error) {
+      this.unknown = run;
+      throw error;
+    }
+    if (version !== undefined) {
+      [this.run, this.version, this.unknown] = [run, version, undefined];
+      return true;
+    }
+    const was = this.unknown;
+    if (was === undefined) return false;
+    const loaded = await this.settings.store.load(this.runId);
+    this.unknown = undefined;
+    if (loaded?.version !== this.version + 1 || JSON.stringify(loaded.run) !== JSON.stringify(was)) return false;
+    [this.run, this.version] = [was, loaded.version];
+    return true;
+  }
+
+  /** Queues `write` behind the writes before it (a run's versions advance one at a time). */
+  private serial<T>(write: () => Promise<T>): Promise<T> {
+    const next = this.saving.then(write);
     this.saving = next.catch(() => {});
     return next;
   }
 
-  /** Loads or creates the run and takes its lease. */
+  /**
+   * Writes `change(run)`, renewing the lease — or, with `release`, giving it up (the
+   * run's final write). A failed write is retried with backoff while the lease lasts;
+   * when it still fails, the execution stalls ({@link WorkflowStalledError}). A conflict
+   * means another execution took the run ({@link WorkflowLeaseLostError}).
+   */
+  private save(change: (run: WorkflowRun) => Partial<WorkflowRun>, release = false, step?: string): Promise<void> {
+    return this.serial(async () => {
+      if (this.halted) throw this.halted;
+      const { clock, leaseMs } = this.settings;
+      const intended = () => {
+        const now = clock.now();
+        const lease = release ? { owner: undefined, leaseExpiresAt: undefined } : { leaseExpiresAt: now + leaseMs };
+        return { ...this.run, ...change(this.run), ...lease, updatedAt: now };
+      };
+      try {
+        await retryStoreOp(
+          async () => {
+            const sentAt = clock.now();
+            if (!(await this.saveOnce(intended()))) throw this.halt(new WorkflowLeaseLostError(this.runId));
+            this.lease?.renewed(sentAt);
+          },
+          {
+            clock,
+            until: () => this.lease?.expiresAt ?? clock.now() + leaseMs,
+            isFinal: (error) => error instanceof WorkflowLeaseLostError || error instanceof CorruptRecordError,
+          },
+        );
+      } catch (error) {
+        if (error instanceof WorkflowLeaseLostError) throw error;
+        throw await this.stall(intended(), step, error);
+      }
+    });
+  }
+
+  /**
+   * Stops this execution after a write that could not be made, keeping what it could not
+   * save in memory (a later execution here merges it), and tries once to leave the run
+   * `stalled` for whoever looks.
+   */
+  private async stall(intended: WorkflowRun, step: string | undefined, cause: unknown): Promise<WorkflowStalledError> {
+    const error = this.halt(new WorkflowStalledError(this.runId, step, cause));
+    let runs = unsaved.get(this.settings.store);
+    if (runs === undefined) unsaved.set(this.settings.store, (runs = new Map()));
+    runs.set(this.runId, { steps: intended.steps, compensated: intended.compensated });
+    this.report({ type: 'workflow-stalled', workflow: this.definition.name, step: step ?? '' });
+    const compensating = intended.status === 'compensating' || this.run.status === 'compensating';
+    const stalled: WorkflowRun = {
+      ...intended,
+      status: 'stalled',
+      stall: { while: compensating ? 'compensating' : 'running', step, error: stored(cause) },
+      owner: undefined,
+      leaseExpiresAt: undefined,
+    };
+    await this.settings.store.save(stalled, this.version).then(
+      (version) => {
+        if (version !== undefined) [this.run, this.version] = [stalled, version];
+      },
+      () => {},
+    );
+    return error;
+  }
+
+  /** Stops the execution for good (the first reason wins) and aborts the running step. */
+  private halt<E extends WorkflowStalledError | WorkflowLeaseLostError>(error: E): E {
+    if (this.halted === undefined) {
+      this.halted = error;
+      this.lease?.stop();
+      this.abort.abort(error);
+    }
+    return error;
+  }
+
+  /** One renewal of the lease: a write of the run as it is. */
+  private touch(): Promise<boolean> {
+    return this.serial(async () => {
+      if (this.halted) return true;
+      const now = this.settings.clock.now();
+      return this.saveOnce({ ...this.run, leaseExpiresAt: now + this.settings.leaseMs, updatedAt: now });
+    });
+  }
+
+  /** Loads or creates the run and takes its lease (store errors here are the caller's: nothing ran yet). */
   private async claim(input: I | undefined, create: boolean): Promise<void> {
     const { store, clock, leaseMs } = this.settings;
+    const retry = { clock, attempts: 3, isFinal: (e: unknown) => e instanceof CorruptRecordError };
     for (;;) {
       const now = clock.now();
-      const loaded = await store.load(this.runId);
+      const loaded = await retryStoreOp(() => store.load(this.runId), retry);
       if (loaded === undefined) {
         if (!create) throw new Error(`No workflow run "${this.runId}" to resume`);
         const run: WorkflowRun = {
@@ -180,37 +261,30 @@ class Execution<I, O> {
           leaseExpiresAt: now + leaseMs,
           updatedAt: now,
         };
-        const version = await store.save(run, 0);
-        if (version === undefined) continue;
-        [this.run, this.version] = [run, version];
-        return;
+        if (await retryStoreOp(() => this.saveOnce(run), retry)) return;
+        continue;
       }
       const { run, version } = loaded;
+      this.version = version;
       if (run.status === 'completed' || run.status === 'compensated') {
-        [this.run, this.version] = [run, version];
+        this.run = run;
         return;
       }
       if (run.owner !== undefined && run.owner !== this.owner && (run.leaseExpiresAt ?? 0) > now) {
         throw new WorkflowLeaseHeldError(this.runId, (run.leaseExpiresAt ?? now) - now);
       }
-      const taken: WorkflowRun = { ...run, owner: this.owner, leaseExpiresAt: now + leaseMs, updatedAt: now };
-      const next = await store.save(taken, version);
-      if (next === undefined) continue;
-      [this.run, this.version] = [taken, next];
+      const kept = unsaved.get(store)?.get(this.runId);
+      const merged = kept && {
+        steps: { ...kept.steps, ...run.steps },
+        compensated: [...new Set([...run.compensated, ...kept.compensated])],
+      };
+      const taken: WorkflowRun = { ...run, ...merged, owner: this.owner, leaseExpiresAt: now + leaseMs, updatedAt: now };
+      this.run = run;
+      if (!(await retryStoreOp(() => this.saveOnce(taken), retry))) continue;
+      if (kept !== undefined) unsaved.get(store)?.delete(this.runId);
       this.resumed = true;
       return;
     }
-  }
-
-  private renewLease(): void {
-    const interval = this.settings.leaseMs / 3;
-    this.renewal = this.settings.clock.setTimeout(() => {
-      this.save(() => ({})).then(
-        () => this.renewLease(),
-        () => {},
-      );
-    }, interval);
-    (this.renewal as { unref?: () => void })?.unref?.();
   }
 
   async execute(input: I | undefined, mode: 'run' | 'resume' | 'compensate'): Promise<O> {
@@ -230,7 +304,7 @@ class Execution<I, O> {
       }
       throw error;
     } finally {
-      this.settings.clock.clearTimeout(this.renewal);
+      this.lease?.stop();
       if (this.span !== undefined) endSpan(this.span);
     }
   }
@@ -240,17 +314,24 @@ class Execution<I, O> {
     const run = this.run;
     if (run.status === 'completed') return run.result as O;
     if (run.status === 'compensated') throw new WorkflowFailedError(this.runId, run.status, run.error);
-    this.renewLease();
-    if (run.status === 'compensating' || mode === 'compensate') {
+    const { leaseMs, clock } = this.settings;
+    this.lease = new LeaseKeeper(
+      () => this.touch(),
+      leaseMs,
+      clock,
+      () => this.halt(new WorkflowLeaseLostError(this.runId)),
+    ).start();
+    if (run.status === 'compensating' || run.stall?.while === 'compensating' || mode === 'compensate') {
+      if (run.status === 'stalled') await this.save(() => ({ status: 'compensating', stall: undefined }));
       await this.replayRegistrations();
       return this.giveUp(run.error);
     }
-    if (run.status === 'failed') await this.save(() => ({ status: 'running', error: undefined }));
+    if (run.status !== 'running') await this.save(() => ({ status: 'running', error: undefined, stall: undefined }));
     let result: O;
     try {
       result = await this.definition.body(this.contextFor(), run.input as I);
     } catch (error) {
-      if (error instanceof WorkflowLeaseLostError) throw error;
+      if (this.halted) throw this.halted;
       const failure = stored(error, this.failedStep);
       if (this.settings.onFailure === 'keep') {
         await this.save(() => ({ status: 'failed', error: failure }), true);
@@ -258,6 +339,7 @@ class Execution<I, O> {
       }
       return this.giveUp(failure, error);
     }
+    if (this.halted) throw this.halted;
     await this.save(() => ({ status: 'completed', result }), true);
     return result;
   }
@@ -281,9 +363,13 @@ class Execution<I, O> {
   }
 
   private async step(id: string, fn: (step: StepContext) => unknown, options: StepOptions<unknown> = {}): Promise<unknown> {
+    if (this.halted) throw this.halted;
+    if (typeof id !== 'string' || id === '')
+      throw new TypeError(`Invalid step id: expected a non-empty string, got ${String(id)}`);
     if (this.seen.has(id)) throw new TypeError(`Workflow "${this.definition.name}" calls step "${id}" twice in one run`);
     this.seen.add(id);
-    const done = this.run.steps[id];
+    // Own properties only: a step named "constructor" or "__proto__" is a step like any other.
+    const done = Object.hasOwn(this.run.steps, id) ? this.run.steps[id] : undefined;
     const compensation = options.compensate && { step: id, compensate: options.compensate, output: done?.output };
     if (compensation) this.compensations.push(compensation);
     if (done !== undefined) {
@@ -302,15 +388,18 @@ class Execution<I, O> {
     let output: unknown;
     try {
       output = await pipeline.execute(
-        (ctx) => fn({ idempotencyKey: `${this.runId}:${id}`, signal: ctx.signal, attempt: ctx.attempt }),
-        { operation: `${this.definition.name}.${id}` },
+        (ctx) => fn({ idempotencyKey: keyOf(this.runId, id), signal: ctx.signal, attempt: ctx.attempt }),
+        { operation: `${this.definition.name}.${id}`, signal: this.abort.signal },
       );
     } catch (error) {
+      if (this.halted) throw this.halted;
       this.failedStep = id;
       throw error;
     }
+    // The lease went while the step ran: another execution owns the run now.
+    if (this.halted) throw this.halted;
     if (compensation) compensation.output = output;
-    await this.save((run) => ({ steps: { ...run.steps, [id]: { output } } }));
+    await this.save((run) => ({ steps: { ...run.steps, [id]: { output } } }), false, id);
     this.report({ type: 'workflow-checkpoint', workflow: this.definition.name, step: id });
     return output;
   }
@@ -320,6 +409,7 @@ class Execution<I, O> {
     await this.save(() => ({ status: 'compensating', error: failure }));
     const errors: unknown[] = [];
     for (const entry of [...this.compensations].reverse()) {
+      if (this.halted) throw this.halted;
       if (this.run.compensated.includes(entry.step)) continue;
       const span = startSpan(`workflow ${this.definition.name} compensate ${entry.step}`, {
         [names.ATTR_WORKFLOW_STEP]: entry.step,
@@ -330,7 +420,7 @@ class Execution<I, O> {
         await this.save((run) => ({ compensated: [...run.compensated, entry.step] }));
         this.report({ type: 'workflow-compensation', workflow: this.definition.name, step: entry.step, outcome: 'completed' });
       } catch (error) {
-        if (error instanceof WorkflowLeaseLostError) throw error;
+        if (this.halted) throw this.halted;
         if (span !== undefined) recordFailure(span, error, errorTypeOf(error));
         errors.push(error);
         this.report({ type: 'workflow-compensation', workflow: this.definition.name, step: entry.step, outcome: 'failed' });
@@ -377,7 +467,12 @@ export class Workflow<I, O> {
   /**
    * Runs `runId` with `input`, or continues it if it exists (a completed run returns its
    * result without running anything).
-   * @throws WorkflowFailedError when the run gives up; WorkflowLeaseHeldError when another process owns it
+   * @throws WorkflowFailedError when the run gives up (a step failed for good);
+   *   WorkflowLeaseHeldError when another process owns it; WorkflowStalledError when
+   *   the store failed after a step's effect (nothing undone; `resume` later);
+   *   WorkflowLeaseLostError when another execution took the run over; the store's
+   *   error when the run could not even be loaded or claimed (nothing ran);
+   *   CorruptRecordError when the stored run is unreadable
    */
   run(runId: string, input: I): Promise<O> {
     return new Execution(this, runId).execute(input, 'run');
@@ -385,7 +480,9 @@ export class Workflow<I, O> {
 
   /**
    * Continues an existing run: completed steps return their checkpoints, the interrupted
-   * or failed step runs again from its start; an interrupted compensation continues.
+   * or failed step runs again from its start; an interrupted compensation continues; a
+   * `stalled` run goes on from where it stalled.
+   * @throws WorkflowStalledError when its progress cannot be saved again (see {@link Workflow.run})
    */
   resume(runId: string): Promise<O> {
     return new Execution(this, runId).execute(undefined, 'resume');
@@ -400,7 +497,10 @@ export class Workflow<I, O> {
     return new Execution(this, runId).execute(undefined, 'compensate') as Promise<never>;
   }
 
-  /** The stored state of a run, for a person to inspect. */
+  /**
+   * The stored state of a run, for a person to inspect.
+   * @throws CorruptRecordError when the stored run is unreadable
+   */
   async status(runId: string): Promise<WorkflowRun | undefined> {
     return (await this.settings.store.load(runId))?.run;
   }

@@ -1,0 +1,29 @@
+import { ResilienceError } from '../policies/errors.js';
+
+/**
+ * A stored record could not be read as what it should be: truncated, not JSON, the
+ * wrong shape (`null`, `{}`, `[]`, an unknown status) or edited after it was written
+ * (its checksum does not match). Code `CORRUPT_RECORD`, not retryable: the record is
+ * left as it is for a person to inspect or delete — the SDK never guesses (a guess
+ * could re-run an effect or replay a wrong result).
+ *
+ * `record` names what the record is for (the run id or the idempotency key), `location`
+ * where it is stored (the file path, or the Redis key), `reason` what is wrong.
+ */
+export class CorruptRecordError extends ResilienceError {
+  readonly record: string;
+  readonly location: string;
+  readonly reason: string;
+
+  constructor(record: string, location: string, reason: string, options?: ErrorOptions) {
+    super(`Corrupt record "${record}" at ${location}: ${reason}`, 'CORRUPT_RECORD', false, undefined, options);
+    this.record = record;
+    this.location = location;
+    this.reason = reason;
+  }
+}
+
+/** Whether `value` is a plain JSON object (not null, not an array). */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
