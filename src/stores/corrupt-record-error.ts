@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ResilienceError } from '../policies/errors.js';
 
 /**
@@ -26,4 +27,9 @@ export class CorruptRecordError extends ResilienceError {
 /** Whether `value` is a plain JSON object (not null, not an array). */
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The SHA-256 of `text`, in hex: the checksum stores keep next to a record. */
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }

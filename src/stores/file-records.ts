@@ -1,8 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { CorruptRecordError } from './corrupt-record-error.js';
+import { CorruptRecordError, sha256 as checksum } from './corrupt-record-error.js';
 
 /**
  * How long a lock counts once taken, in ms. A change holds its lock for a few file
@@ -202,8 +202,4 @@ export class FileRecords<T> {
       // Gone or taken over already.
     }
   }
-}
-
-function checksum(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }

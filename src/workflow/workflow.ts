@@ -8,7 +8,7 @@ import type { RetryOptions } from '../policies/retry.js';
 import { knownOptions, numberOption, stringOption } from '../policies/validate.js';
 import { CorruptRecordError } from '../stores/corrupt-record-error.js';
 import { keyOf } from '../stores/keys.js';
-import { LeaseKeeper } from '../stores/lease-keeper.js';
+import { LeaseKeeper, type LeaseLoss } from '../stores/lease-keeper.js';
 import { retryStoreOp } from '../stores/store-retry.js';
 import type { ResilienceEvent } from '../telemetry/events.js';
 import * as names from '../telemetry/names.js';
@@ -93,6 +93,9 @@ interface Compensation {
 /** Progress an execution of this process could not save, per store then run: merged into the run on its next claim here. */
 const unsaved = new Map<WorkflowStore, Map<string, Pick<WorkflowRun, 'steps' | 'compensated'>>>();
 
+/** Executions running in this process, per store then run: a second one of the same run waits for the first. */
+const running = new Map<WorkflowStore, Map<string, { readonly lease: () => LeaseKeeper | undefined }>>();
+
 /** One execution of a run by this process: owns the lease, checkpoints, compensates. */
 class Execution<I, O> {
   private readonly owner = randomUUID();
@@ -112,6 +115,8 @@ class Execution<I, O> {
   /** Why this execution stopped (stalled, lease lost): no further step runs, nothing more is written. */
   private halted: WorkflowStalledError | WorkflowLeaseLostError | undefined;
   private span: Span | undefined;
+  /** Whether this execution is in {@link running}. */
+  private registered = false;
 
   constructor(
     private readonly definition: Workflow<I, O>,
@@ -127,11 +132,12 @@ class Execution<I, O> {
   }
 
   /**
-   * One write of `run` on the current version. True when it is stored — also when an
-   * earlier write of this execution whose outcome was unknown turns out to have taken
-   * effect (found by reading back); false on a conflict (another execution wrote).
+   * One write of `run` on the current version: `'saved'`; `'conflict'` when another
+   * execution wrote; `'adopted'` when an earlier write of this execution whose outcome
+   * was unknown (it failed or timed out, and took effect) is found stored instead — the
+   * caller then writes its change again on top of it.
    */
-  private async saveOnce(run: WorkflowRun): Promise<boolean> {
+  private async saveOnce(run: WorkflowRun): Promise<'saved' | 'conflict' | 'adopted'> {
     let version: number | undefined;
     try {
       version = await this.settings.store.save(run, this.version);
@@ -141,15 +147,15 @@ class Execution<I, O> {
     }
     if (version !== undefined) {
       [this.run, this.version, this.unknown] = [run, version, undefined];
-      return true;
+      return 'saved';
     }
     const was = this.unknown;
-    if (was === undefined) return false;
+    if (was === undefined) return 'conflict';
     const loaded = await this.settings.store.load(this.runId);
     this.unknown = undefined;
-    if (loaded?.version !== this.version + 1 || JSON.stringify(loaded.run) !== JSON.stringify(was)) return false;
+    if (loaded?.version !== this.version + 1 || JSON.stringify(loaded.run) !== JSON.stringify(was)) return 'conflict';
     [this.run, this.version] = [was, loaded.version];
-    return true;
+    return was === run ? 'saved' : 'adopted';
   }
 
   /** Queues `write` behind the writes before it (a run's versions advance one at a time). */
@@ -169,21 +175,32 @@ class Execution<I, O> {
     return this.serial(async () => {
       if (this.halted) throw this.halted;
       const { clock, leaseMs } = this.settings;
+      // Made once per base run, so that a retried write is recognised when it took effect.
+      let base: WorkflowRun | undefined;
+      let run!: WorkflowRun;
       const intended = () => {
-        const now = clock.now();
-        const lease = release ? { owner: undefined, leaseExpiresAt: undefined } : { leaseExpiresAt: now + leaseMs };
-        return { ...this.run, ...change(this.run), ...lease, updatedAt: now };
+        if (base !== this.run) {
+          base = this.run;
+          const now = clock.now();
+          const lease = release ? { owner: undefined, leaseExpiresAt: undefined } : { leaseExpiresAt: now + leaseMs };
+          run = { ...base, ...change(base), ...lease, updatedAt: now };
+        }
+        return run;
       };
       try {
         await retryStoreOp(
           async () => {
-            const sentAt = clock.now();
-            if (!(await this.saveOnce(intended()))) throw this.halt(new WorkflowLeaseLostError(this.runId));
-            this.lease?.renewed(sentAt);
+            for (;;) {
+              const outcome = await this.saveOnce(intended());
+              if (outcome === 'conflict') throw this.halt(new WorkflowLeaseLostError(this.runId));
+              // The lease written runs from when the write was made, not when it got through.
+              if (outcome === 'saved') return this.lease?.renewed(intended().updatedAt);
+            }
           },
           {
             clock,
-            until: () => this.lease?.expiresAt ?? clock.now() + leaseMs,
+            // Gives up a little before the lease runs out, so the stall names the step.
+            until: () => (this.lease?.expiresAt ?? clock.now() + leaseMs) - leaseMs / 10,
             isFinal: (error) => error instanceof WorkflowLeaseLostError || error instanceof CorruptRecordError,
           },
         );
@@ -201,9 +218,7 @@ class Execution<I, O> {
    */
   private async stall(intended: WorkflowRun, step: string | undefined, cause: unknown): Promise<WorkflowStalledError> {
     const error = this.halt(new WorkflowStalledError(this.runId, step, cause));
-    let runs = unsaved.get(this.settings.store);
-    if (runs === undefined) unsaved.set(this.settings.store, (runs = new Map()));
-    runs.set(this.runId, { steps: intended.steps, compensated: intended.compensated });
+    this.keepUnsaved(intended);
     this.report({ type: 'workflow-stalled', workflow: this.definition.name, step: step ?? '' });
     const compensating = intended.status === 'compensating' || this.run.status === 'compensating';
     const stalled: WorkflowRun = {
@@ -222,6 +237,13 @@ class Execution<I, O> {
     return error;
   }
 
+  /** Keeps the steps and compensations of `run` in memory for the next execution of the run in this process. */
+  private keepUnsaved(run: WorkflowRun): void {
+    let runs = unsaved.get(this.settings.store);
+    if (runs === undefined) unsaved.set(this.settings.store, (runs = new Map()));
+    runs.set(this.runId, { steps: run.steps, compensated: run.compensated });
+  }
+
   /** Stops the execution for good (the first reason wins) and aborts the running step. */
   private halt<E extends WorkflowStalledError | WorkflowLeaseLostError>(error: E): E {
     if (this.halted === undefined) {
@@ -237,19 +259,35 @@ class Execution<I, O> {
     return this.serial(async () => {
       if (this.halted) return true;
       const now = this.settings.clock.now();
-      return this.saveOnce({ ...this.run, leaseExpiresAt: now + this.settings.leaseMs, updatedAt: now });
+      return (await this.saveOnce({ ...this.run, leaseExpiresAt: now + this.settings.leaseMs, updatedAt: now })) !== 'conflict';
     });
   }
 
-  /** Loads or creates the run and takes its lease (store errors here are the caller's: nothing ran yet). */
+  /**
+   * Loads or creates the run and takes its lease (store errors here are the caller's:
+   * nothing ran yet). A run another execution of this process is running is held,
+   * whatever its stored lease says: that execution is alive, its writes only delayed.
+   */
   private async claim(input: I | undefined, create: boolean): Promise<void> {
     const { store, clock, leaseMs } = this.settings;
+    let here = running.get(store);
+    const other = here?.get(this.runId);
+    if (other !== undefined) {
+      throw new WorkflowLeaseHeldError(
+        this.runId,
+        Math.max(1, (other.lease()?.expiresAt ?? clock.now() + leaseMs) - clock.now()),
+      );
+    }
+    if (here === undefined) running.set(store, (here = new Map()));
+    here.set(this.runId, { lease: () => this.lease });
+    this.registered = true;
     const retry = { clock, attempts: 3, isFinal: (e: unknown) => e instanceof CorruptRecordError };
     for (;;) {
       const now = clock.now();
       const loaded = await retryStoreOp(() => store.load(this.runId), retry);
       if (loaded === undefined) {
         if (!create) throw new Error(`No workflow run "${this.runId}" to resume`);
+        this.version = 0;
         const run: WorkflowRun = {
           runId: this.runId,
           workflow: this.definition.name,
@@ -261,7 +299,7 @@ class Execution<I, O> {
           leaseExpiresAt: now + leaseMs,
           updatedAt: now,
         };
-        if (await retryStoreOp(() => this.saveOnce(run), retry)) return;
+        if ((await retryStoreOp(() => this.saveOnce(run), retry)) === 'saved') return;
         continue;
       }
       const { run, version } = loaded;
@@ -280,7 +318,7 @@ class Execution<I, O> {
       };
       const taken: WorkflowRun = { ...run, ...merged, owner: this.owner, leaseExpiresAt: now + leaseMs, updatedAt: now };
       this.run = run;
-      if (!(await retryStoreOp(() => this.saveOnce(taken), retry))) continue;
+      if ((await retryStoreOp(() => this.saveOnce(taken), retry)) !== 'saved') continue;
       if (kept !== undefined) unsaved.get(store)?.delete(this.runId);
       this.resumed = true;
       return;
@@ -305,6 +343,11 @@ class Execution<I, O> {
       throw error;
     } finally {
       this.lease?.stop();
+      if (this.registered) {
+        const here = running.get(this.settings.store)!;
+        here.delete(this.runId);
+        if (here.size === 0) running.delete(this.settings.store);
+      }
       if (this.span !== undefined) endSpan(this.span);
     }
   }
@@ -315,12 +358,19 @@ class Execution<I, O> {
     if (run.status === 'completed') return run.result as O;
     if (run.status === 'compensated') throw new WorkflowFailedError(this.runId, run.status, run.error);
     const { leaseMs, clock } = this.settings;
-    this.lease = new LeaseKeeper(
-      () => this.touch(),
-      leaseMs,
-      clock,
-      () => this.halt(new WorkflowLeaseLostError(this.runId)),
-    ).start();
+    // A lease another execution took is lost; one that ran out because the store could
+    // not be reached is a stall (resumable, nothing undone).
+    const lost = (why: LeaseLoss) =>
+      this.halt(
+        why === 'taken'
+          ? new WorkflowLeaseLostError(this.runId)
+          : new WorkflowStalledError(
+              this.runId,
+              undefined,
+              new Error(`its lease (${leaseMs} ms) ran out while the store failed`),
+            ),
+      );
+    this.lease = new LeaseKeeper(() => this.touch(), leaseMs, clock, lost).start();
     if (run.status === 'compensating' || run.stall?.while === 'compensating' || mode === 'compensate') {
       if (run.status === 'stalled') await this.save(() => ({ status: 'compensating', stall: undefined }));
       await this.replayRegistrations();
@@ -396,9 +446,12 @@ class Execution<I, O> {
       this.failedStep = id;
       throw error;
     }
-    // The lease went while the step ran: another execution owns the run now.
-    if (this.halted) throw this.halted;
     if (compensation) compensation.output = output;
+    // The lease went while the step ran: keep its output for a later execution here.
+    if (this.halted) {
+      this.keepUnsaved({ ...this.run, steps: { ...this.run.steps, [id]: { output } } });
+      throw this.halted;
+    }
     await this.save((run) => ({ steps: { ...run.steps, [id]: { output } } }), false, id);
     this.report({ type: 'workflow-checkpoint', workflow: this.definition.name, step: id });
     return output;
