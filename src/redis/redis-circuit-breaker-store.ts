@@ -26,8 +26,8 @@ const RETRY_INTERVAL_MS = 250;
  *
  * A transition that could not be published (Redis down, stalled or timing out) is not
  * dropped: the store keeps the latest one per breaker and publishes it, with the open
- * time it has left, as soon as Redis answers again (tried every 250 ms,
- * one attempt at a time) — so the other processes learn of a circuit opened during an
+ * time it has left, as soon as Redis answers again (a round at most every
+ * 250 ms, one command at a time) — so the other processes learn of a circuit opened during an
  * outage within their `syncIntervalMs` of Redis returning. A newer transition of the
  * same breaker replaces the kept one.
  *
@@ -48,7 +48,7 @@ export class RedisCircuitBreakerStore extends RedisStore implements CircuitBreak
       return await this.publishNow(breaker, state, openForMs);
     } catch (error) {
       this.unpublished.set(breaker, { state, openUntil: this.localNow() + openForMs });
-      this.retryLater();
+      this.retryLater(0);
       throw error;
     }
   }
@@ -61,22 +61,28 @@ export class RedisCircuitBreakerStore extends RedisStore implements CircuitBreak
     return this.clock?.now() ?? Date.now();
   }
 
-  /** Publishes the kept transitions, one round at a time, until none is left. */
-  private retryLater(): void {
+  /**
+   * Publishes the kept transitions, one round at a time, until none is left. Rounds start
+   * at most every 250 ms, but one that timed out is followed at once: while Redis stalls
+   * or reconnects, a publication is always waiting in line, so it lands the moment Redis
+   * is back.
+   */
+  private retryLater(delayMs: number): void {
     if (this.retrying) return;
     this.retrying = true;
     const timer = setTimeout(async () => {
+      const startedAt = Date.now();
       for (const [breaker, entry] of this.unpublished) {
         try {
           await this.publishNow(breaker, entry.state, Math.max(0, entry.openUntil - this.localNow()));
           if (this.unpublished.get(breaker) === entry) this.unpublished.delete(breaker);
         } catch {
-          break; // still away: try again later
+          break; // still away: try again
         }
       }
       this.retrying = false;
-      if (this.unpublished.size > 0) this.retryLater();
-    }, RETRY_INTERVAL_MS);
+      if (this.unpublished.size > 0) this.retryLater(Math.max(0, RETRY_INTERVAL_MS - (Date.now() - startedAt)));
+    }, delayMs);
     timer.unref();
   }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CorruptRecordError, sha256 as checksum } from './corrupt-record-error.js';
@@ -70,6 +70,8 @@ async function inspect(lock: string): Promise<{ raw: string; holder: LockHolder 
  * - A record file is a checksum line (`sha256:<hex>`) and the record's JSON: a
  *   truncated, garbled or edited file, or a record of the wrong shape (`check`), is a
  *   {@link CorruptRecordError} naming the key and the file — never a silent answer.
+ * - The first change a store makes also sweeps the directory, in the background, for
+ *   locks (and their temporary files) left by dead processes on keys nobody touches again.
  * - The directory is made owner-only (0700) and records are written 0600.
  *
  * Records survive the process, not the machine: nothing is fsynced.
@@ -83,6 +85,23 @@ export class FileRecords<T> {
     private readonly directory: string,
     private readonly check: (value: unknown) => string | undefined,
   ) {}
+
+  private swept = false;
+
+  /** Takes over every stale lock in the directory (removing its holder's temporary file). */
+  private async sweep(): Promise<void> {
+    for (const name of await readdir(this.directory)) {
+      if (!name.endsWith('.json.lock')) continue;
+      const lock = join(this.directory, name);
+      let held = await inspect(lock);
+      // An empty lock may be one being written this instant: look again once it would be stale.
+      if (held !== undefined && !held.stale && held.holder === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, EMPTY_LOCK_MS).unref());
+        held = await inspect(lock);
+      }
+      if (held?.stale) await this.takeOver(lock.slice(0, -'.lock'.length), lock, held.raw, held.holder);
+    }
+  }
 
   /**
    * The record of `key`, if any.
@@ -122,6 +141,10 @@ export class FileRecords<T> {
    */
   async update<R>(key: string, change: (current: T | undefined) => [T | null | undefined, R]): Promise<R> {
     await mkdir(this.directory, { recursive: true, mode: 0o700 });
+    if (!this.swept) {
+      this.swept = true;
+      this.sweep().catch(() => {});
+    }
     const file = this.fileOf(key);
     const lock = `${file}.lock`;
     const token = await this.lock(file, lock);
