@@ -10,9 +10,13 @@ import { LUA_NOW, RedisScript, RedisStore, type RedisStoreOptions } from './redi
 
 /** Lua prelude of every script: the time (ARGV[1]), and the record's liveness and holder. */
 const PRELUDE = `${LUA_NOW}
+-- A record counts while it has not expired; one whose expiry is missing or unreadable
+-- counts too, so that it is handed to the client (which names it corrupt) and never
+-- silently replaced.
 local function live()
+  if redis.call('EXISTS', KEYS[1]) == 0 then return false end
   local expires = tonumber(redis.call('HGET', KEYS[1], 'expires'))
-  return expires ~= nil and expires > now
+  return expires == nil or expires > now
 end
 local function holds(owner)
   local r = redis.call('HMGET', KEYS[1], 'status', 'owner')

@@ -99,7 +99,8 @@ export function storedRunProblem(value: unknown): string | undefined {
   if (!STATUSES.includes(run.status as string)) return `unknown status ${JSON.stringify(run.status)}`;
   if (!isObject(run.steps)) return 'steps is not an object';
   for (const [id, step] of Object.entries(run.steps)) {
-    if (!isObject(step) || !Object.hasOwn(step, 'output')) return `step ${JSON.stringify(id)} has no output`;
+    // An output of undefined is stored as a step without one.
+    if (!isObject(step)) return `step ${JSON.stringify(id)} is not a checkpoint`;
   }
   if (!Array.isArray(run.compensated) || run.compensated.some((s) => typeof s !== 'string'))
     return 'compensated is not a list of steps';

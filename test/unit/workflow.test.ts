@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryWorkflowStore, WorkflowFailedError, WorkflowLeaseHeldError, workflow } from '../../src/index.js';
-import { useTracing } from '../support/hooks.js';
+import { manualClock, useTracing } from '../support/hooks.js';
 import { describeWorkflowStoreConformance } from '../support/workflow-store-conformance.js';
 
 describeWorkflowStoreConformance('MemoryWorkflowStore', async () => new MemoryWorkflowStore());
@@ -135,5 +135,27 @@ describe('workflow', () => {
     await expect(flow.resume('r5')).rejects.toBeInstanceOf(WorkflowLeaseHeldError);
     release();
     await expect(first).resolves.toBe('done');
+  });
+});
+
+describe('MemoryWorkflowStore stays bounded', () => {
+  it('forgets finished runs ttlMs after they finished; running and stalled ones stay', async () => {
+    const clock = manualClock();
+    const store = new MemoryWorkflowStore({ ttlMs: 60_000, clock });
+    const flow = workflow('w', async (ctx, n: number) => ctx.step('only', () => n * 2), { store, clock });
+    for (let i = 0; i < 50_000; i++) await flow.run(`r${i}`, i);
+    await store.save({ runId: 'live', workflow: 'w', status: 'running', input: 1, steps: {}, compensated: [], updatedAt: 1 }, 0);
+    expect(store.size).toBe(50_001);
+    clock.advance(59_999);
+    await expect(flow.run('r0', 0)).resolves.toBe(0); // still there: replayed, not run
+    expect(store.size).toBe(50_001);
+    clock.advance(1);
+    expect(await store.load('r1')).toBeUndefined();
+    expect(store.size).toBe(1);
+    expect((await store.load('live'))?.run.status).toBe('running');
+  });
+
+  it('names a bad ttlMs', () => {
+    expect(() => new MemoryWorkflowStore({ ttlMs: 0 })).toThrow(/MemoryWorkflowStore\.ttlMs/);
   });
 });
