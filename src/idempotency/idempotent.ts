@@ -182,7 +182,8 @@ const held = new Map<IdempotencyStore, Map<string, Held>>();
 export function pendingIdempotencyRecords(): PendingIdempotencyRecord[] {
   const list: PendingIdempotencyRecord[] = [];
   for (const keys of held.values())
-    for (const h of keys.values()) list.push({ key: h.key, since: h.since, attempts: h.attempts, lastError: h.lastError });
+    for (const h of keys.values())
+      if (h.attempts > 0) list.push({ key: h.key, since: h.since, attempts: h.attempts, lastError: h.lastError });
   return list;
 }
 
@@ -223,7 +224,20 @@ async function runOnce(
       () => settings.store.acquire(key, { owner, fingerprint, leaseMs: settings.leaseMs, ttlMs: settings.ttlMs }),
       inline(settings.clock),
     );
-    if (acquired.acquired) return execute(fn, self, args, key, owner, fingerprint, namespace, options, settings);
+    if (acquired.acquired) {
+      // The store was slower than the lease of a result this process holds: record that
+      // result under this owner instead of running the effect again.
+      const mine = held.get(settings.store)?.get(key);
+      if (mine !== undefined) {
+        await retryStoreOp(
+          () => settings.store.complete(key, owner, { result: mine.result, ttlMs: settings.ttlMs }),
+          inline(settings.clock),
+        ).catch(() => settings.store.release(key, owner).catch(() => {}));
+        report(namespace, 'replayed');
+        return mine.result;
+      }
+      return execute(fn, self, args, key, owner, fingerprint, namespace, options, settings);
+    }
     const existing = acquired.existing;
     checkFingerprint(namespace, key, fingerprint, existing.fingerprint);
     if (existing.status !== 'in_progress') {
@@ -282,8 +296,11 @@ async function execute(
     ).catch(() => {});
     throw error;
   }
-  // The effect happened: record it. A write that took effect but reported failure is
-  // found by reading the record back (it is completed, by this owner).
+  // The effect happened: from now on this process answers duplicates with its result
+  // until the record is written. A write that took effect but reported failure is found
+  // by reading the record back (it is completed, by this owner).
+  const entry: Held = { key, result, fingerprint, since: clock.now(), attempts: 0, lastError: undefined };
+  const forget = keep(store, entry);
   const write = async () =>
     (await store.complete(key, owner, { result, ttlMs })) ||
     (await store.get(key).then((r) => r?.status === 'completed' && r.owner === owner));
@@ -293,23 +310,32 @@ async function execute(
       inline(clock, () => report(namespace, 'record_retry')),
     );
     lease.stop();
+    forget();
     report(namespace, stored ? 'executed' : 'lost_lease');
   } catch (error) {
+    [entry.attempts, entry.lastError] = [3, error];
     report(namespace, 'unrecorded');
-    hold(store, { key, result, fingerprint, since: clock.now(), attempts: 3, lastError: error }, write, lease, clock);
+    background(entry, write, lease, clock, forget);
   }
   return result;
 }
 
-/** Keeps `entry` in this process and its lease alive while writing its record in the background. */
-function hold(store: IdempotencyStore, entry: Held, write: () => Promise<boolean>, lease: LeaseKeeper, clock: Clock): void {
+/** Puts `entry` among the results this process holds; returns the function that takes it out. */
+function keep(store: IdempotencyStore, entry: Held): () => void {
   let keys = held.get(store);
   if (keys === undefined) held.set(store, (keys = new Map()));
   keys.set(entry.key, entry);
-  const forget = () => {
+  return () => {
+    if (keys.get(entry.key) === entry) keys.delete(entry.key);
+    if (keys.size === 0 && held.get(store) === keys) held.delete(store);
+  };
+}
+
+/** Keeps the lease alive while writing the record in the background, then forgets the held result. */
+function background(entry: Held, write: () => Promise<boolean>, lease: LeaseKeeper, clock: Clock, forget: () => void): void {
+  const done = () => {
     lease.stop();
-    keys.delete(entry.key);
-    if (keys.size === 0) held.delete(store);
+    forget();
   };
   retryStoreOp(write, {
     clock,
@@ -321,7 +347,7 @@ function hold(store: IdempotencyStore, entry: Held, write: () => Promise<boolean
       entry.attempts++;
       entry.lastError = error;
     },
-  }).then(forget, forget);
+  }).then(done, done);
 }
 
 /** Runs `fn.apply(self, args)` at most once per key of the call (see `idempotent`). */

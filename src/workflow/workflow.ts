@@ -107,8 +107,8 @@ class Execution<I, O> {
   private failedStep: string | undefined;
   private replayOnly = false;
   private saving: Promise<unknown> = Promise.resolve();
-  /** A write whose outcome is unknown (it failed or timed out, and may have taken effect). */
-  private unknown: WorkflowRun | undefined;
+  /** Writes on the current version whose outcome is unknown (they failed or timed out, and may have taken effect). */
+  private unknown: WorkflowRun[] = [];
   private lease: LeaseKeeper | undefined;
   /** Aborted when the lease is lost: the running step's signal follows it. */
   private readonly abort = new AbortController();
@@ -142,19 +142,20 @@ class Execution<I, O> {
     try {
       version = await this.settings.store.save(run, this.version);
     } catch (error) {
-      this.unknown = run;
+      if (!this.unknown.includes(run)) this.unknown.push(run);
       throw error;
     }
     if (version !== undefined) {
-      [this.run, this.version, this.unknown] = [run, version, undefined];
+      [this.run, this.version, this.unknown] = [run, version, []];
       return 'saved';
     }
-    const was = this.unknown;
-    if (was === undefined) return 'conflict';
+    if (this.unknown.length === 0) return 'conflict';
     const loaded = await this.settings.store.load(this.runId);
-    this.unknown = undefined;
-    if (loaded?.version !== this.version + 1 || JSON.stringify(loaded.run) !== JSON.stringify(was)) return 'conflict';
-    [this.run, this.version] = [was, loaded.version];
+    const stored = loaded === undefined ? undefined : JSON.stringify(loaded.run);
+    const was = this.unknown.find((w) => JSON.stringify(w) === stored);
+    this.unknown = [];
+    if (was === undefined || loaded!.version !== this.version + 1) return 'conflict';
+    [this.run, this.version] = [was, loaded!.version];
     return was === run ? 'saved' : 'adopted';
   }
 

@@ -5,14 +5,14 @@
  * chosen operations. Against the memory, file and Redis stores, the figures printed:
  * effect executions per key and per step (exactly 1 while the process lives),
  * compensations of completed steps (0), callers that got a store error after a
- * successful effect (0).
+ * successful effect (0). `FAULT_SEED=n` shifts the seeds (to explore other fault orders).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   currentIdempotencyKey,
   FileIdempotencyStore,
@@ -30,21 +30,14 @@ import {
   workflow,
 } from '../../src/index.js';
 import { RedisIdempotencyStore, RedisWorkflowStore } from '../../src/redis/index.js';
-import { type Client, type RunningRedis, startRedis } from '../support/redis.js';
+import { useRedis } from '../support/redis.js';
 import { faulty, StoreFaultError } from './faulty-store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'otel-resilience-faults-'));
-let redis: RunningRedis;
-let client: Client;
-beforeAll(async () => {
-  redis = await startRedis();
-  client = await redis.connect();
-}, 20_000);
-afterAll(async () => {
-  await redis?.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const redisServer = useRedis();
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+const SEED = Number(process.env.FAULT_SEED ?? 0);
 let n = 0;
 const kinds: Record<string, { idempotency: () => IdempotencyStore; workflow: () => WorkflowStore }> = {
   memory: { idempotency: () => new MemoryIdempotencyStore(), workflow: () => new MemoryWorkflowStore() },
@@ -53,8 +46,8 @@ const kinds: Record<string, { idempotency: () => IdempotencyStore; workflow: () 
     workflow: () => new FileWorkflowStore(join(root, `runs-${n++}`)),
   },
   redis: {
-    idempotency: () => new RedisIdempotencyStore({ client, keyPrefix: `faults${n++}:` }),
-    workflow: () => new RedisWorkflowStore({ client, keyPrefix: `faults${n++}:` }),
+    idempotency: () => new RedisIdempotencyStore({ client: redisServer.client, keyPrefix: `faults${n++}:` }),
+    workflow: () => new RedisWorkflowStore({ client: redisServer.client, keyPrefix: `faults${n++}:` }),
   },
 };
 
@@ -76,7 +69,7 @@ async function untilEmptyPending(ms: number): Promise<number> {
 for (const [kind, make] of Object.entries(kinds)) {
   describe(`${kind} stores under injected faults`, () => {
     it('idempotent calls at random faults (seed 7, 25% of operations): one effect per key, no store error after an effect', async () => {
-      const [store, control] = faulty(make.idempotency(), { random: { seed: 7, rate: 0.25 }, timeoutMs: 15 });
+      const [store, control] = faulty(make.idempotency(), { random: { seed: 7 + SEED, rate: 0.25 }, timeoutMs: 15 });
       const effects = new Map<string, number>();
       const keysSeen = new Set<string>();
       let storeErrorAfterEffect = 0;
@@ -132,7 +125,7 @@ for (const [kind, make] of Object.entries(kinds)) {
     }, 60_000);
 
     it('workflows at random faults (seed 11, 25% of operations): one execution per step, no compensation, every run completes', async () => {
-      const [store, control] = faulty(make.workflow(), { random: { seed: 11, rate: 0.25 }, timeoutMs: 15 });
+      const [store, control] = faulty(make.workflow(), { random: { seed: 11 + SEED, rate: 0.25 }, timeoutMs: 15 });
       const executions = new Map<string, number>();
       let compensations = 0;
       let storeErrorAfterEffect = 0;

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createClient } from 'redis';
+import { afterAll, beforeAll } from 'vitest';
 import { freePort, waitForServer } from './hooks.js';
 
 /** A connected node-redis client as `createClient()` makes it (RESP3, no modules). */
@@ -104,4 +105,26 @@ async function spawnRedis(port: number): Promise<{ port: number; child: ChildPro
   };
   await waitForServer('redis-server', { child, log: () => log, stop }, ping, 10_000);
   return { port, child, stop };
+}
+
+/**
+ * A Redis server (and one connected client) for every test of the calling file: started
+ * before them, stopped after them. Read them through the getters, once the tests run.
+ */
+export function useRedis(): { readonly server: RunningRedis; readonly client: Client } {
+  let server: RunningRedis | undefined;
+  let client: Client | undefined;
+  beforeAll(async () => {
+    server = await startRedis();
+    client = await server.connect();
+  }, 20_000);
+  afterAll(() => server?.stop());
+  return {
+    get server() {
+      return server!;
+    },
+    get client() {
+      return client!;
+    },
+  };
 }
