@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { context, type Span, trace } from '@opentelemetry/api';
 import { errorTypeOf } from '../classify/index.js';
 import { ResiliencePipeline } from '../pipeline/pipeline.js';
@@ -6,14 +5,12 @@ import { endSpan, startSpan } from '../policies/child-span.js';
 import { type Clock, systemClock } from '../policies/clock.js';
 import type { RetryOptions } from '../policies/retry.js';
 import { knownOptions, numberOption, stringOption } from '../policies/validate.js';
-import { CorruptRecordError } from '../stores/corrupt-record-error.js';
 import { keyOf } from '../stores/keys.js';
-import { LeaseKeeper, type LeaseLoss } from '../stores/lease-keeper.js';
-import { retryStoreOp } from '../stores/store-retry.js';
 import type { ResilienceEvent } from '../telemetry/events.js';
 import * as names from '../telemetry/names.js';
 import { recordEvent, recordFailure } from '../telemetry/spans.js';
-import { WorkflowFailedError, WorkflowLeaseHeldError, WorkflowLeaseLostError, WorkflowStalledError } from './errors.js';
+import { WorkflowFailedError } from './errors.js';
+import { RunWriter, stored } from './run-writer.js';
 import { MemoryWorkflowStore, type StoredError, type WorkflowRun, type WorkflowStore } from './workflow-store.js';
 
 /** What a step's function receives. */
@@ -78,252 +75,36 @@ export interface WorkflowOptions {
 /** Thrown into the body to stop it once compensation replay reached the first unfinished step. */
 class StopReplay extends Error {}
 
-function stored(error: unknown, step?: string): StoredError {
-  return error instanceof Error
-    ? { name: error.name, message: error.message, step }
-    : { name: 'Error', message: String(error), step };
-}
-
 interface Compensation {
   readonly step: string;
   readonly compensate: (output: unknown) => unknown;
   output: unknown;
 }
 
-/** Progress an execution of this process could not save, per store then run: merged into the run on its next claim here. */
-const unsaved = new Map<WorkflowStore, Map<string, Pick<WorkflowRun, 'steps' | 'compensated'>>>();
-
-/** Executions running in this process, per store then run: a second one of the same run waits for the first. */
-const running = new Map<WorkflowStore, Map<string, { readonly lease: () => LeaseKeeper | undefined }>>();
-
-/** One execution of a run by this process: owns the lease, checkpoints, compensates. */
+/** One execution of a run by this process: runs the body and its steps, checkpoints them through its {@link RunWriter}, compensates. */
 class Execution<I, O> {
-  private readonly owner = randomUUID();
-  private version = 0;
-  private run!: WorkflowRun;
+  private readonly writer: RunWriter;
   private readonly compensations: Compensation[] = [];
   private readonly seen = new Set<string>();
   private resumed = false;
   private failedStep: string | undefined;
   private replayOnly = false;
-  private saving: Promise<unknown> = Promise.resolve();
-  /** Writes on the current version whose outcome is unknown (they failed or timed out, and may have taken effect). */
-  private unknown: WorkflowRun[] = [];
-  private lease: LeaseKeeper | undefined;
-  /** Aborted when the lease is lost: the running step's signal follows it. */
-  private readonly abort = new AbortController();
-  /** Why this execution stopped (stalled, lease lost): no further step runs, nothing more is written. */
-  private halted: WorkflowStalledError | WorkflowLeaseLostError | undefined;
   private span: Span | undefined;
-  /** Whether this execution is in {@link running}. */
-  private registered = false;
 
   constructor(
     private readonly definition: Workflow<I, O>,
     private readonly runId: string,
-  ) {}
+  ) {
+    const { store, leaseMs, clock } = definition.settings;
+    this.writer = new RunWriter(store, runId, definition.name, { leaseMs, clock }, (event) => this.report(event));
+  }
 
-  private get settings() {
-    return this.definition.settings;
+  private get run(): WorkflowRun {
+    return this.writer.run;
   }
 
   private report(event: ResilienceEvent): void {
     recordEvent(this.span, event);
-  }
-
-  /**
-   * One write of `run` on the current version: `'saved'`; `'conflict'` when another
-   * execution wrote; `'adopted'` when an earlier write of this execution whose outcome
-   * was unknown (it failed or timed out, and took effect) is found stored instead — the
-   * caller then writes its change again on top of it.
-   */
-  private async saveOnce(run: WorkflowRun): Promise<'saved' | 'conflict' | 'adopted'> {
-    let version: number | undefined;
-    try {
-      version = await this.settings.store.save(run, this.version);
-    } catch (error) {
-      if (!this.unknown.includes(run)) this.unknown.push(run);
-      throw error;
-    }
-    if (version !== undefined) {
-      [this.run, this.version, this.unknown] = [run, version, []];
-      return 'saved';
-    }
-    if (this.unknown.length === 0) return 'conflict';
-    const loaded = await this.settings.store.load(this.runId);
-    const stored = loaded === undefined ? undefined : JSON.stringify(loaded.run);
-    const was = this.unknown.find((w) => JSON.stringify(w) === stored);
-    this.unknown = [];
-    if (was === undefined || loaded!.version !== this.version + 1) return 'conflict';
-    [this.run, this.version] = [was, loaded!.version];
-    return was === run ? 'saved' : 'adopted';
-  }
-
-  /** Queues `write` behind the writes before it (a run's versions advance one at a time). */
-  private serial<T>(write: () => Promise<T>): Promise<T> {
-    const next = this.saving.then(write);
-    this.saving = next.catch(() => {});
-    return next;
-  }
-
-  /**
-   * Writes `change(run)`, renewing the lease — or, with `release`, giving it up (the
-   * run's final write). A failed write is retried with backoff while the lease lasts;
-   * when it still fails, the execution stalls ({@link WorkflowStalledError}). A conflict
-   * means another execution took the run ({@link WorkflowLeaseLostError}).
-   */
-  private save(change: (run: WorkflowRun) => Partial<WorkflowRun>, release = false, step?: string): Promise<void> {
-    return this.serial(async () => {
-      if (this.halted) throw this.halted;
-      const { clock, leaseMs } = this.settings;
-      // Made once per base run, so that a retried write is recognised when it took effect.
-      let base: WorkflowRun | undefined;
-      let run!: WorkflowRun;
-      const intended = () => {
-        if (base !== this.run) {
-          base = this.run;
-          const now = clock.now();
-          const lease = release ? { owner: undefined, leaseExpiresAt: undefined } : { leaseExpiresAt: now + leaseMs };
-          run = { ...base, ...change(base), ...lease, updatedAt: now };
-        }
-        return run;
-      };
-      try {
-        await retryStoreOp(
-          async () => {
-            for (;;) {
-              const outcome = await this.saveOnce(intended());
-              if (outcome === 'conflict') throw this.halt(new WorkflowLeaseLostError(this.runId));
-              // The lease written runs from when the write was made, not when it got through.
-              if (outcome === 'saved') return this.lease?.renewed(intended().updatedAt);
-            }
-          },
-          {
-            clock,
-            // Gives up a little before the lease runs out, so the stall names the step.
-            until: () => (this.lease?.expiresAt ?? clock.now() + leaseMs) - leaseMs / 10,
-            isFinal: (error) => error instanceof WorkflowLeaseLostError || error instanceof CorruptRecordError,
-          },
-        );
-      } catch (error) {
-        if (error instanceof WorkflowLeaseLostError) throw error;
-        throw await this.stall(intended(), step, error);
-      }
-    });
-  }
-
-  /**
-   * Stops this execution after a write that could not be made, keeping what it could not
-   * save in memory (a later execution here merges it), and tries once to leave the run
-   * `stalled` for whoever looks.
-   */
-  private async stall(intended: WorkflowRun, step: string | undefined, cause: unknown): Promise<WorkflowStalledError> {
-    const error = this.halt(new WorkflowStalledError(this.runId, step, cause));
-    this.keepUnsaved(intended);
-    this.report({ type: 'workflow-stalled', workflow: this.definition.name, step: step ?? '' });
-    const compensating = intended.status === 'compensating' || this.run.status === 'compensating';
-    const stalled: WorkflowRun = {
-      ...intended,
-      status: 'stalled',
-      stall: { while: compensating ? 'compensating' : 'running', step, error: stored(cause) },
-      owner: undefined,
-      leaseExpiresAt: undefined,
-    };
-    await this.settings.store.save(stalled, this.version).then(
-      (version) => {
-        if (version !== undefined) [this.run, this.version] = [stalled, version];
-      },
-      () => {},
-    );
-    return error;
-  }
-
-  /** Keeps the steps and compensations of `run` in memory for the next execution of the run in this process. */
-  private keepUnsaved(run: WorkflowRun): void {
-    let runs = unsaved.get(this.settings.store);
-    if (runs === undefined) unsaved.set(this.settings.store, (runs = new Map()));
-    runs.set(this.runId, { steps: run.steps, compensated: run.compensated });
-  }
-
-  /** Stops the execution for good (the first reason wins) and aborts the running step. */
-  private halt<E extends WorkflowStalledError | WorkflowLeaseLostError>(error: E): E {
-    if (this.halted === undefined) {
-      this.halted = error;
-      this.lease?.stop();
-      this.abort.abort(error);
-    }
-    return error;
-  }
-
-  /** One renewal of the lease: a write of the run as it is. */
-  private touch(): Promise<boolean> {
-    return this.serial(async () => {
-      if (this.halted) return true;
-      const now = this.settings.clock.now();
-      return (await this.saveOnce({ ...this.run, leaseExpiresAt: now + this.settings.leaseMs, updatedAt: now })) !== 'conflict';
-    });
-  }
-
-  /**
-   * Loads or creates the run and takes its lease (store errors here are the caller's:
-   * nothing ran yet). A run another execution of this process is running is held,
-   * whatever its stored lease says: that execution is alive, its writes only delayed.
-   */
-  private async claim(input: I | undefined, create: boolean): Promise<void> {
-    const { store, clock, leaseMs } = this.settings;
-    let here = running.get(store);
-    const other = here?.get(this.runId);
-    if (other !== undefined) {
-      throw new WorkflowLeaseHeldError(
-        this.runId,
-        Math.max(1, (other.lease()?.expiresAt ?? clock.now() + leaseMs) - clock.now()),
-      );
-    }
-    if (here === undefined) running.set(store, (here = new Map()));
-    here.set(this.runId, { lease: () => this.lease });
-    this.registered = true;
-    const retry = { clock, attempts: 3, isFinal: (e: unknown) => e instanceof CorruptRecordError };
-    for (;;) {
-      const now = clock.now();
-      const loaded = await retryStoreOp(() => store.load(this.runId), retry);
-      if (loaded === undefined) {
-        if (!create) throw new Error(`No workflow run "${this.runId}" to resume`);
-        this.version = 0;
-        const run: WorkflowRun = {
-          runId: this.runId,
-          workflow: this.definition.name,
-          status: 'running',
-          input,
-          steps: {},
-          compensated: [],
-          owner: this.owner,
-          leaseExpiresAt: now + leaseMs,
-          updatedAt: now,
-        };
-        if ((await retryStoreOp(() => this.saveOnce(run), retry)) === 'saved') return;
-        continue;
-      }
-      const { run, version } = loaded;
-      this.version = version;
-      if (run.status === 'completed' || run.status === 'compensated') {
-        this.run = run;
-        return;
-      }
-      if (run.owner !== undefined && run.owner !== this.owner && (run.leaseExpiresAt ?? 0) > now) {
-        throw new WorkflowLeaseHeldError(this.runId, (run.leaseExpiresAt ?? now) - now);
-      }
-      const kept = unsaved.get(store)?.get(this.runId);
-      const merged = kept && {
-        steps: { ...kept.steps, ...run.steps },
-        compensated: [...new Set([...run.compensated, ...kept.compensated])],
-      };
-      const taken: WorkflowRun = { ...run, ...merged, owner: this.owner, leaseExpiresAt: now + leaseMs, updatedAt: now };
-      this.run = run;
-      if ((await retryStoreOp(() => this.saveOnce(taken), retry)) !== 'saved') continue;
-      if (kept !== undefined) unsaved.get(store)?.delete(this.runId);
-      this.resumed = true;
-      return;
-    }
   }
 
   async execute(input: I | undefined, mode: 'run' | 'resume' | 'compensate'): Promise<O> {
@@ -343,55 +124,37 @@ class Execution<I, O> {
       }
       throw error;
     } finally {
-      this.lease?.stop();
-      if (this.registered) {
-        const here = running.get(this.settings.store)!;
-        here.delete(this.runId);
-        if (here.size === 0) running.delete(this.settings.store);
-      }
+      this.writer.close();
       if (this.span !== undefined) endSpan(this.span);
     }
   }
 
   private async drive(input: I | undefined, mode: 'run' | 'resume' | 'compensate'): Promise<O> {
-    await this.claim(input, mode === 'run');
+    this.resumed = await this.writer.claim(input, mode === 'run');
     const run = this.run;
     if (run.status === 'completed') return run.result as O;
     if (run.status === 'compensated') throw new WorkflowFailedError(this.runId, run.status, run.error);
-    const { leaseMs, clock } = this.settings;
-    // A lease another execution took is lost; one that ran out because the store could
-    // not be reached is a stall (resumable, nothing undone).
-    const lost = (why: LeaseLoss) =>
-      this.halt(
-        why === 'taken'
-          ? new WorkflowLeaseLostError(this.runId)
-          : new WorkflowStalledError(
-              this.runId,
-              undefined,
-              new Error(`its lease (${leaseMs} ms) ran out while the store failed`),
-            ),
-      );
-    this.lease = new LeaseKeeper(() => this.touch(), leaseMs, clock, lost).start();
+    this.writer.keepLease();
     if (run.status === 'compensating' || run.stall?.while === 'compensating' || mode === 'compensate') {
-      if (run.status === 'stalled') await this.save(() => ({ status: 'compensating', stall: undefined }));
+      if (run.status === 'stalled') await this.writer.save(() => ({ status: 'compensating', stall: undefined }));
       await this.replayRegistrations();
       return this.giveUp(run.error);
     }
-    if (run.status !== 'running') await this.save(() => ({ status: 'running', error: undefined, stall: undefined }));
+    if (run.status !== 'running') await this.writer.save(() => ({ status: 'running', error: undefined, stall: undefined }));
     let result: O;
     try {
       result = await this.definition.body(this.contextFor(), run.input as I);
     } catch (error) {
-      if (this.halted) throw this.halted;
+      if (this.writer.halted) throw this.writer.halted;
       const failure = stored(error, this.failedStep);
-      if (this.settings.onFailure === 'keep') {
-        await this.save(() => ({ status: 'failed', error: failure }), true);
+      if (this.definition.settings.onFailure === 'keep') {
+        await this.writer.save(() => ({ status: 'failed', error: failure }), true);
         throw new WorkflowFailedError(this.runId, 'failed', error);
       }
       return this.giveUp(failure, error);
     }
-    if (this.halted) throw this.halted;
-    await this.save(() => ({ status: 'completed', result }), true);
+    if (this.writer.halted) throw this.writer.halted;
+    await this.writer.save(() => ({ status: 'completed', result }), true);
     return result;
   }
 
@@ -414,7 +177,7 @@ class Execution<I, O> {
   }
 
   private async step(id: string, fn: (step: StepContext) => unknown, options: StepOptions<unknown> = {}): Promise<unknown> {
-    if (this.halted) throw this.halted;
+    if (this.writer.halted) throw this.writer.halted;
     if (typeof id !== 'string' || id === '')
       throw new TypeError(`Invalid step id: expected a non-empty string, got ${String(id)}`);
     if (this.seen.has(id)) throw new TypeError(`Workflow "${this.definition.name}" calls step "${id}" twice in one run`);
@@ -440,30 +203,30 @@ class Execution<I, O> {
     try {
       output = await pipeline.execute(
         (ctx) => fn({ idempotencyKey: keyOf(this.runId, id), signal: ctx.signal, attempt: ctx.attempt }),
-        { operation: `${this.definition.name}.${id}`, signal: this.abort.signal },
+        { operation: `${this.definition.name}.${id}`, signal: this.writer.signal },
       );
     } catch (error) {
-      if (this.halted) throw this.halted;
+      if (this.writer.halted) throw this.writer.halted;
       this.failedStep = id;
       throw error;
     }
     if (compensation) compensation.output = output;
     // The lease went while the step ran: keep its output for a later execution here.
-    if (this.halted) {
-      this.keepUnsaved({ ...this.run, steps: { ...this.run.steps, [id]: { output } } });
-      throw this.halted;
+    if (this.writer.halted) {
+      this.writer.keepUnsaved({ ...this.run, steps: { ...this.run.steps, [id]: { output } } });
+      throw this.writer.halted;
     }
-    await this.save((run) => ({ steps: { ...run.steps, [id]: { output } } }), false, id);
+    await this.writer.save((run) => ({ steps: { ...run.steps, [id]: { output } } }), false, id);
     this.report({ type: 'workflow-checkpoint', workflow: this.definition.name, step: id });
     return output;
   }
 
   /** Compensates in reverse order, skipping what a previous execution compensated, then ends the run. */
   private async giveUp(failure: StoredError | undefined, cause: unknown = failure): Promise<never> {
-    await this.save(() => ({ status: 'compensating', error: failure }));
+    await this.writer.save(() => ({ status: 'compensating', error: failure }));
     const errors: unknown[] = [];
     for (const entry of [...this.compensations].reverse()) {
-      if (this.halted) throw this.halted;
+      if (this.writer.halted) throw this.writer.halted;
       if (this.run.compensated.includes(entry.step)) continue;
       const span = startSpan(`workflow ${this.definition.name} compensate ${entry.step}`, {
         [names.ATTR_WORKFLOW_STEP]: entry.step,
@@ -471,10 +234,10 @@ class Execution<I, O> {
       try {
         const active = span === undefined ? context.active() : trace.setSpan(context.active(), span);
         await context.with(active, () => entry.compensate(entry.output));
-        await this.save((run) => ({ compensated: [...run.compensated, entry.step] }));
+        await this.writer.save((run) => ({ compensated: [...run.compensated, entry.step] }));
         this.report({ type: 'workflow-compensation', workflow: this.definition.name, step: entry.step, outcome: 'completed' });
       } catch (error) {
-        if (this.halted) throw this.halted;
+        if (this.writer.halted) throw this.writer.halted;
         if (span !== undefined) recordFailure(span, error, errorTypeOf(error));
         errors.push(error);
         this.report({ type: 'workflow-compensation', workflow: this.definition.name, step: entry.step, outcome: 'failed' });
@@ -483,7 +246,7 @@ class Execution<I, O> {
       }
     }
     const status = errors.length === 0 ? 'compensated' : 'failed';
-    await this.save(() => ({ status, compensationErrors: errors.map((e) => stored(e)) }), true);
+    await this.writer.save(() => ({ status, compensationErrors: errors.map((e) => stored(e)) }), true);
     throw new WorkflowFailedError(this.runId, status, cause, errors);
   }
 }
