@@ -102,6 +102,7 @@ async function figures(kind: string, dir: string, store: WorkflowStore, killed: 
   }
   let redone = 0;
   let duplicates = 0;
+  const duplicatesByKind: Record<string, number> = { step: 0, email: 0, notify: 0 };
   let outsideWindow = 0;
   let otherKey = 0;
   let notCompleted = 0;
@@ -114,6 +115,7 @@ async function figures(kind: string, dir: string, store: WorkflowStore, killed: 
   }
   for (const [op, list] of byOp) {
     duplicates += list.length - 1;
+    duplicatesByKind[list[0]!.kind] = (duplicatesByKind[list[0]!.kind] ?? 0) + list.length - 1;
     if (new Set(list.map((e) => e.key)).size > 1) otherKey++;
     const kept = checkpointed.get(op);
     const keptAt = kept === undefined ? -1 : list.findIndex((e) => e.nonce === kept);
@@ -134,6 +136,7 @@ async function figures(kind: string, dir: string, store: WorkflowStore, killed: 
     'other errors': errors.length - lockErrors,
     compensations: effects.filter((e) => e.kind === 'compensate').length,
     'duplicate downstream effects (in the window: killed before recording)': duplicates,
+    'duplicates by kind (workflow steps, emails through idempotent, idempotent notifications)': duplicatesByKind,
     'duplicates outside the window': outsideWindow,
     'duplicates with another idempotency key': otherKey,
     'temporary files left': files.filter((f) => f.endsWith('.tmp')).length,
