@@ -71,6 +71,7 @@ export { type Cost, RateLimiter, type RateLimiterOptions, type TokenBucketOption
 export { type RetryOptions, RetryPolicy } from './policies/retry.js';
 export { type TimeoutOptions, TimeoutPolicy } from './policies/timeout.js';
 export { CorruptRecordError } from './stores/corrupt-record-error.js';
+export { SpanClockProcessor, spanClockNow } from './telemetry/clock.js';
 export type { CircuitState, GiveUpReason, ResilienceEvent, TimeoutScope } from './telemetry/events.js';
 export {
   WorkflowFailedError,

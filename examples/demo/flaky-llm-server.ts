@@ -3,11 +3,14 @@
  * JSON protocol (`POST /v1/chat/completions`), for the demo and the integration tests.
  * Each request is answered by the next scripted fault of its model, then by seeded
  * random faults: 429 with `retry-after-ms`/`Retry-After`, 503, slow answers, dropped
- * connections, 400. Listens on 127.0.0.1 only.
+ * connections, 400. Listens on 127.0.0.1 only. Given a tracer provider, it traces each
+ * request as its own service would: a SERVER span under the caller's `traceparent`, so
+ * Jaeger's dependency graph shows the caller → LLM service edge.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type TracerProvider } from '@opentelemetry/api';
 import { seededRandom } from 'otel-resilience';
 
 /** What the server does with one request. */
@@ -38,6 +41,8 @@ export interface FlakyServerOptions {
   readonly slowMs?: number;
   /** The wait a random 429 advertises, in ms (default 200). */
   readonly retryAfterMs?: number;
+  /** Trace each request as a SERVER span with this provider (its resource names the service); default untraced. */
+  readonly tracerProvider?: TracerProvider;
 }
 
 export interface ServedRequest {
@@ -86,6 +91,41 @@ async function readBody(req: IncomingMessage): Promise<{ model: string; prompt: 
   }
 }
 
+/** The caller's context, from its W3C `traceparent` header. */
+function caller(req: IncomingMessage) {
+  return propagation.extract(ROOT_CONTEXT, req.headers);
+}
+
+/** A SERVER span's options: HTTP and GenAI server attributes (the model and the fault served are added once the body is read). */
+function serverSpan(req: IncomingMessage) {
+  return {
+    kind: SpanKind.SERVER,
+    attributes: {
+      'http.request.method': 'POST',
+      'url.path': req.url ?? '',
+      'server.port': req.socket.localPort ?? 0,
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'openai',
+    },
+  };
+}
+
+/** Ends `span` when the response is sent (status set) or the connection closes first (dropped by us or the client). */
+function traceRequest(span: Span, res: ServerResponse, fault: Fault): void {
+  res.once('close', () => {
+    if (res.headersSent) {
+      span.setAttribute('http.response.status_code', res.statusCode);
+      // Server spans: 5xx is an error of this service; 4xx is the caller's (HTTP semantic conventions).
+      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    } else {
+      const why = fault.kind === 'drop' ? 'connection_dropped' : 'client_aborted';
+      span.setAttribute('error.type', why);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: why });
+    }
+    span.end();
+  });
+}
+
 /** Starts the server on an ephemeral 127.0.0.1 port. */
 export async function startFlakyLlmServer(options: FlakyServerOptions = {}): Promise<FlakyLlmServer> {
   const random = seededRandom(options.seed ?? 42);
@@ -114,14 +154,22 @@ export async function startFlakyLlmServer(options: FlakyServerOptions = {}): Pro
     return { kind: 'ok' };
   };
 
+  const tracer = options.tracerProvider?.getTracer('flaky-llm-server');
   const server = createServer(async (req, res) => {
     if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
       json(res, 404, apiError('not found', 'invalid_request_error'));
       return;
     }
+    // From the request's arrival, so the span shows the time spent reading its body too.
+    const span = tracer?.startSpan('POST /v1/chat/completions', serverSpan(req), caller(req));
     const { model, prompt } = await readBody(req);
     const fault = pick(model);
     requests.push({ model, fault: fault.kind });
+    if (span !== undefined) {
+      span.updateName(`chat ${model}`);
+      span.setAttributes({ 'gen_ai.request.model': model, 'demo.fault': fault.kind });
+      traceRequest(span, res, fault);
+    }
     switch (fault.kind) {
       case 'ok':
         json(res, 200, completion(model, prompt));

@@ -7,51 +7,103 @@
  * `--policies` runs the policy tour instead (rate limiter, bulkhead, hedging, chaos,
  * fallback chain, slow-call breaker).
  */
-import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+import { context, createContextKey, propagation } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  BatchSpanProcessor,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
 import OpenAI from 'openai';
-import { printSpanTree, startTelemetry } from 'otel-resilience/setup';
-import { Agent, LlmClient, primaryModelBreaker, Tools } from './agent.js';
+import { printSpanTree, SpanClockProcessor, startTelemetry } from 'otel-resilience/setup';
+import { answers, otlpEndpoint } from '../otlp.js';
+import { Agent, LlmClient, type Outcome, primaryModelBreaker, type Task, type TaskKind, Tools } from './agent.js';
 import { type FlakyLlmServer, startFlakyLlmServer } from './flaky-llm-server.js';
 import { PolicyTour, TOUR_SCRIPT } from './policy-tour.js';
 
 const PRIMARY = 'gpt-large';
 const FALLBACK = 'gpt-small';
-const TOPICS = [
-  'quarterly revenue',
-  'churn by region',
-  'hiring plan',
-  'cloud costs',
-  'security incidents',
-  'support backlog',
-  'pricing test',
-  'roadmap risks',
-  'supplier delays',
-  'marketing spend',
-];
+const TASKS: readonly Task[] = (
+  [
+    ['summarise', 'quarterly revenue'],
+    ['compare', 'churn by region'],
+    ['summarise', 'hiring plan'],
+    ['forecast', 'cloud costs'],
+    ['summarise', 'security incidents'],
+    ['compare', 'support backlog'],
+    ['forecast', 'pricing test'],
+    ['summarise', 'roadmap risks'],
+    ['forecast', 'supplier delays'],
+    ['compare', 'marketing spend'],
+  ] as const satisfies ReadonlyArray<readonly [TaskKind, string]>
+).map(([kind, topic]) => ({ kind, topic }));
 
-/** The OTLP/HTTP traces endpoint, from the standard variables or the local default. */
-function otlpEndpoint(): string {
-  const traces = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-  if (traces) return traces;
-  const base = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  return base ? `${base.replace(/\/$/, '')}/v1/traces` : 'http://127.0.0.1:4318/v1/traces';
+const OUTCOME_TEXT: Record<Outcome, string> = {
+  answered: 'answered',
+  recovered: 'recovered',
+  fell_back: 'fell back',
+  failed: 'failed',
+};
+
+/** The chat request being sent, in the context of its fetch (set by {@link chatFetch}, read by the instrumentation's hooks). */
+const CHAT_REQUEST = createContextKey('demo chat request');
+
+/**
+ * The openai client's fetch: notes the model of a chat completion in the OTel context of
+ * the request (undici streams the body, so the instrumentation cannot read it), then fetches.
+ */
+const chatFetch: typeof fetch = (input, init) => {
+  let model: unknown;
+  try {
+    model = typeof init?.body === 'string' ? (JSON.parse(init.body) as { model?: unknown }).model : undefined;
+  } catch {
+    model = undefined;
+  }
+  if (typeof model !== 'string') return fetch(input, init);
+  return context.with(context.active().setValue(CHAT_REQUEST, { model }), () => fetch(input, init));
+};
+
+const chatModel = () => (context.active().getValue(CHAT_REQUEST) as { model: string } | undefined)?.model;
+
+/**
+ * CLIENT spans for the HTTP requests the openai client sends through fetch (undici):
+ * HTTP attributes from the instrumentation, GenAI ones and the GenAI span name
+ * (`chat <model>`) added here from {@link chatFetch}'s note, and a `traceparent` header so the LLM service's spans
+ * join the trace.
+ */
+function instrumentLlmRequests(provider: TracerProvider): UndiciInstrumentation {
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  const instrumentation = new UndiciInstrumentation({
+    startSpanHook: () => {
+      const model = chatModel();
+      return model === undefined
+        ? {}
+        : { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': model };
+    },
+    requestHook: (span) => {
+      const model = chatModel();
+      if (model !== undefined) span.updateName(`chat ${model}`);
+    },
+  });
+  instrumentation.setTracerProvider(provider);
+  return instrumentation;
 }
 
-/** Whether something accepts TCP connections at the endpoint's host and port (500 ms). */
-function answers(endpoint: string): Promise<boolean> {
-  const url = new URL(endpoint);
-  return new Promise((resolve) => {
-    const socket = connect({ host: url.hostname, port: Number(url.port || 80), timeout: 500 });
-    const done = (up: boolean) => {
-      socket.destroy();
-      resolve(up);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-    socket.once('timeout', () => done(false));
+/** The LLM service's own tracer provider: its spans are exported as the service `llm-service`. */
+function llmServiceTracing(endpoint: string): TracerProvider {
+  return new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'llm-service' }),
+    spanProcessors: [
+      new SpanClockProcessor(),
+      new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: endpoint }), scheduledDelayMillis: 1000 }),
+    ],
   });
 }
 
@@ -91,9 +143,10 @@ function summarise(spans: readonly ReadableSpan[]) {
   return { attempts: Number(call?.attributes['resilience.attempts'] ?? 0), happened, score: happened.length };
 }
 
-/** Spans of the trace whose root span is the latest one named `rootName`. */
+/** Spans of the trace whose root span is the latest one named `rootName` (or starting with it, given a trailing space). */
 function latestTrace(memory: InMemorySpanExporter, rootName: string) {
-  const root = memory.getFinishedSpans().findLast((s) => s.name === rootName)!;
+  const matches = (name: string) => (rootName.endsWith(' ') ? name.startsWith(rootName) : name === rootName);
+  const root = memory.getFinishedSpans().findLast((s) => matches(s.name) && s.parentSpanContext === undefined)!;
   const traceId = root.spanContext().traceId;
   return { traceId, spans: memory.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId) };
 }
@@ -114,16 +167,18 @@ function table(rows: string[][]): string {
 async function runBatch(memory: InMemorySpanExporter, server: FlakyLlmServer, openai: OpenAI): Promise<string> {
   const agent = new Agent(new LlmClient(openai), new Tools(), { primary: PRIMARY, fallback: FALLBACK });
   const rows = [['#', 'task', 'outcome', 'model', 'attempts', 'ms', 'what happened']];
-  const traces: Array<{ traceId: string; spans: ReadableSpan[]; score: number; topic: string }> = [];
-  for (const [index, topic] of TOPICS.entries()) {
+  const traces: Array<{ traceId: string; spans: ReadableSpan[]; score: number; topic: string; outcome: Outcome }> = [];
+  for (const [index, task] of TASKS.entries()) {
     const started = performance.now();
-    const result = await agent.runTask(topic);
+    const result = await agent.runTask(task);
     const ms = Math.round(performance.now() - started);
-    const { traceId, spans } = latestTrace(memory, 'Agent.runTask');
+    const { traceId, spans } = latestTrace(memory, 'task ');
     const { attempts, happened, score } = summarise(spans);
-    traces.push({ traceId, spans, score, topic });
-    const outcome = result.reason ? `${result.outcome} (${result.reason})` : result.outcome;
-    rows.push([String(index + 1), topic, outcome, result.model, String(attempts), String(ms), happened.join(', ')]);
+    traces.push({ traceId, spans, score, topic: task.topic, outcome: result.outcome });
+    const text = OUTCOME_TEXT[result.outcome];
+    const outcome = result.reason ? `${text} (${result.reason})` : text;
+    const name = `${task.kind}: ${task.topic}`;
+    rows.push([String(index + 1), name, outcome, result.model, String(attempts), String(ms), happened.join(', ')]);
     await sleep(250); // the agent's think time between tasks; lets the open breaker cool down
   }
   console.log(table(rows));
@@ -134,7 +189,8 @@ async function runBatch(memory: InMemorySpanExporter, server: FlakyLlmServer, op
   const busiest = traces.reduce((a, b) => (b.score > a.score ? b : a));
   console.log(`\nSpan tree of task "${busiest.topic}" (trace ${busiest.traceId}):\n`);
   console.log(printSpanTree(busiest.spans));
-  return busiest.traceId;
+  // The link printed at the end: a call the primary model answered after retries, else the busiest.
+  return (traces.find((t) => t.outcome === 'recovered') ?? busiest).traceId;
 }
 
 /** The policy tour: one scene per policy, a table, and every scene's span tree. Returns the last trace id. */
@@ -166,6 +222,8 @@ async function main(): Promise<void> {
     endpoint: exporting ? endpoint : false,
     spanProcessors: [new SimpleSpanProcessor({ exporter: memory })],
   });
+  const undici = instrumentLlmRequests(telemetry.tracerProvider);
+  const llmTracing = exporting ? llmServiceTracing(endpoint) : undefined;
 
   // The primary model's bad day, request by request; then seeded random trouble.
   const server = await startFlakyLlmServer({
@@ -188,19 +246,25 @@ async function main(): Promise<void> {
       ],
     },
     rates: { [PRIMARY]: { rateLimit: 0.1, unavailable: 0.1 } },
+    ...(llmTracing ? { tracerProvider: llmTracing } : {}),
   });
-  const openai = new OpenAI({ apiKey: 'demo', baseURL: server.baseURL, maxRetries: 0 });
+  const openai = new OpenAI({ apiKey: 'demo', baseURL: server.baseURL, maxRetries: 0, fetch: chatFetch });
 
   console.log(`otel-resilience demo — flaky LLM service at ${server.baseURL}`);
   console.log(exporting ? `exporting traces to ${endpoint}` : `no collector at ${endpoint}: traces stay in this terminal`);
   console.log('');
   const traceId = args.policies ? await runTour(memory, openai) : await runBatch(memory, server, openai);
 
-  const flushed = await telemetry.shutdown();
+  undici.disable();
+  const [flushed] = await Promise.all([telemetry.shutdown(), llmTracing?.shutdown().catch(() => undefined)]);
   await server.close();
   if (exporting) {
     const ui = process.env.JAEGER_UI_URL ?? 'http://localhost:16686';
-    console.log(flushed ? `\nIn Jaeger: ${ui}/trace/${traceId}` : `\nExport to ${endpoint} failed; traces were dropped.`);
+    console.log(
+      flushed
+        ? `\nIn Jaeger: ${ui}/trace/${traceId}\n(behind the tail-sampling collector of collector/docker-compose.yaml it shows about 11 s later: decision_wait)`
+        : `\nExport to ${endpoint} failed; traces were dropped.`,
+    );
   }
 }
 

@@ -1,18 +1,21 @@
 /**
  * A saga: create order → charge → send confirmation email, which fails for good → the
  * charge is refunded and the order deleted, in reverse order. Prints what happened and
- * the run's span tree.
+ * the run's span tree; exports the trace when a collector answers (npm run jaeger).
  *
  *   npm run example:order
  */
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { WorkflowFailedError, workflow } from 'otel-resilience';
 import { printSpanTree, startTelemetry } from 'otel-resilience/setup';
+import { answers, otlpEndpoint } from '../otlp.js';
 
+const endpoint = otlpEndpoint();
+const exporting = await answers(endpoint);
 const memory = new InMemorySpanExporter();
 const telemetry = startTelemetry({
   serviceName: 'order-saga',
-  endpoint: false,
+  endpoint: exporting ? endpoint : false,
   spanProcessors: [new SimpleSpanProcessor({ exporter: memory })],
 });
 
@@ -57,5 +60,11 @@ try {
   if (!(error instanceof WorkflowFailedError)) throw error;
   console.log(`${error.message} — orders left: ${orders.size}`);
 }
-console.log(`\n${printSpanTree(memory.getFinishedSpans())}`);
-await telemetry.shutdown();
+const spans = memory.getFinishedSpans();
+console.log(`\n${printSpanTree(spans)}`);
+const flushed = await telemetry.shutdown();
+const root = spans.find((s) => s.parentSpanContext === undefined);
+if (!exporting) console.log(`\nno collector at ${endpoint}: the trace stays in this terminal`);
+else if (!flushed) console.log(`\nExport to ${endpoint} failed; the trace was dropped.`);
+else if (root)
+  console.log(`\nIn Jaeger: ${process.env.JAEGER_UI_URL ?? 'http://localhost:16686'}/trace/${root.spanContext().traceId}`);

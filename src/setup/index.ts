@@ -12,8 +12,10 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, type ReadableSpan, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { SpanClockProcessor } from '../telemetry/clock.js';
 import { printSpanTree } from '../telemetry/span-tree.js';
 
+export { SpanClockProcessor, spanClockNow } from '../telemetry/clock.js';
 export { printSpanTree, type SpanTreeOptions } from '../telemetry/span-tree.js';
 
 /** Options of {@link startTelemetry}. */
@@ -127,7 +129,7 @@ function bounded(promise: Promise<unknown>, ms: number): Promise<boolean> {
  * await telemetry.shutdown();
  */
 export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
-  const processors: SpanProcessor[] = [];
+  const processors: SpanProcessor[] = [new SpanClockProcessor()]; // first: one sub-ms clock, causal order
   if (options.endpoint !== false) {
     const exporter = new OTLPTraceExporter({
       ...(options.endpoint === undefined ? {} : { url: options.endpoint }),

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { ResilienceError } from '../policies/errors.js';
 
 /**
  * A stored record could not be read as what it should be: truncated, not JSON, the
@@ -9,15 +8,27 @@ import { ResilienceError } from '../policies/errors.js';
  * could re-run an effect or replay a wrong result).
  *
  * `record` names what the record is for (the run id or the idempotency key), `location`
- * where it is stored (the file path, or the Redis key), `reason` what is wrong.
+ * where it is stored (the file path, or the Redis key), `reason` what is wrong. It has
+ * the fields of the SDK's `ResilienceError`s (`code`, `retryable`, `retryAfterMs`) but
+ * is thrown by the stores, a layer below the policies, so it extends `Error` directly.
  */
-export class CorruptRecordError extends ResilienceError {
+export class CorruptRecordError extends Error {
+  /** Stable machine-readable code. */
+  readonly code = 'CORRUPT_RECORD';
+  /** Never: reading the same record again gives the same answer. */
+  readonly retryable = false;
+  /** Always undefined (not retryable). */
+  readonly retryAfterMs: number | undefined = undefined;
+  /** The run id or idempotency key the record is for. */
   readonly record: string;
+  /** Where it is stored: the file path, or `Redis key <key>`. */
   readonly location: string;
+  /** What is wrong with it. */
   readonly reason: string;
 
   constructor(record: string, location: string, reason: string, options?: ErrorOptions) {
-    super(`Corrupt record "${record}" at ${location}: ${reason}`, 'CORRUPT_RECORD', false, undefined, options);
+    super(`Corrupt record "${record}" at ${location}: ${reason}`, options);
+    this.name = 'CorruptRecordError';
     this.record = record;
     this.location = location;
     this.reason = reason;

@@ -12,8 +12,10 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { SpanClockProcessor } from '../telemetry/clock.js';
 import { printSpanTree, type SpanTreeOptions } from '../telemetry/span-tree.js';
 
+export { SpanClockProcessor, spanClockNow } from '../telemetry/clock.js';
 export { printSpanTree, type SpanTreeOptions };
 
 /** Finished spans of a test, with helpers. */
@@ -31,13 +33,14 @@ export interface SpanRecorder {
 }
 
 /**
- * Installs a global tracer provider that keeps finished spans in memory (exported
+ * Installs a global tracer provider that keeps finished spans in memory, on the span clock
+ * ({@link SpanClockProcessor}: sub-ms, causal order for `tree()`; exported
  * synchronously by a `SimpleSpanProcessor`) and an AsyncLocalStorage context manager,
  * replacing whatever was registered. Call in `beforeEach`, `uninstall()` in `afterEach`.
  */
 export function installTestTracing(): SpanRecorder {
   const exporter = new InMemorySpanExporter();
-  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const provider = new TracerProvider({ spanProcessors: [new SpanClockProcessor(), new SimpleSpanProcessor({ exporter })] });
   const contextManager = new AsyncLocalStorageContextManager().enable();
   trace.disable();
   context.disable();

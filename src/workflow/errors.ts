@@ -33,7 +33,9 @@ export class WorkflowFailedError extends ResilienceError {
  * `idempotencyKey`. Code `WORKFLOW_STALLED`, retryable; `cause` is the store's error.
  */
 export class WorkflowStalledError extends ResilienceError {
+  /** The run that stalled. */
   readonly runId: string;
+  /** Where the run is left: resumable. */
   readonly status = 'stalled' as const;
   /** The step whose checkpoint could not be saved, if it was a step's. */
   readonly step: string | undefined;

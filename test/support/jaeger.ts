@@ -14,6 +14,8 @@ const collectorDir = fileURLToPath(new URL('../../collector/', import.meta.url))
 export interface RunningJaeger {
   /** OTLP/HTTP traces endpoint. */
   readonly otlpUrl: string;
+  /** OTLP/gRPC `host:port` (what a collector in front of Jaeger exports to). */
+  readonly otlpGrpcEndpoint: string;
   /** Base URL of the query API (`/api/traces`, `/api/services`). */
   readonly queryUrl: string;
   stop(): Promise<void>;
@@ -58,6 +60,7 @@ export async function startJaeger(): Promise<RunningJaeger> {
     if (healthy) {
       return {
         otlpUrl: `http://127.0.0.1:${ports.JAEGER_OTLP_HTTP_PORT}/v1/traces`,
+        otlpGrpcEndpoint: `127.0.0.1:${ports.JAEGER_OTLP_GRPC_PORT}`,
         queryUrl: `http://127.0.0.1:${ports.JAEGER_QUERY_PORT}`,
         stop,
       };
@@ -70,8 +73,14 @@ export async function startJaeger(): Promise<RunningJaeger> {
 
 /** A span in Jaeger's v1 JSON (`/api/traces`). */
 export interface JaegerSpan {
+  traceID: string;
   spanID: string;
+  /** Key of the trace's `processes` (its service). */
+  processID: string;
   operationName: string;
+  /** Start, in µs since the epoch; `duration` in µs. */
+  startTime: number;
+  duration: number;
   references: Array<{ refType: string; spanID: string }>;
   tags: Array<{ key: string; value: unknown }>;
   logs: Array<{ timestamp: number; fields: Array<{ key: string; value: unknown }> }>;
@@ -90,6 +99,20 @@ export async function waitForTrace(queryUrl: string, service: string, rootName: 
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`No trace with span "${rootName}" for service "${service}" in Jaeger after 20 s`);
+}
+
+/** The traces of `service` in Jaeger now (up to `limit`), each as its spans. */
+export async function tracesOf(queryUrl: string, service: string, limit = 1000): Promise<JaegerSpan[][]> {
+  const response = await fetch(`${queryUrl}/api/traces?service=${encodeURIComponent(service)}&limit=${limit}&lookback=1h`);
+  if (!response.ok) return [];
+  const body = (await response.json()) as { data: Array<{ spans: JaegerSpan[] }> | null };
+  return (body.data ?? []).map((t) => t.spans);
+}
+
+/** The root span of a trace's spans (the one without a parent among them). */
+export function rootOf(spans: readonly JaegerSpan[]): JaegerSpan | undefined {
+  const ids = new Set(spans.map((s) => s.spanID));
+  return spans.find((s) => !s.references.some((r) => r.refType === 'CHILD_OF' && ids.has(r.spanID)));
 }
 
 /** The `event` field and other fields of a Jaeger log (= span event), as an object. */

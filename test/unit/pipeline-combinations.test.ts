@@ -47,8 +47,8 @@ describe('policy combinations', () => {
       ├─ • resilience.retry  attempt=3 retry.delay_ms=400 retry.delay_source=backoff error.type=TimeoutError
       ├─ agent.ask attempt 4  ERROR BrokenCircuitError
       │  └─ • exception
-      ├─ agent.ask fallback canned  fallback.name=canned
       ├─ • resilience.circuit_breaker.rejected  circuit_breaker.name=llm retry_after_ms=29600
+      ├─ agent.ask fallback canned  fallback.name=canned
       └─ • resilience.fallback  fallback.name=canned error.type=BrokenCircuitError"
     `);
   });
@@ -61,8 +61,8 @@ describe('policy combinations', () => {
     await expect(pipeline.execute(async () => 'now')).resolves.toBe('later');
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "op  attempts=0 outcome=fallback
-      ├─ op fallback fallback 1  fallback.name=fallback 1
       ├─ • resilience.rate_limiter.rejected  rate_limiter.name=rpm retry_after_ms=60000
+      ├─ op fallback fallback 1  fallback.name=fallback 1
       └─ • resilience.fallback  fallback.name=fallback 1 error.type=RateLimitedError"
     `);
   });
@@ -82,8 +82,8 @@ describe('policy combinations', () => {
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "search  attempts=2 outcome=success
       ├─ search attempt 1  hedge.outcome=lost
-      ├─ search attempt 2  hedge.outcome=won
-      └─ • resilience.hedge  attempt=2"
+      ├─ • resilience.hedge  attempt=2
+      └─ search attempt 2  hedge.outcome=won"
     `);
   });
 
