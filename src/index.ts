@@ -33,7 +33,13 @@ export {
   type IdempotencyStore,
   MemoryIdempotencyStore,
 } from './idempotency/idempotency-store.js';
-export { currentIdempotencyKey, type IdempotencyContext, type IdempotencyOptions } from './idempotency/idempotent.js';
+export {
+  currentIdempotencyKey,
+  type IdempotencyContext,
+  type IdempotencyOptions,
+  type PendingIdempotencyRecord,
+  pendingIdempotencyRecords,
+} from './idempotency/idempotent.js';
 export { type ResilienceOptions, ResiliencePipeline } from './pipeline/pipeline.js';
 export { Backoff, type BackoffFunction, type BackoffKind, type BackoffOptions, type Jitter } from './policies/backoff.js';
 export { Bulkhead, type BulkheadOptions } from './policies/bulkhead.js';
@@ -68,20 +74,25 @@ export type { BucketLimit, RateLimitStore } from './policies/rate-limit-store.js
 export { type Cost, RateLimiter, type RateLimiterOptions, type TokenBucketOptions } from './policies/rate-limiter.js';
 export { type RetryOptions, RetryPolicy } from './policies/retry.js';
 export { type TimeoutOptions, TimeoutPolicy } from './policies/timeout.js';
+export { CorruptRecordError } from './stores/corrupt-record-error.js';
 export { SpanClockProcessor, spanClockNow } from './telemetry/clock.js';
 export type { CircuitState, GiveUpReason, ResilienceEvent, TimeoutScope } from './telemetry/events.js';
+export {
+  WorkflowFailedError,
+  WorkflowLeaseHeldError,
+  WorkflowLeaseLostError,
+  WorkflowStalledError,
+} from './workflow/errors.js';
 export {
   type StepContext,
   type StepOptions,
   Workflow,
   type WorkflowContext,
-  WorkflowFailedError,
-  WorkflowLeaseHeldError,
-  WorkflowLeaseLostError,
   type WorkflowOptions,
   workflow,
 } from './workflow/workflow.js';
 export {
+  FINISHED_STATUSES,
   FileWorkflowStore,
   MemoryWorkflowStore,
   type RunStatus,

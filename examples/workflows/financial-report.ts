@@ -18,6 +18,7 @@ import {
   idempotent,
   RetryPolicy,
   WorkflowLeaseHeldError,
+  WorkflowStalledError,
   workflow,
 } from 'otel-resilience';
 import { startTelemetry } from 'otel-resilience/setup';
@@ -91,8 +92,12 @@ const report = workflow(
 );
 
 const telemetry = startTelemetry({ serviceName: 'financial-report', endpoint: false });
-// A resumed run may find the crashed owner's lease still running: wait it out.
-const waitForLease = new RetryPolicy({ maxRetries: 30, retryOn: (e) => e instanceof WorkflowLeaseHeldError });
+// A resumed run may find the crashed owner's lease still running: wait it out. A run that
+// stalled (its store failed after a step) is resumed the same way: nothing was undone.
+const waitForLease = new RetryPolicy({
+  maxRetries: 30,
+  retryOn: (e) => e instanceof WorkflowLeaseHeldError || e instanceof WorkflowStalledError,
+});
 const result = await waitForLease.execute(() =>
   command === 'resume' ? report.resume(runId) : report.run(runId, { company: 'ACME', to: 'cfo@example.com' }),
 );

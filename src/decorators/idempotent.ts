@@ -14,8 +14,13 @@ import { type AnyFunction, methodDecorator, preserveShape } from './method.js';
  *   lease was taken over cannot overwrite the new holder's result;
  * - the same key with a different `fingerprint` gets `IdempotencyConflictError`;
  * - a failed call releases the key (or records the failure, `recordFailures`);
+ * - once the effect ran, a failing store never turns the result into an error nor runs
+ *   the effect again while the process lives: recording is retried, and a result that
+ *   cannot be recorded is held by the process (`pendingIdempotencyRecords()`), its lease
+ *   kept, and written once the store answers;
  * - inside the call, `currentIdempotencyKey()` gives the key to send as an
- *   `Idempotency-Key` header.
+ *   `Idempotency-Key` header: the contract for the one inherent window (a process that
+ *   dies between the effect and its record; the next caller runs with the same key).
  *
  * Two forms: `@idempotent(options)` on a method (TC39 or legacy decorators; namespace
  * `Class.method`), or `idempotent(fn, options)` (namespace `fn.name`). One in-memory

@@ -1,11 +1,19 @@
 import { type Clock, systemClock } from '../policies/clock.js';
 import { FileRecords } from '../stores/file-records.js';
-import { type AcquireResult, type IdempotencyRecord, type IdempotencyStore, idempotencyRules } from './idempotency-store.js';
+import {
+  type AcquireResult,
+  type IdempotencyRecord,
+  type IdempotencyStore,
+  idempotencyRecordProblem,
+  idempotencyRules,
+} from './idempotency-store.js';
 
 /**
  * An {@link IdempotencyStore} in a directory, for processes on one machine: one JSON
- * file per key, each operation atomic under a per-key lock and written by rename, so a
- * `kill -9` never leaves half a record ({@link FileRecords}).
+ * file per key (named by its SHA-256), each operation atomic under a per-key lock and
+ * written by rename, so a `kill -9` never leaves half a record, nor a lock that stalls
+ * the next process ({@link FileRecords}). A truncated, edited or malformed record is a
+ * `CorruptRecordError` naming the key and the file. Owner-only permissions.
  */
 export class FileIdempotencyStore implements IdempotencyStore {
   private readonly clock: Clock;
@@ -17,7 +25,7 @@ export class FileIdempotencyStore implements IdempotencyStore {
    */
   constructor(directory: string, options: { clock?: Clock } = {}) {
     this.clock = options.clock ?? systemClock;
-    this.records = new FileRecords(directory);
+    this.records = new FileRecords(directory, idempotencyRecordProblem);
   }
 
   acquire(key: string, a: { owner: string; fingerprint?: string; leaseMs: number; ttlMs: number }): Promise<AcquireResult> {

@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '../policies/clock.js';
+import { isObject } from '../stores/corrupt-record-error.js';
 
 /** States of an idempotency record. */
 export type IdempotencyStatus = 'in_progress' | 'completed' | 'failed';
@@ -34,8 +35,10 @@ export type AcquireResult = { readonly acquired: true } | { readonly acquired: f
 export interface IdempotencyStore {
   /**
    * Creates an in-progress record owned by `owner` if there is none, or the existing one
-   * expired, or it is in progress with an expired lease (a crashed holder); otherwise
-   * returns the existing record untouched.
+   * expired, or it is in progress with an expired lease (a crashed holder), or `owner`
+   * holds it already (a retried acquire whose reply was lost); otherwise returns the
+   * existing record untouched.
+   * @throws CorruptRecordError when the stored record is unreadable (nothing is written)
    */
   acquire(key: string, a: { owner: string; fingerprint?: string; leaseMs: number; ttlMs: number }): Promise<AcquireResult>;
   /** Marks the record completed (or failed) if `owner` still holds it; false otherwise. */
@@ -48,7 +51,10 @@ export interface IdempotencyStore {
   release(key: string, owner: string): Promise<boolean>;
   /** Pushes the lease of an in-progress record held by `owner` to now + `leaseMs`; false otherwise. */
   extendLease(key: string, owner: string, leaseMs: number): Promise<boolean>;
-  /** The live record of `key`, if any. */
+  /**
+   * The live record of `key`, if any.
+   * @throws CorruptRecordError when the stored record is unreadable
+   */
   get(key: string): Promise<IdempotencyRecord | undefined>;
 }
 
@@ -69,7 +75,8 @@ export const idempotencyRules = {
     now: number,
   ): IdempotencyRecord | undefined {
     const takeable =
-      !idempotencyRules.live(current, now) || (current.status === 'in_progress' && (current.leaseExpiresAt ?? 0) <= now);
+      !idempotencyRules.live(current, now) ||
+      (current.status === 'in_progress' && ((current.leaseExpiresAt ?? 0) <= now || current.owner === a.owner));
     if (!takeable) return undefined;
     return {
       key,
@@ -85,6 +92,32 @@ export const idempotencyRules = {
     return current !== undefined && current.status === 'in_progress' && current.owner === owner;
   },
 };
+
+const STATUSES: readonly string[] = ['in_progress', 'completed', 'failed'];
+const optional = (value: unknown, type: string) => value === undefined || typeof value === type;
+
+/**
+ * What is wrong with `value` as an {@link IdempotencyRecord}, or undefined when it is
+ * one: the check every store that reads records back runs (a `{}` must not re-run an effect).
+ */
+export function idempotencyRecordProblem(value: unknown): string | undefined {
+  if (!isObject(value))
+    return `expected an idempotency record, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`;
+  if (typeof value.key !== 'string') return 'no key';
+  if (!STATUSES.includes(value.status as string)) return `unknown status ${JSON.stringify(value.status)}`;
+  if (typeof value.owner !== 'string' || value.owner === '') return 'no owner';
+  if (typeof value.expiresAt !== 'number' || Number.isNaN(value.expiresAt)) return 'no expiry';
+  if (!optional(value.leaseExpiresAt, 'number') || (value.status === 'in_progress' && value.leaseExpiresAt === undefined)) {
+    return 'in progress without a lease';
+  }
+  if (!optional(value.fingerprint, 'string')) return 'fingerprint is not a string';
+  const error = value.error;
+  if (error !== undefined && !(isObject(error) && typeof error.name === 'string' && typeof error.message === 'string')) {
+    return 'malformed error';
+  }
+  if (value.status === 'failed' && error === undefined) return 'failed without an error';
+  return undefined;
+}
 
 /**
  * An {@link IdempotencyStore} in this process's memory: the default, for one process.
@@ -145,6 +178,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   async get(key: string): Promise<IdempotencyRecord | undefined> {
     const current = this.records.get(key);
     return idempotencyRules.live(current, this.clock.now()) ? current : undefined;
+  }
+
+  /** How many records are held, live or expired but not swept yet (at most 1024 of those). */
+  get size(): number {
+    return this.records.size;
   }
 
   private sweep(now: number): void {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { diag } from '@opentelemetry/api';
 import type { Clock } from '../policies/clock.js';
 import { ResilienceError } from '../policies/errors.js';
 import { knownOptions, numberOption, stringOption } from '../policies/validate.js';
@@ -17,9 +18,23 @@ export interface RedisClient {
   sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>;
 }
 
+/**
+ * Reports an error event of a client nobody else listens to. node-redis emits `'error'`
+ * on every dropped connection, and an `'error'` event without a listener ends the
+ * process: a store must not turn a Redis outage into a crash.
+ */
+function onClientError(error: unknown): void {
+  diag.warn('otel-resilience: Redis client error (the stores go on: their commands fail or wait until it is back)', error);
+}
+
 /** Options every Redis-backed store takes. */
 export interface RedisStoreOptions {
-  /** A connected client (see {@link RedisClient}). */
+  /**
+   * A connected client (see {@link RedisClient}). If it is an event emitter without an
+   * `'error'` listener, the store adds one (reporting through OpenTelemetry's `diag`),
+   * so that Redis going away does not crash the process; give it a reconnect strategy
+   * (node-redis reconnects by default) so the stores come back with Redis.
+   */
   readonly client: RedisClient;
   /** Prefix of every key the store writes (default: `'otel-resilience:'` plus the store's kind). */
   readonly keyPrefix?: string;
@@ -105,8 +120,10 @@ export class RedisScript {
 export abstract class RedisStore {
   private readonly client: RedisClient;
   private readonly keyPrefix: string;
-  private readonly commandTimeoutMs: number;
-  private readonly clock: Clock | undefined;
+  /** Longest wait for one command, in ms. */
+  protected readonly commandTimeoutMs: number;
+  /** The injected clock, or undefined for the server's time. */
+  protected readonly clock: Clock | undefined;
 
   /**
    * @param keepsTime whether the store takes a `clock`
@@ -123,6 +140,14 @@ export abstract class RedisStore {
       );
     }
     this.client = options.client;
+    const emitter = options.client as { on?: unknown; listenerCount?: unknown };
+    if (typeof emitter.on === 'function' && typeof emitter.listenerCount === 'function') {
+      const events = emitter as unknown as {
+        on(event: 'error', f: (e: unknown) => void): void;
+        listenerCount(event: string): number;
+      };
+      if (events.listenerCount('error') === 0) events.on('error', onClientError);
+    }
     this.keyPrefix = stringOption('keyPrefix', options.keyPrefix, defaultPrefix);
     this.commandTimeoutMs = numberOption('commandTimeoutMs', options.commandTimeoutMs, 2000, { min: 1 });
     this.clock = options.clock;
@@ -132,6 +157,11 @@ export abstract class RedisStore {
   protected runScript(script: RedisScript, key: string, args: string[]): Promise<unknown> {
     const now = this.clock === undefined ? '' : String(this.clock.now());
     return script.run(this.client, this.keyPrefix + key, [now, ...args], this.commandTimeoutMs);
+  }
+
+  /** The Redis key of `key` (under the prefix), e.g. to name it in an error. */
+  protected redisKey(key: string): string {
+    return this.keyPrefix + key;
   }
 
   /** Sends `command key ...args` for `key` (under the prefix). */

@@ -1,16 +1,19 @@
 import type { BucketLimit, RateLimitStore } from '../policies/rate-limit-store.js';
-import { LUA_NOW, RedisScript, RedisStore, type RedisStoreOptions } from './redis-client.js';
+import { keyOf } from '../stores/keys.js';
+import { LUA_NOW, RedisScript, RedisStore, type RedisStoreOptions, RedisStoreTimeoutError } from './redis-client.js';
 
 /**
- * Lua prelude: the budgets of ARGV (after `now`, four values each: name, capacity, rate
- * in tokens per ms, amount), their stored tokens refilled to now, and `save()`, which
- * writes them back and lets Redis forget the key once every bucket would be full again.
+ * Lua prelude: the deadline (ARGV[2], ms on the script's clock, or ''), the budgets of
+ * ARGV (after it, four values each: name, capacity, rate in tokens per ms, amount),
+ * their stored tokens refilled to now, and `save()`, which writes them back and lets
+ * Redis forget the key once every bucket would be full again.
  */
 const PRELUDE = `${LUA_NOW}
-local n = (#ARGV - 1) / 4
+local deadline = tonumber(ARGV[2])
+local n = (#ARGV - 2) / 4
 local name, cap, rate, amount, tokens, at = {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 2 + (i - 1) * 4
+  local b = 3 + (i - 1) * 4
   name[i], cap[i], rate[i], amount[i] = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
   local stored = redis.call('HMGET', KEYS[1], name[i] .. ':tokens', name[i] .. ':at')
   tokens[i], at[i] = tonumber(stored[1]) or cap[i], tonumber(stored[2]) or now
@@ -26,8 +29,13 @@ local function save()
 end
 `;
 
-/** Reserves the amounts; returns the wait in whole ms (see RateLimitStore.reserve). */
+/**
+ * Reserves the amounts; returns { wait in whole ms (see RateLimitStore.reserve), now } —
+ * or { -1, now }, charging nothing, when it runs after its deadline (the caller gave up
+ * on it: a stall must not spend the budget of calls that never ran).
+ */
 const RESERVE = new RedisScript(`${PRELUDE}
+if deadline and now > deadline then return { -1, now } end
 local wait = 0
 for i = 1, n do
   if amount[i] > tokens[i] then wait = math.max(wait, math.ceil((amount[i] - tokens[i]) / rate[i])) end
@@ -37,7 +45,7 @@ for i = 1, n do
   tokens[i] = math.min(cap[i], tokens[i] - amount[i])
 end
 save()
-return wait`);
+return { wait, now }`);
 
 /** Gives the amounts back, capped at each capacity. */
 const ADJUST = new RedisScript(`${PRELUDE}
@@ -49,10 +57,18 @@ return 1`);
  * A {@link RateLimitStore} in Redis: replicas whose `RateLimiter`s have the same name
  * share one budget — an LLM API's requests- and tokens-per-minute limits are per
  * account, not per process. The buckets of one (limiter, key) are one hash
- * (`keyPrefix` + limiter + `:` + key), changed by one Lua script per call on server
+ * (`keyPrefix` + limiter + `:` + key, a `:` or `%` in the limiter's name percent-encoded), changed by one Lua script per call on server
  * time with the same arithmetic as the memory buckets; Redis forgets the hash once its
  * buckets would be full again. While Redis fails or stalls past `commandTimeoutMs`, the
  * limiter falls back to its process's own buckets (see `RateLimiterOptions.store`).
+ *
+ * A reservation carries its deadline — when it was sent plus `commandTimeoutMs`, on the
+ * server's clock (the offset to it is learnt from earlier replies) — and the script
+ * refuses one that runs later: commands queued while Redis stalled (SIGSTOP, a long
+ * script) would otherwise run when it wakes, charging the shared bucket for calls that
+ * gave up long ago, and admit nothing for as long again. After a stall the limiter
+ * admits again as soon as the budget has refilled. Limiter names and keys are encoded
+ * so that no two (limiter, key) pairs share a hash.
  *
  * ```ts
  * const openai = new RateLimiter({
@@ -69,24 +85,35 @@ export class RedisRateLimitStore extends RedisStore implements RateLimitStore {
     super(options, 'otel-resilience:rate-limit:');
   }
 
+  /** Server time minus this process's time, in ms, from the last reply (0 until one came). */
+  private offsetMs = 0;
+
   async reserve(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): Promise<number> {
-    return Number(await this.run(RESERVE, limiter, key, limits, amounts));
+    const sentAt = this.clock?.now() ?? Date.now();
+    const deadline = sentAt + (this.clock === undefined ? this.offsetMs : 0) + this.commandTimeoutMs;
+    const [wait, serverNow] = ((await this.run(RESERVE, limiter, key, String(deadline), limits, amounts)) as number[]).map(
+      Number,
+    );
+    if (this.clock === undefined) this.offsetMs = serverNow! - (sentAt + Date.now()) / 2;
+    if (wait! < 0) throw new RedisStoreTimeoutError('EVALSHA (rate-limit reservation past its deadline)', this.commandTimeoutMs);
+    return wait!;
   }
 
   async adjust(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): Promise<void> {
-    await this.run(ADJUST, limiter, key, limits, amounts);
+    await this.run(ADJUST, limiter, key, '', limits, amounts);
   }
 
   private run(
     script: RedisScript,
     limiter: string,
     key: string,
+    deadline: string,
     limits: readonly BucketLimit[],
     amounts: readonly number[],
   ): Promise<unknown> {
-    const args: string[] = [];
+    const args: string[] = [deadline];
     for (const [i, limit] of limits.entries())
       args.push(limit.name, String(limit.capacity), String(limit.rate), String(amounts[i]));
-    return this.runScript(script, `${limiter}:${key}`, args);
+    return this.runScript(script, keyOf(limiter, key), args);
   }
 }

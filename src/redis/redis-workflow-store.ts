@@ -1,18 +1,21 @@
-import type { StoredRun, WorkflowRun, WorkflowStore } from '../workflow/workflow-store.js';
+import { CorruptRecordError, sha256 as checksum } from '../stores/corrupt-record-error.js';
+import { type StoredRun, storedRunProblem, type WorkflowRun, type WorkflowStore } from '../workflow/workflow-store.js';
 import { RedisScript, RedisStore, type RedisStoreOptions } from './redis-client.js';
 
-/** ARGV: (time, unused), expected version, run JSON → the new version, or nil on a conflict. */
+/** ARGV: (time, unused), expected version, run JSON, its checksum → the new version, or nil on a conflict. */
 const SAVE = new RedisScript(`
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if version ~= tonumber(ARGV[2]) then return false end
-redis.call('HSET', KEYS[1], 'version', version + 1, 'run', ARGV[3])
+redis.call('HSET', KEYS[1], 'version', version + 1, 'run', ARGV[3], 'sum', ARGV[4])
 return version + 1`);
 
 /**
  * A {@link WorkflowStore} in Redis, for workers on many machines: one hash per run
- * (`keyPrefix` + run id: its version and the run as JSON), saved by a Lua
- * compare-and-set, so two workers never both advance a run. Runs are kept until you
- * delete them. Redis errors and timeouts reject the load or save.
+ * (`keyPrefix` + run id: its version, the run as JSON and the JSON's SHA-256), saved by
+ * a Lua compare-and-set, so two workers never both advance a run. A run that is not
+ * JSON, does not match its checksum (a step's output edited by hand) or has the wrong
+ * shape is a `CorruptRecordError` naming the run and the Redis key. Runs are kept until
+ * you delete them. Redis errors and timeouts reject the load or save.
  *
  * @throws TypeError naming the option, for invalid options
  */
@@ -22,13 +25,27 @@ export class RedisWorkflowStore extends RedisStore implements WorkflowStore {
   }
 
   async load(runId: string): Promise<StoredRun | undefined> {
-    const [version, run] = (await this.send('HMGET', runId, ['version', 'run'])) as [string | null, string | null];
-    if (version === null || run === null) return undefined;
-    return { run: JSON.parse(run) as WorkflowRun, version: Number(version) };
+    const [version, run, sum] = (await this.send('HMGET', runId, ['version', 'run', 'sum'])) as (string | null)[];
+    if (version === null && run === null) return undefined;
+    const corrupt = (reason: string, cause?: unknown) =>
+      new CorruptRecordError(runId, `Redis key ${this.redisKey(runId)}`, reason, cause === undefined ? undefined : { cause });
+    if (run === null || run === undefined) throw corrupt('no run');
+    if (sum !== checksum(run)) throw corrupt('checksum mismatch (truncated or edited)');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(run);
+    } catch (error) {
+      throw corrupt('not JSON', error);
+    }
+    const stored = { run: parsed, version: Number(version) };
+    const problem = storedRunProblem(stored);
+    if (problem !== undefined) throw corrupt(problem);
+    return stored as StoredRun;
   }
 
   async save(run: WorkflowRun, expectedVersion: number): Promise<number | undefined> {
-    const reply = await this.runScript(SAVE, run.runId, [String(expectedVersion), JSON.stringify(run)]);
+    const json = JSON.stringify(run);
+    const reply = await this.runScript(SAVE, run.runId, [String(expectedVersion), json, checksum(json)]);
     return typeof reply === 'number' ? reply : undefined;
   }
 }

@@ -88,13 +88,18 @@ export type ResilienceEvent =
   | {
       readonly type: 'idempotency';
       readonly namespace: string;
-      /** `executed` (first call), `replayed` (stored result returned), `in_progress`, `conflict`, `lost_lease` (result not stored: another holder took over). */
-      readonly outcome: 'executed' | 'replayed' | 'in_progress' | 'conflict' | 'lost_lease';
+      /**
+       * `executed` (first call), `replayed` (stored result returned), `in_progress`,
+       * `conflict`, `lost_lease` (result not stored: another holder took over),
+       * `record_retry` (writing the result failed once and is retried), `unrecorded`
+       * (the result could not be written: held by the process, retried in the background).
+       */
+      readonly outcome: 'executed' | 'replayed' | 'in_progress' | 'conflict' | 'lost_lease' | 'record_retry' | 'unrecorded';
     }
   | {
-      readonly type: 'workflow-checkpoint' | 'workflow-resumed' | 'workflow-step-replayed';
+      readonly type: 'workflow-checkpoint' | 'workflow-resumed' | 'workflow-step-replayed' | 'workflow-stalled';
       readonly workflow: string;
-      /** The step checkpointed, resumed from, or replayed from its checkpoint. */
+      /** The step checkpointed, resumed from, replayed from its checkpoint, or whose checkpoint could not be saved. */
       readonly step: string;
     }
   | {

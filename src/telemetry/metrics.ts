@@ -108,6 +108,7 @@ function policyName(event: ResilienceEvent): string | undefined {
     case 'workflow-checkpoint':
     case 'workflow-resumed':
     case 'workflow-step-replayed':
+    case 'workflow-stalled':
     case 'workflow-compensation':
       return event.workflow;
     default:

@@ -57,6 +57,7 @@ export const EVENT_IDEMPOTENCY = 'resilience.idempotency';
 export const EVENT_WORKFLOW_CHECKPOINT = 'resilience.workflow.checkpoint';
 export const EVENT_WORKFLOW_RESUMED = 'resilience.workflow.resumed';
 export const EVENT_WORKFLOW_STEP_REPLAYED = 'resilience.workflow.step_replayed';
+export const EVENT_WORKFLOW_STALLED = 'resilience.workflow.stalled';
 export const EVENT_WORKFLOW_COMPENSATION = 'resilience.workflow.compensation';
 
 /** Metric attributes. */

@@ -146,13 +146,16 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
       ];
     case 'workflow-checkpoint':
     case 'workflow-resumed':
-    case 'workflow-step-replayed': {
+    case 'workflow-step-replayed':
+    case 'workflow-stalled': {
       const name =
         event.type === 'workflow-checkpoint'
           ? names.EVENT_WORKFLOW_CHECKPOINT
           : event.type === 'workflow-resumed'
             ? names.EVENT_WORKFLOW_RESUMED
-            : names.EVENT_WORKFLOW_STEP_REPLAYED;
+            : event.type === 'workflow-stalled'
+              ? names.EVENT_WORKFLOW_STALLED
+              : names.EVENT_WORKFLOW_STEP_REPLAYED;
       return [name, { [names.ATTR_WORKFLOW_NAME]: event.workflow, [names.ATTR_WORKFLOW_STEP]: event.step }];
     }
     case 'workflow-compensation':

@@ -1,7 +1,26 @@
+import { type Clock, systemClock } from '../policies/clock.js';
+import { numberOption } from '../policies/validate.js';
+import { isObject } from '../stores/corrupt-record-error.js';
 import { FileRecords } from '../stores/file-records.js';
 
-/** Status of a workflow run. */
-export type RunStatus = 'running' | 'completed' | 'failed' | 'compensating' | 'compensated';
+/**
+ * Status of a workflow run:
+ * - `running`: owned by an execution (or left by one that died: resumable once its lease ran out);
+ * - `stalled`: an execution could not save its progress (the store failed after a step's
+ *   effect); nothing was undone, `resume` continues it (`stall` says from where);
+ * - `completed`, with `result`;
+ * - `failed`: a step failed for good and the run was kept (`onFailure: 'keep'`) or some
+ *   compensations failed (`compensationErrors`);
+ * - `compensating` (interrupted compensations continue on `resume`), `compensated`.
+ *
+ * The set is open: statuses may be added (a run waiting for a person, say), so code
+ * reading runs should treat one it does not know as "not finished".
+ */
+export type RunStatus = 'running' | 'stalled' | 'completed' | 'failed' | 'compensating' | 'compensated';
+
+/** Statuses of a run nobody works on any more (memory stores forget them after `ttlMs`). */
+export const FINISHED_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'compensated'];
+const STATUSES: readonly string[] = ['running', 'stalled', ...FINISHED_STATUSES, 'compensating'];
 
 /** An error kept in a run, JSON-serializable. */
 export interface StoredError {
@@ -24,6 +43,10 @@ export interface WorkflowRun {
   readonly result?: unknown;
   readonly error?: StoredError | undefined;
   readonly compensationErrors?: readonly StoredError[];
+  /** Of a `stalled` run: what it was doing, the step whose checkpoint could not be saved, and the store's error. */
+  readonly stall?:
+    | { readonly while: 'running' | 'compensating'; readonly step?: string; readonly error: StoredError }
+    | undefined;
   /** The execution holding the run, and until when (ms since epoch). */
   readonly owner?: string | undefined;
   readonly leaseExpiresAt?: number | undefined;
@@ -42,7 +65,10 @@ export interface StoredRun {
  * the suite every store must pass.
  */
 export interface WorkflowStore {
-  /** The run and its version, if it exists. */
+  /**
+   * The run and its version, if it exists.
+   * @throws CorruptRecordError when the stored run is unreadable (truncated, edited, wrong shape)
+   */
   load(runId: string): Promise<StoredRun | undefined>;
   /** Writes `run` if its stored version is `expectedVersion` (0: it must not exist yet); returns the new version, or undefined on a conflict. */
   save(run: WorkflowRun, expectedVersion: number): Promise<number | undefined>;
@@ -59,31 +85,98 @@ function casSave(
   return [{ run, version }, version];
 }
 
-/** A {@link WorkflowStore} in this process's memory (the default): runs survive failures, not restarts. */
+/**
+ * What is wrong with `value` as a {@link StoredRun}, or undefined when it is one: the
+ * check every store that reads runs back runs.
+ */
+export function storedRunProblem(value: unknown): string | undefined {
+  if (!isObject(value))
+    return `expected a stored run, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`;
+  if (!Number.isInteger(value.version) || (value.version as number) < 1) return 'no version';
+  const run = value.run;
+  if (!isObject(run)) return 'no run';
+  if (typeof run.runId !== 'string' || typeof run.workflow !== 'string') return 'no run id or workflow name';
+  if (!STATUSES.includes(run.status as string)) return `unknown status ${JSON.stringify(run.status)}`;
+  if (!isObject(run.steps)) return 'steps is not an object';
+  for (const [id, step] of Object.entries(run.steps)) {
+    // An output of undefined is stored as a step without one.
+    if (!isObject(step)) return `step ${JSON.stringify(id)} is not a checkpoint`;
+  }
+  if (!Array.isArray(run.compensated) || run.compensated.some((s) => typeof s !== 'string'))
+    return 'compensated is not a list of steps';
+  if (typeof run.updatedAt !== 'number') return 'no updatedAt';
+  if (run.owner !== undefined && typeof run.owner !== 'string') return 'owner is not a string';
+  if (run.leaseExpiresAt !== undefined && typeof run.leaseExpiresAt !== 'number') return 'lease is not a number';
+  return undefined;
+}
+
+/**
+ * A {@link WorkflowStore} in this process's memory (the default): runs survive failures,
+ * not restarts. Finished runs (`completed`, `failed`, `compensated`) are forgotten
+ * `ttlMs` after they finished, so memory stays bounded; running the same run id after
+ * that starts it afresh.
+ */
 export class MemoryWorkflowStore implements WorkflowStore {
   private readonly runs = new Map<string, StoredRun>();
+  /** Finished runs by when they are forgotten, oldest first (one ttl for all: finishing order is expiry order). */
+  private readonly finished = new Map<string, number>();
+  private readonly ttlMs: number;
+  private readonly clock: Clock;
+
+  /**
+   * @param options.ttlMs how long a finished run is kept, in ms (default 24 h)
+   * @param options.clock time source for the ttl (default: the system clock)
+   * @throws RangeError naming the option, for a bad ttlMs
+   */
+  constructor(options: { ttlMs?: number; clock?: Clock } = {}) {
+    this.ttlMs = numberOption('MemoryWorkflowStore.ttlMs', options.ttlMs, 24 * 60 * 60 * 1000, { min: 1 });
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** How many runs are held. */
+  get size(): number {
+    return this.runs.size;
+  }
 
   async load(runId: string): Promise<StoredRun | undefined> {
+    this.sweep();
     return this.runs.get(runId);
   }
 
   async save(run: WorkflowRun, expectedVersion: number): Promise<number | undefined> {
+    this.sweep();
     const [next, version] = casSave(this.runs.get(run.runId), run, expectedVersion);
-    if (next !== undefined) this.runs.set(run.runId, next);
+    if (next !== undefined) {
+      this.runs.set(run.runId, next);
+      this.finished.delete(run.runId);
+      if (FINISHED_STATUSES.includes(run.status)) this.finished.set(run.runId, this.clock.now() + this.ttlMs);
+    }
     return version;
+  }
+
+  private sweep(): void {
+    const now = this.clock.now();
+    for (const [runId, expiresAt] of this.finished) {
+      if (expiresAt > now) return;
+      this.finished.delete(runId);
+      this.runs.delete(runId);
+    }
   }
 }
 
 /**
  * A {@link WorkflowStore} in a directory, for processes on one machine: runs survive
- * `kill -9` (atomic renames under per-run locks, {@link FileRecords}).
+ * `kill -9` (atomic renames under per-run locks that a dead holder does not keep,
+ * {@link FileRecords}). Each file carries a checksum: a truncated, edited (a step's
+ * output changed by hand) or malformed run is a `CorruptRecordError` naming the run
+ * and the file. Owner-only permissions.
  */
 export class FileWorkflowStore implements WorkflowStore {
   private readonly records: FileRecords<StoredRun>;
 
   /** @param directory where runs live (created if missing) */
   constructor(directory: string) {
-    this.records = new FileRecords(directory);
+    this.records = new FileRecords(directory, storedRunProblem);
   }
 
   load(runId: string): Promise<StoredRun | undefined> {

@@ -1,22 +1,29 @@
-import { randomUUID } from 'node:crypto';
 import { context, type Span, trace } from '@opentelemetry/api';
 import { errorTypeOf } from '../classify/index.js';
 import { ResiliencePipeline } from '../pipeline/pipeline.js';
 import { endSpan, startSpan } from '../policies/child-span.js';
 import { type Clock, systemClock } from '../policies/clock.js';
-import { ResilienceError } from '../policies/errors.js';
 import type { RetryOptions } from '../policies/retry.js';
 import { knownOptions, numberOption, stringOption } from '../policies/validate.js';
+import { keyOf } from '../stores/keys.js';
 import type { ResilienceEvent } from '../telemetry/events.js';
 import * as names from '../telemetry/names.js';
 import { recordEvent, recordFailure } from '../telemetry/spans.js';
+import { WorkflowFailedError } from './errors.js';
+import { RunWriter, stored } from './run-writer.js';
 import { MemoryWorkflowStore, type StoredError, type WorkflowRun, type WorkflowStore } from './workflow-store.js';
 
 /** What a step's function receives. */
 export interface StepContext {
-  /** `runId:stepId`: stable across retries and resumes — pass it as an `Idempotency-Key`. */
+  /**
+   * `runId:stepId` (a `:` or `%` in the run id percent-encoded, so no two steps share
+   * one): stable across retries, resumes and processes — pass it as an `Idempotency-Key`.
+   * A process that dies after a step's effect and before its checkpoint leaves the step
+   * to run again in the next execution, with this same key: the receiver deduplicating
+   * on it is what makes that window harmless.
+   */
   readonly idempotencyKey: string;
-  /** Aborts when the step's timeout fires. */
+  /** Aborts when the step's timeout fires, or when this execution lost the run's lease. */
   readonly signal: AbortSignal;
   /** Attempt number within this execution of the step (1-based). */
   readonly attempt: number;
@@ -65,50 +72,8 @@ export interface WorkflowOptions {
   readonly clock?: Clock;
 }
 
-/**
- * A run gave up. `cause` is the failure; `status` is where the run ended (`compensated`,
- * or `failed` when compensation was not run or some compensations failed, then listed in
- * `compensationErrors` as an `AggregateError`).
- */
-export class WorkflowFailedError extends ResilienceError {
-  readonly runId: string;
-  readonly status: WorkflowRun['status'];
-  readonly compensationErrors: AggregateError | undefined;
-
-  constructor(runId: string, status: WorkflowRun['status'], cause: unknown, compensationErrors?: unknown[]) {
-    const detail = cause instanceof Error ? `: ${cause.message}` : '';
-    super(`Workflow run "${runId}" ${status}${detail}`, 'WORKFLOW_FAILED', false, undefined, { cause });
-    this.runId = runId;
-    this.status = status;
-    this.compensationErrors =
-      compensationErrors && compensationErrors.length > 0
-        ? new AggregateError(compensationErrors, `${compensationErrors.length} compensation(s) of run "${runId}" failed`)
-        : undefined;
-  }
-}
-
-/** Another process holds the run's lease; retry after `retryAfterMs`. */
-export class WorkflowLeaseHeldError extends ResilienceError {
-  constructor(runId: string, retryAfterMs: number) {
-    super(`Workflow run "${runId}" is owned by another execution`, 'WORKFLOW_LEASE_HELD', true, retryAfterMs);
-  }
-}
-
-/** This execution lost the run's lease (another took over); it stops without writing. */
-export class WorkflowLeaseLostError extends ResilienceError {
-  constructor(runId: string) {
-    super(`Workflow run "${runId}" was taken over by another execution`, 'WORKFLOW_LEASE_LOST', false);
-  }
-}
-
 /** Thrown into the body to stop it once compensation replay reached the first unfinished step. */
 class StopReplay extends Error {}
-
-function stored(error: unknown, step?: string): StoredError {
-  return error instanceof Error
-    ? { name: error.name, message: error.message, step }
-    : { name: 'Error', message: String(error), step };
-}
 
 interface Compensation {
   readonly step: string;
@@ -116,101 +81,30 @@ interface Compensation {
   output: unknown;
 }
 
-/** One execution of a run by this process: owns the lease, checkpoints, compensates. */
+/** One execution of a run by this process: runs the body and its steps, checkpoints them through its {@link RunWriter}, compensates. */
 class Execution<I, O> {
-  private readonly owner = randomUUID();
-  private version = 0;
-  private run!: WorkflowRun;
+  private readonly writer: RunWriter;
   private readonly compensations: Compensation[] = [];
   private readonly seen = new Set<string>();
   private resumed = false;
   private failedStep: string | undefined;
   private replayOnly = false;
-  private saving: Promise<unknown> = Promise.resolve();
-  private renewal: unknown;
   private span: Span | undefined;
 
   constructor(
     private readonly definition: Workflow<I, O>,
     private readonly runId: string,
-  ) {}
+  ) {
+    const { store, leaseMs, clock } = definition.settings;
+    this.writer = new RunWriter(store, runId, definition.name, { leaseMs, clock }, (event) => this.report(event));
+  }
 
-  private get settings() {
-    return this.definition.settings;
+  private get run(): WorkflowRun {
+    return this.writer.run;
   }
 
   private report(event: ResilienceEvent): void {
     recordEvent(this.span, event);
-  }
-
-  /**
-   * Writes `change(run)` if this execution still owns the run (compare-and-set), renewing
-   * the lease — or, with `release`, giving it up (the run's final write).
-   */
-  private save(change: (run: WorkflowRun) => Partial<WorkflowRun>, release = false): Promise<void> {
-    const next = this.saving.then(async () => {
-      const now = this.settings.clock.now();
-      const lease = release ? { owner: undefined, leaseExpiresAt: undefined } : { leaseExpiresAt: now + this.settings.leaseMs };
-      const run: WorkflowRun = { ...this.run, ...change(this.run), ...lease, updatedAt: now };
-      const version = await this.settings.store.save(run, this.version);
-      if (version === undefined) throw new WorkflowLeaseLostError(this.runId);
-      this.run = run;
-      this.version = version;
-    });
-    this.saving = next.catch(() => {});
-    return next;
-  }
-
-  /** Loads or creates the run and takes its lease. */
-  private async claim(input: I | undefined, create: boolean): Promise<void> {
-    const { store, clock, leaseMs } = this.settings;
-    for (;;) {
-      const now = clock.now();
-      const loaded = await store.load(this.runId);
-      if (loaded === undefined) {
-        if (!create) throw new Error(`No workflow run "${this.runId}" to resume`);
-        const run: WorkflowRun = {
-          runId: this.runId,
-          workflow: this.definition.name,
-          status: 'running',
-          input,
-          steps: {},
-          compensated: [],
-          owner: this.owner,
-          leaseExpiresAt: now + leaseMs,
-          updatedAt: now,
-        };
-        const version = await store.save(run, 0);
-        if (version === undefined) continue;
-        [this.run, this.version] = [run, version];
-        return;
-      }
-      const { run, version } = loaded;
-      if (run.status === 'completed' || run.status === 'compensated') {
-        [this.run, this.version] = [run, version];
-        return;
-      }
-      if (run.owner !== undefined && run.owner !== this.owner && (run.leaseExpiresAt ?? 0) > now) {
-        throw new WorkflowLeaseHeldError(this.runId, (run.leaseExpiresAt ?? now) - now);
-      }
-      const taken: WorkflowRun = { ...run, owner: this.owner, leaseExpiresAt: now + leaseMs, updatedAt: now };
-      const next = await store.save(taken, version);
-      if (next === undefined) continue;
-      [this.run, this.version] = [taken, next];
-      this.resumed = true;
-      return;
-    }
-  }
-
-  private renewLease(): void {
-    const interval = this.settings.leaseMs / 3;
-    this.renewal = this.settings.clock.setTimeout(() => {
-      this.save(() => ({})).then(
-        () => this.renewLease(),
-        () => {},
-      );
-    }, interval);
-    (this.renewal as { unref?: () => void })?.unref?.();
   }
 
   async execute(input: I | undefined, mode: 'run' | 'resume' | 'compensate'): Promise<O> {
@@ -230,35 +124,37 @@ class Execution<I, O> {
       }
       throw error;
     } finally {
-      this.settings.clock.clearTimeout(this.renewal);
+      this.writer.close();
       if (this.span !== undefined) endSpan(this.span);
     }
   }
 
   private async drive(input: I | undefined, mode: 'run' | 'resume' | 'compensate'): Promise<O> {
-    await this.claim(input, mode === 'run');
+    this.resumed = await this.writer.claim(input, mode === 'run');
     const run = this.run;
     if (run.status === 'completed') return run.result as O;
     if (run.status === 'compensated') throw new WorkflowFailedError(this.runId, run.status, run.error);
-    this.renewLease();
-    if (run.status === 'compensating' || mode === 'compensate') {
+    this.writer.keepLease();
+    if (run.status === 'compensating' || run.stall?.while === 'compensating' || mode === 'compensate') {
+      if (run.status === 'stalled') await this.writer.save(() => ({ status: 'compensating', stall: undefined }));
       await this.replayRegistrations();
       return this.giveUp(run.error);
     }
-    if (run.status === 'failed') await this.save(() => ({ status: 'running', error: undefined }));
+    if (run.status !== 'running') await this.writer.save(() => ({ status: 'running', error: undefined, stall: undefined }));
     let result: O;
     try {
       result = await this.definition.body(this.contextFor(), run.input as I);
     } catch (error) {
-      if (error instanceof WorkflowLeaseLostError) throw error;
+      if (this.writer.halted) throw this.writer.halted;
       const failure = stored(error, this.failedStep);
-      if (this.settings.onFailure === 'keep') {
-        await this.save(() => ({ status: 'failed', error: failure }), true);
+      if (this.definition.settings.onFailure === 'keep') {
+        await this.writer.save(() => ({ status: 'failed', error: failure }), true);
         throw new WorkflowFailedError(this.runId, 'failed', error);
       }
       return this.giveUp(failure, error);
     }
-    await this.save(() => ({ status: 'completed', result }), true);
+    if (this.writer.halted) throw this.writer.halted;
+    await this.writer.save(() => ({ status: 'completed', result }), true);
     return result;
   }
 
@@ -281,9 +177,13 @@ class Execution<I, O> {
   }
 
   private async step(id: string, fn: (step: StepContext) => unknown, options: StepOptions<unknown> = {}): Promise<unknown> {
+    if (this.writer.halted) throw this.writer.halted;
+    if (typeof id !== 'string' || id === '')
+      throw new TypeError(`Invalid step id: expected a non-empty string, got ${String(id)}`);
     if (this.seen.has(id)) throw new TypeError(`Workflow "${this.definition.name}" calls step "${id}" twice in one run`);
     this.seen.add(id);
-    const done = this.run.steps[id];
+    // Own properties only: a step named "constructor" or "__proto__" is a step like any other.
+    const done = Object.hasOwn(this.run.steps, id) ? this.run.steps[id] : undefined;
     const compensation = options.compensate && { step: id, compensate: options.compensate, output: done?.output };
     if (compensation) this.compensations.push(compensation);
     if (done !== undefined) {
@@ -302,24 +202,31 @@ class Execution<I, O> {
     let output: unknown;
     try {
       output = await pipeline.execute(
-        (ctx) => fn({ idempotencyKey: `${this.runId}:${id}`, signal: ctx.signal, attempt: ctx.attempt }),
-        { operation: `${this.definition.name}.${id}` },
+        (ctx) => fn({ idempotencyKey: keyOf(this.runId, id), signal: ctx.signal, attempt: ctx.attempt }),
+        { operation: `${this.definition.name}.${id}`, signal: this.writer.signal },
       );
     } catch (error) {
+      if (this.writer.halted) throw this.writer.halted;
       this.failedStep = id;
       throw error;
     }
     if (compensation) compensation.output = output;
-    await this.save((run) => ({ steps: { ...run.steps, [id]: { output } } }));
+    // The lease went while the step ran: keep its output for a later execution here.
+    if (this.writer.halted) {
+      this.writer.keepUnsaved({ ...this.run, steps: { ...this.run.steps, [id]: { output } } });
+      throw this.writer.halted;
+    }
+    await this.writer.save((run) => ({ steps: { ...run.steps, [id]: { output } } }), false, id);
     this.report({ type: 'workflow-checkpoint', workflow: this.definition.name, step: id });
     return output;
   }
 
   /** Compensates in reverse order, skipping what a previous execution compensated, then ends the run. */
   private async giveUp(failure: StoredError | undefined, cause: unknown = failure): Promise<never> {
-    await this.save(() => ({ status: 'compensating', error: failure }));
+    await this.writer.save(() => ({ status: 'compensating', error: failure }));
     const errors: unknown[] = [];
     for (const entry of [...this.compensations].reverse()) {
+      if (this.writer.halted) throw this.writer.halted;
       if (this.run.compensated.includes(entry.step)) continue;
       const span = startSpan(`workflow ${this.definition.name} compensate ${entry.step}`, {
         [names.ATTR_WORKFLOW_STEP]: entry.step,
@@ -327,10 +234,10 @@ class Execution<I, O> {
       try {
         const active = span === undefined ? context.active() : trace.setSpan(context.active(), span);
         await context.with(active, () => entry.compensate(entry.output));
-        await this.save((run) => ({ compensated: [...run.compensated, entry.step] }));
+        await this.writer.save((run) => ({ compensated: [...run.compensated, entry.step] }));
         this.report({ type: 'workflow-compensation', workflow: this.definition.name, step: entry.step, outcome: 'completed' });
       } catch (error) {
-        if (error instanceof WorkflowLeaseLostError) throw error;
+        if (this.writer.halted) throw this.writer.halted;
         if (span !== undefined) recordFailure(span, error, errorTypeOf(error));
         errors.push(error);
         this.report({ type: 'workflow-compensation', workflow: this.definition.name, step: entry.step, outcome: 'failed' });
@@ -339,7 +246,7 @@ class Execution<I, O> {
       }
     }
     const status = errors.length === 0 ? 'compensated' : 'failed';
-    await this.save(() => ({ status, compensationErrors: errors.map((e) => stored(e)) }), true);
+    await this.writer.save(() => ({ status, compensationErrors: errors.map((e) => stored(e)) }), true);
     throw new WorkflowFailedError(this.runId, status, cause, errors);
   }
 }
@@ -377,7 +284,12 @@ export class Workflow<I, O> {
   /**
    * Runs `runId` with `input`, or continues it if it exists (a completed run returns its
    * result without running anything).
-   * @throws WorkflowFailedError when the run gives up; WorkflowLeaseHeldError when another process owns it
+   * @throws WorkflowFailedError when the run gives up (a step failed for good);
+   *   WorkflowLeaseHeldError when another process owns it; WorkflowStalledError when
+   *   the store failed after a step's effect (nothing undone; `resume` later);
+   *   WorkflowLeaseLostError when another execution took the run over; the store's
+   *   error when the run could not even be loaded or claimed (nothing ran);
+   *   CorruptRecordError when the stored run is unreadable
    */
   run(runId: string, input: I): Promise<O> {
     return new Execution(this, runId).execute(input, 'run');
@@ -385,7 +297,9 @@ export class Workflow<I, O> {
 
   /**
    * Continues an existing run: completed steps return their checkpoints, the interrupted
-   * or failed step runs again from its start; an interrupted compensation continues.
+   * or failed step runs again from its start; an interrupted compensation continues; a
+   * `stalled` run goes on from where it stalled.
+   * @throws WorkflowStalledError when its progress cannot be saved again (see {@link Workflow.run})
    */
   resume(runId: string): Promise<O> {
     return new Execution(this, runId).execute(undefined, 'resume');
@@ -400,7 +314,10 @@ export class Workflow<I, O> {
     return new Execution(this, runId).execute(undefined, 'compensate') as Promise<never>;
   }
 
-  /** The stored state of a run, for a person to inspect. */
+  /**
+   * The stored state of a run, for a person to inspect.
+   * @throws CorruptRecordError when the stored run is unreadable
+   */
   async status(runId: string): Promise<WorkflowRun | undefined> {
     return (await this.settings.store.load(runId))?.run;
   }

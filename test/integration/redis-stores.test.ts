@@ -4,7 +4,7 @@
  * wait when Redis stalls, and idempotent calls, workflows, a rate limit and a circuit
  * breaker shared by two replicas.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   BrokenCircuitError,
   CircuitBreaker,
@@ -24,16 +24,10 @@ import { installTestTracing } from '../../src/testing/index.js';
 import { httpError, manualClock } from '../support/hooks.js';
 import { describeIdempotencyStoreConformance } from '../support/idempotency-store-conformance.js';
 import { describeRateLimitStoreConformance } from '../support/rate-limit-store-conformance.js';
-import { type Client, type RunningRedis, startRedis } from '../support/redis.js';
+import { useRedis } from '../support/redis.js';
 import { describeWorkflowStoreConformance } from '../support/workflow-store-conformance.js';
 
-let redis: RunningRedis;
-let client: Client;
-beforeAll(async () => {
-  redis = await startRedis();
-  client = await redis.connect();
-}, 20_000);
-afterAll(() => redis?.stop());
+const redisServer = useRedis();
 
 /** A key prefix no other test uses. */
 let n = 0;
@@ -41,32 +35,35 @@ const fresh = () => `t${n++}:`;
 
 describeIdempotencyStoreConformance(
   'RedisIdempotencyStore',
-  async (clock) => new RedisIdempotencyStore({ client, keyPrefix: fresh(), clock }),
+  async (clock) => new RedisIdempotencyStore({ client: redisServer.client, keyPrefix: fresh(), clock }),
 );
-describeWorkflowStoreConformance('RedisWorkflowStore', async () => new RedisWorkflowStore({ client, keyPrefix: fresh() }));
+describeWorkflowStoreConformance(
+  'RedisWorkflowStore',
+  async () => new RedisWorkflowStore({ client: redisServer.client, keyPrefix: fresh() }),
+);
 describeRateLimitStoreConformance(
   'RedisRateLimitStore',
-  async (clock) => new RedisRateLimitStore({ client, keyPrefix: fresh(), clock }),
+  async (clock) => new RedisRateLimitStore({ client: redisServer.client, keyPrefix: fresh(), clock }),
 );
 
 describe('RedisIdempotencyStore on server time', () => {
   it('takes over a lease once it ran out by the server clock, and lets Redis forget records', async () => {
     const keyPrefix = fresh();
-    const store = new RedisIdempotencyStore({ client, keyPrefix });
+    const store = new RedisIdempotencyStore({ client: redisServer.client, keyPrefix });
     expect(await store.acquire('k', { owner: 'crashed', leaseMs: 50, ttlMs: 60_000 })).toEqual({ acquired: true });
     expect((await store.acquire('k', { owner: 'b', leaseMs: 50, ttlMs: 60_000 })).acquired).toBe(false);
     await new Promise((resolve) => setTimeout(resolve, 80));
     expect(await store.acquire('k', { owner: 'b', leaseMs: 50, ttlMs: 60_000 })).toEqual({ acquired: true });
     expect(await store.complete('k', 'b', { result: [1, 'two', { three: null }], ttlMs: 5000 })).toBe(true);
     expect(await store.get('k')).toMatchObject({ status: 'completed', owner: 'b', result: [1, 'two', { three: null }] });
-    const ttl = Number(await client.sendCommand(['PTTL', `${keyPrefix}k`]));
+    const ttl = Number(await redisServer.client.sendCommand(['PTTL', `${keyPrefix}k`]));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(5000);
   });
 
   it('exactly one of eight connections racing for a key wins', async () => {
     const keyPrefix = fresh();
-    const clients = await Promise.all(Array.from({ length: 8 }, () => redis.connect()));
+    const clients = await Promise.all(Array.from({ length: 8 }, () => redisServer.server.connect()));
     const results = await Promise.all(
       clients.map((c, i) =>
         new RedisIdempotencyStore({ client: c, keyPrefix }).acquire('k', {
@@ -82,8 +79,12 @@ describe('RedisIdempotencyStore on server time', () => {
   });
 
   it('rejects instead of hanging when Redis stalls past commandTimeoutMs', async () => {
-    const blocker = await redis.connect();
-    const store = new RedisIdempotencyStore({ client: await redis.connect(), keyPrefix: fresh(), commandTimeoutMs: 100 });
+    const blocker = await redisServer.server.connect();
+    const store = new RedisIdempotencyStore({
+      client: await redisServer.server.connect(),
+      keyPrefix: fresh(),
+      commandTimeoutMs: 100,
+    });
     const stall = blocker.sendCommand(['DEBUG', 'SLEEP', '0.5']);
     await expect(store.acquire('k', { owner: 'a', leaseMs: 1000, ttlMs: 1000 })).rejects.toMatchObject({
       name: 'RedisStoreTimeoutError',
@@ -95,8 +96,8 @@ describe('RedisIdempotencyStore on server time', () => {
 
   it('names the option when the client is not a Redis client', () => {
     expect(() => new RedisIdempotencyStore({ client: {} as never })).toThrow(/Invalid option client/);
-    expect(() => new RedisWorkflowStore({ client, commandTimeoutMs: 0 })).toThrow(/commandTimeoutMs/);
-    expect(() => new RedisWorkflowStore({ client, keyprefix: 'x' } as never)).toThrow(/keyprefix/);
+    expect(() => new RedisWorkflowStore({ client: redisServer.client, commandTimeoutMs: 0 })).toThrow(/commandTimeoutMs/);
+    expect(() => new RedisWorkflowStore({ client: redisServer.client, keyprefix: 'x' } as never)).toThrow(/keyprefix/);
   });
 });
 
@@ -114,7 +115,7 @@ describe('two replicas sharing Redis', () => {
         {
           key: ([to]) => to,
           namespace,
-          store: new RedisIdempotencyStore({ client: await redis.connect() }),
+          store: new RedisIdempotencyStore({ client: await redisServer.server.connect() }),
           onInProgress: { waitMs: 5000, pollMs: 10 },
         },
       );
@@ -141,7 +142,7 @@ describe('two replicas sharing Redis', () => {
           });
           return invoice;
         },
-        { store: new RedisWorkflowStore({ client: await redis.connect(), keyPrefix }), onFailure: 'keep' },
+        { store: new RedisWorkflowStore({ client: await redisServer.server.connect(), keyPrefix }), onFailure: 'keep' },
       );
     const [a, b] = [await replica('a'), await replica('b')];
     await expect(a.run('run-1', { customer: 'acme' })).rejects.toMatchObject({ status: 'failed' });
@@ -159,7 +160,7 @@ describe('RedisRateLimitStore', () => {
       name: 'llm',
       limits: { tokensPerInterval: 1, intervalMs: 60_000, burst: 5 },
       mode: 'reject',
-      store: new RedisRateLimitStore({ client: await redis.connect(), keyPrefix }),
+      store: new RedisRateLimitStore({ client: await redisServer.server.connect(), keyPrefix }),
     });
 
   it('makes replicas share one budget: together they admit the burst, not a burst each', async () => {
@@ -177,7 +178,7 @@ describe('RedisRateLimitStore', () => {
   it("limits with the process's own buckets while Redis is unreachable, and says so on the span", async () => {
     const tracing = installTestTracing();
     try {
-      const down = await redis.connect();
+      const down = await redisServer.server.connect();
       await down.close();
       const limiter = new RateLimiter({
         name: 'llm',
@@ -201,7 +202,7 @@ describe('RedisRateLimitStore', () => {
 describe('RedisCircuitBreakerStore', () => {
   it('numbers published changes and tells how long an open circuit has left, on its clock', async () => {
     const clock = manualClock();
-    const store = new RedisCircuitBreakerStore({ client, keyPrefix: fresh(), clock });
+    const store = new RedisCircuitBreakerStore({ client: redisServer.client, keyPrefix: fresh(), clock });
     expect(await store.read('llm')).toBeUndefined();
     expect(await store.publish('llm', 'open', 5000)).toBe(1);
     clock.advance(2000);
@@ -222,7 +223,7 @@ describe('RedisCircuitBreakerStore', () => {
       halfOpenAfterMs: 60_000,
       syncIntervalMs: 100,
       clock,
-      store: new RedisCircuitBreakerStore({ client: await redis.connect(), keyPrefix }),
+      store: new RedisCircuitBreakerStore({ client: await redisServer.server.connect(), keyPrefix }),
     });
     return { breaker, clock };
   };
@@ -257,7 +258,7 @@ describe('RedisCircuitBreakerStore', () => {
   });
 
   it('goes on by its own counts while Redis is unreachable', async () => {
-    const down = await redis.connect();
+    const down = await redisServer.server.connect();
     await down.close();
     const breaker = new CircuitBreaker({
       name: 'llm',

@@ -80,6 +80,15 @@ export function describeIdempotencyStoreConformance(name: string, make: (clock: 
       expect(await store.acquire('k', { owner: 'b', ...hold })).toEqual({ acquired: true });
     });
 
+    it('a retried acquire by the holder takes its own record (its first reply was lost)', async () => {
+      const store = await make(manualClock());
+      await store.acquire('k', { owner: 'a', ...hold });
+      expect(await store.acquire('k', { owner: 'a', ...hold })).toEqual({ acquired: true });
+      expect((await store.acquire('k', { owner: 'b', ...hold })).acquired).toBe(false);
+      await store.complete('k', 'a', { result: 1, ttlMs: 10_000 });
+      expect((await store.acquire('k', { owner: 'a', ...hold })).acquired).toBe(false); // not once it is completed
+    });
+
     it('keys are independent', async () => {
       const store = await make(manualClock());
       expect((await store.acquire('a', { owner: 'x', ...hold })).acquired).toBe(true);

@@ -131,3 +131,16 @@ describe('idempotent telemetry', () => {
     });
   });
 });
+
+describe('MemoryIdempotencyStore stays bounded', () => {
+  it('forgets records once their ttl passed (swept every 1024 acquisitions)', async () => {
+    const clock = manualClock();
+    const store = new MemoryIdempotencyStore({ clock });
+    const send = idempotent(async (n: number) => n, { key: ([n]) => String(n), store, ttlMs: 1000, clock });
+    for (let i = 0; i < 2000; i++) await send(i);
+    expect(store.size).toBe(2000);
+    clock.advance(1000);
+    for (let i = 2000; i < 2048; i++) await send(i);
+    expect(store.size).toBe(48);
+  });
+});

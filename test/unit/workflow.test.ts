@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemoryWorkflowStore, WorkflowFailedError, WorkflowLeaseHeldError, workflow } from '../../src/index.js';
-import { useTracing } from '../support/hooks.js';
+import { LeaseKeeper } from '../../src/stores/lease-keeper.js';
+import { manualClock, useTracing } from '../support/hooks.js';
 import { describeWorkflowStoreConformance } from '../support/workflow-store-conformance.js';
 
 describeWorkflowStoreConformance('MemoryWorkflowStore', async () => new MemoryWorkflowStore());
@@ -135,5 +136,81 @@ describe('workflow', () => {
     await expect(flow.resume('r5')).rejects.toBeInstanceOf(WorkflowLeaseHeldError);
     release();
     await expect(first).resolves.toBe('done');
+  });
+});
+
+describe('MemoryWorkflowStore stays bounded', () => {
+  it('forgets finished runs ttlMs after they finished; running and stalled ones stay', async () => {
+    const clock = manualClock();
+    const store = new MemoryWorkflowStore({ ttlMs: 60_000, clock });
+    const flow = workflow('w', async (ctx, n: number) => ctx.step('only', () => n * 2), { store, clock });
+    for (let i = 0; i < 50_000; i++) await flow.run(`r${i}`, i);
+    await store.save({ runId: 'live', workflow: 'w', status: 'running', input: 1, steps: {}, compensated: [], updatedAt: 1 }, 0);
+    expect(store.size).toBe(50_001);
+    clock.advance(59_999);
+    await expect(flow.run('r0', 0)).resolves.toBe(0); // still there: replayed, not run
+    expect(store.size).toBe(50_001);
+    clock.advance(1);
+    expect(await store.load('r1')).toBeUndefined();
+    expect(store.size).toBe(1);
+    expect((await store.load('live'))?.run.status).toBe('running');
+  });
+
+  it('names a bad ttlMs', () => {
+    expect(() => new MemoryWorkflowStore({ ttlMs: 0 })).toThrow(/MemoryWorkflowStore\.ttlMs/);
+  });
+});
+
+describe('LeaseKeeper (the lease of workflow runs and idempotent calls)', () => {
+  const clock = {
+    now: () => Date.now(),
+    setTimeout: (f: () => void, ms: number) => setTimeout(f, ms),
+    clearTimeout: (h: unknown) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  };
+
+  it('renews every third of the lease and keeps trying through failed renewals', async () => {
+    vi.useFakeTimers();
+    try {
+      const outcomes = [true, 'fail', 'fail', true, true];
+      const renew = vi.fn(async () => {
+        const next = outcomes.shift() ?? true;
+        if (next === 'fail') throw new Error('store timeout');
+        return next as boolean;
+      });
+      const lost = vi.fn();
+      const keeper = new LeaseKeeper(renew, 3000, clock, lost).start();
+      await vi.advanceTimersByTimeAsync(1000); // renewed
+      await vi.advanceTimersByTimeAsync(1000); // fails; retried every 300 ms
+      await vi.advanceTimersByTimeAsync(600); // fails again, then renewed
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(lost).not.toHaveBeenCalled();
+      expect(renew.mock.calls.length).toBeGreaterThanOrEqual(5);
+      keeper.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("is lost as 'expired' only once the lease has really run out, and as 'taken' when another holder has it", async () => {
+    vi.useFakeTimers();
+    try {
+      const lost = vi.fn();
+      new LeaseKeeper(() => Promise.reject(new Error('down')), 3000, clock, lost).start();
+      await vi.advanceTimersByTimeAsync(2990);
+      expect(lost).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(20);
+      expect(lost).toHaveBeenCalledWith('expired');
+      const taken = vi.fn();
+      new LeaseKeeper(async () => false, 3000, clock, taken).start();
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(taken).toHaveBeenCalledWith('taken');
+      // A renewal that hangs past the lease does not keep it either.
+      const hanging = vi.fn();
+      new LeaseKeeper(() => new Promise<boolean>(() => {}), 3000, clock, hanging).start();
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(hanging).toHaveBeenCalledWith('expired');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
