@@ -1,6 +1,6 @@
 import { type Clock, type RandomSource, sleep, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
-import { functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
+import { clockOption, functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
 
 /** Options of {@link ChaosPolicy}: exactly one of `fault`, `latencyMs`, `outcome`. */
 export interface ChaosOptions {
@@ -89,7 +89,7 @@ export class ChaosPolicy extends StandalonePolicy {
     this.fault = options.fault;
     this.latencyMs = numberOption('chaos.latencyMs', options.latencyMs, 0);
     this.outcome = functionOption('chaos.outcome', options.outcome);
-    this.clock = options.clock ?? systemClock;
+    this.clock = clockOption('chaos.clock', options.clock, systemClock);
   }
 
   /** Asks `enabled`; a throwing flag means off (chaos must never be the accident). */

@@ -56,13 +56,20 @@ class Bucket {
   }
 }
 
+/** Keys a limiter holds before the first sweep of idle full buckets. */
+const SWEEP_FLOOR = 1024;
+
 /**
  * Token buckets in this process's memory (the default store): answers synchronously.
- * Keys whose buckets have refilled are forgotten once a limiter holds 1024 keys.
+ * Keys whose buckets have refilled (idle, full: the same as new ones) are forgotten by a
+ * sweep that runs when a limiter's keys double since the last one — O(1) amortized per
+ * call at any number of keys, memory bounded by about twice the keys in use.
  */
 export class MemoryRateLimitStore implements RateLimitStore {
   /** Buckets by limiter, then by key. */
   private readonly limiters = new Map<string, Map<string, Bucket[]>>();
+  /** Per limiter, the key count at which the next sweep runs. */
+  private readonly sweepAt = new Map<string, number>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -94,7 +101,10 @@ export class MemoryRateLimitStore implements RateLimitStore {
     if (keys === undefined) this.limiters.set(limiter, (keys = new Map()));
     let buckets = keys.get(key);
     if (buckets === undefined) {
-      if (keys.size >= 1024) forgetFullBuckets(keys, now);
+      if (keys.size >= (this.sweepAt.get(limiter) ?? SWEEP_FLOOR)) {
+        forgetFullBuckets(keys, now);
+        this.sweepAt.set(limiter, Math.max(SWEEP_FLOOR, 2 * keys.size));
+      }
       buckets = limits.map((limit) => new Bucket(limit.capacity, limit.rate, now));
       keys.set(key, buckets);
     }

@@ -3,7 +3,7 @@ import { type Clock, sleep, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { RateLimitedError } from './errors.js';
 import { type BucketLimit, MemoryRateLimitStore, type RateLimitStore } from './rate-limit-store.js';
-import { choiceOption, functionOption, knownOptions, numberOption, stringOption } from './validate.js';
+import { choiceOption, clockOption, functionOption, knownOptions, numberOption, stringOption } from './validate.js';
 
 /** One token bucket: `tokensPerInterval` refill every `intervalMs`, holding at most `burst`. */
 export interface TokenBucketOptions {
@@ -112,13 +112,13 @@ export class RateLimiter extends StandalonePolicy {
     ]);
     this.name = stringOption('rateLimiter.name', options?.name, 'rate-limiter');
     const limits = options?.limits;
-    if (typeof limits !== 'object' || limits === null) {
+    if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
       throw new TypeError(
         `Invalid option rateLimiter.limits: expected a token bucket or named token buckets, got ${String(limits)}`,
       );
     }
     this.limits =
-      'tokensPerInterval' in limits
+      'tokensPerInterval' in limits || 'intervalMs' in limits || 'burst' in limits
         ? [bucketOptions(SINGLE, 'rateLimiter.limits.', limits as TokenBucketOptions)]
         : Object.entries(limits as Record<string, TokenBucketOptions>).map(([name, value]) =>
             bucketOptions(name, `rateLimiter.limits.${name}.`, value),
@@ -131,7 +131,7 @@ export class RateLimiter extends StandalonePolicy {
     this.actualCost = functionOption('rateLimiter.actualCost', options.actualCost);
     // Without a cost function every call costs 1: a burst below that could never admit one.
     this.unitAmounts = this.cost === undefined ? this.amounts(1) : [];
-    this.clock = options.clock ?? systemClock;
+    this.clock = clockOption('rateLimiter.clock', options.clock, systemClock);
     const store = options.store;
     if (store !== undefined && (typeof store.reserve !== 'function' || typeof store.adjust !== 'function')) {
       throw new TypeError(`Invalid option rateLimiter.store: expected a RateLimitStore (reserve, adjust), got ${String(store)}`);
