@@ -233,7 +233,7 @@ export class ResiliencePipeline {
       hedging === undefined
         ? policyOf<RetryPolicy, RetryOptions>(
             'retry',
-            options.retry ?? {},
+            options.retry === undefined ? {} : options.retry,
             RetryPolicy,
             (o) => new RetryPolicy({ clock, random, ...o }),
           )

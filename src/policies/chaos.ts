@@ -80,7 +80,7 @@ export class ChaosPolicy extends StandalonePolicy {
     const rate = ratioOption('chaos.injectionRate', options.injectionRate);
     if (rate === undefined) throw new TypeError('Invalid option chaos.injectionRate: expected a ratio in (0, 1], got undefined');
     this.injectionRate = rate;
-    const enabled = options.enabled ?? true;
+    const enabled = options.enabled === undefined ? true : options.enabled;
     if (typeof enabled !== 'boolean' && typeof enabled !== 'function') {
       throw new TypeError(`Invalid option chaos.enabled: expected a boolean or a function, got ${typeof enabled}`);
     }

@@ -5,7 +5,16 @@ import type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './c
 import { type Clock, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { BrokenCircuitError, isPolicyRejection } from './errors.js';
-import { clockOption, countOption, functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
+import {
+  clockOption,
+  countOption,
+  functionOption,
+  implementsOption,
+  knownOptions,
+  numberOption,
+  ratioOption,
+  stringOption,
+} from './validate.js';
 
 /** Options of {@link CircuitBreaker}. */
 export interface CircuitBreakerOptions {
@@ -284,13 +293,10 @@ export class CircuitBreaker extends StandalonePolicy {
       this.failureRateThreshold === undefined && this.slowCallRateThreshold === undefined
         ? undefined
         : new SlidingWindow(this.windowMs);
-    const store = options.store;
-    if (store !== undefined && (typeof store.publish !== 'function' || typeof store.read !== 'function')) {
-      throw new TypeError(
-        `Invalid option circuitBreaker.store: expected a CircuitBreakerStore (publish, read), got ${String(store)}`,
-      );
-    }
-    this.store = store;
+    this.store = implementsOption<CircuitBreakerStore>('circuitBreaker.store', options.store, 'CircuitBreakerStore', [
+      'publish',
+      'read',
+    ]);
     this.syncIntervalMs = numberOption('circuitBreaker.syncIntervalMs', options.syncIntervalMs, 1000);
     watchState(this);
   }
