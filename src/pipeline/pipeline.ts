@@ -27,7 +27,7 @@ import { booleanOption, clockOption, functionOption, knownOptions, numberOption,
 import { recordAttemptDuration } from '../telemetry/metrics.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, recordFailure, tracingPropagatesContext } from '../telemetry/spans.js';
-import { ATTEMPT_KEY, withScope } from './current-attempt.js';
+import { ATTEMPT_KEY, publishing, withScope } from './current-attempt.js';
 
 /**
  * Options of {@link ResiliencePipeline}, `@resilient` and `resilient(fn)`. Every policy
@@ -325,7 +325,7 @@ export class ResiliencePipeline {
     let otelContext = span === undefined ? parent : trace.setSpan(parent, span);
     const propagates = tracingPropagatesContext();
     // Overlapping attempts publish each their own scope (runAttempt); the call's would go unread.
-    if (propagates && !this.overlappingAttempts) otelContext = otelContext.setValue(ATTEMPT_KEY, scope);
+    if (propagates && !this.overlappingAttempts && publishing()) otelContext = otelContext.setValue(ATTEMPT_KEY, scope);
     const call = new Call(name, work, span?.isRecording() ? span : undefined, otelContext, args, self);
     const ctx = new Attempt(call, 1, slot, Infinity, scope);
     const run = propagates || this.overlappingAttempts ? this.chain : (c: Attempt) => withScope(scope, this.chain, c);
@@ -387,14 +387,16 @@ export class ResiliencePipeline {
   private runAttempt(ctx: Attempt, inner: Step): Promise<unknown> {
     const call = ctx.call;
     const span = this.attemptSpans && call.span !== undefined ? startAttemptSpan(call, ctx.attempt) : undefined;
+    // Without otel-resilience/context loaded nothing reads an attempt's scope: none is made.
+    const ownScope = this.overlappingAttempts && publishing();
     if (span === undefined) {
-      if (!this.overlappingAttempts) return inner(ctx);
+      if (!ownScope) return inner(ctx);
       const scope = new AttemptScope();
       return withScope(scope, inner, ctx.withScope(scope));
     }
     let attemptContext = trace.setSpan(call.otelContext!, span);
     let promise: Promise<unknown>;
-    if (!this.overlappingAttempts) {
+    if (!ownScope) {
       promise = context.with(attemptContext, inner, undefined, ctx);
     } else {
       const scope = new AttemptScope();

@@ -95,12 +95,15 @@ interface RetryState {
   readonly delays: DelaySequence | undefined;
 }
 
-/** `classifyError` with the policy clock's wall time, against which an HTTP-date Retry-After is read. */
+const classifyAt = classifyError as (error: unknown, options?: { nowMs?: number }) => ErrorClassification;
+
+/**
+ * `classifyError` with the policy clock's wall time, against which an HTTP-date
+ * Retry-After is read (`{ nowMs }`; the system clock's wall time is classifyError's own
+ * default, so it is not passed).
+ */
 export function classifyOnClock(error: unknown, clock: Clock): ErrorClassification {
-  // The second argument (`{ nowMs }`) is read by classifyError where it dates Retry-After.
-  return (classifyError as (error: unknown, options?: { nowMs?: number }) => ErrorClassification)(error, {
-    nowMs: wallTime(clock),
-  });
+  return clock === systemClock ? classifyError(error) : classifyAt(error, { nowMs: wallTime(clock) });
 }
 
 /** Calls a user hook; its failure never breaks the call. */
@@ -178,12 +181,16 @@ export class RetryPolicy extends StandalonePolicy {
     );
   }
 
-  /** Whether `error` is worth another attempt; the default's classification comes back for its Retry-After. */
-  private worthRetrying(error: unknown, attempt: number): [boolean, ErrorClassification | undefined] {
-    if (this.retryOn !== undefined) return [this.retryOn(error, attempt), undefined];
-    if (isPolicyRejection(error)) return [false, undefined];
+  /**
+   * The classification of `error` when it is worth another attempt (for its
+   * Retry-After), `null` when it is not; `undefined` when a custom `retryOn` said yes
+   * without classifying.
+   */
+  private worthRetrying(error: unknown, attempt: number): ErrorClassification | null | undefined {
+    if (this.retryOn !== undefined) return this.retryOn(error, attempt) ? undefined : null;
+    if (isPolicyRejection(error)) return null;
     const classification = classifyOnClock(error, this.clock);
-    return [classification.retryable, classification];
+    return classification.retryable ? classification : null;
   }
 
   /** Decides what follows a failed attempt (an error, or a result `retryOnResult` rejected). */
@@ -200,9 +207,9 @@ export class RetryPolicy extends StandalonePolicy {
     if (!isResult) {
       if (ctx.slot.aborted) throw failure;
       errors.push(failure);
-      const [retry, classified] = this.worthRetrying(failure, attempt);
-      if (!retry) return this.giveUp(ctx, attempt, errors, 'not-retryable', failure, isResult);
-      classification = classified;
+      const verdict = this.worthRetrying(failure, attempt);
+      if (verdict === null) return this.giveUp(ctx, attempt, errors, 'not-retryable', failure, isResult);
+      classification = verdict;
     }
     if (attempt > this.maxRetries) return this.giveUp(ctx, attempt, errors, 'max-retries', failure, isResult);
     const retryAfterMs = isResult ? undefined : (classification ?? classifyOnClock(failure, this.clock)).retryAfterMs;
