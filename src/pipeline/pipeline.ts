@@ -93,7 +93,8 @@ export interface ResilienceOptions {
   readonly random?: RandomSource;
 }
 
-const PIPELINE_OPTIONS = [
+/** The option names of {@link ResilienceOptions}. */
+export const PIPELINE_OPTIONS: readonly string[] = [
   'name',
   'retry',
   'hedging',
@@ -389,24 +390,18 @@ export class ResiliencePipeline {
     const span = this.attemptSpans && call.span !== undefined ? startAttemptSpan(call, ctx.attempt) : undefined;
     // Without otel-resilience/context loaded nothing reads an attempt's scope: none is made.
     const ownScope = this.overlappingAttempts && publishing();
-    if (span === undefined) {
-      if (!ownScope) return inner(ctx);
-      const scope = new AttemptScope();
-      return withScope(scope, inner, ctx.withScope(scope));
-    }
+    // The first attempt publishes the call's own scope, which nothing else publishes when attempts overlap.
+    const scoped = !ownScope || ctx.attempt === 1 ? ctx : ctx.withScope(new AttemptScope());
+    if (span === undefined) return ownScope ? withScope(scoped.scope, inner, scoped) : inner(ctx);
     let attemptContext = trace.setSpan(call.otelContext!, span);
     let promise: Promise<unknown>;
     if (!ownScope) {
       promise = context.with(attemptContext, inner, undefined, ctx);
+    } else if (tracingPropagatesContext()) {
+      attemptContext = attemptContext.setValue(ATTEMPT_KEY, scoped.scope);
+      promise = context.with(attemptContext, inner, undefined, scoped);
     } else {
-      const scope = new AttemptScope();
-      const scoped = ctx.withScope(scope);
-      if (tracingPropagatesContext()) {
-        attemptContext = attemptContext.setValue(ATTEMPT_KEY, scope);
-        promise = context.with(attemptContext, inner, undefined, scoped);
-      } else {
-        promise = context.with(attemptContext, () => withScope(scope, inner, scoped));
-      }
+      promise = context.with(attemptContext, () => withScope(scoped.scope, inner, scoped));
     }
     if (this.hedging === undefined) return endWhenSettled(span, promise);
     return this.endHedgedAttempt(span, ctx, promise);

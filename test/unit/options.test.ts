@@ -199,3 +199,18 @@ describe('execute arguments', () => {
     expect(() => new RetryPolicy().execute(() => 1, 5 as never)).toThrow(TypeError);
   });
 });
+
+describe('decorator options', () => {
+  it('resilient() and traced() check their own options at wrapping time', async () => {
+    const { resilient, traced } = await import('../../src/index.js');
+    const fn = async () => 1;
+    expect(() => resilient(fn, { signal: 'abort' as never })).toThrow(/option signal: expected a function/);
+    expect(() => resilient(fn, { attributes: {} as never })).toThrow(/option attributes: expected a function/);
+    expect(() => resilient(fn, { retires: 1 } as never)).toThrow(/Unknown option retires/);
+    expect(() => traced(fn, { name: '' })).toThrow(/option name: expected a non-empty string/);
+    expect(() => traced(fn, { kind: 9 as never })).toThrow(RangeError);
+    expect(() => traced(fn, { resultAttributes: 1 as never })).toThrow(/option resultAttributes/);
+    expect(() => traced(fn, { attribute: () => ({}) } as never)).toThrow(/Unknown option attribute/);
+    expect(() => traced(fn, null as never)).toThrow(TypeError);
+  });
+});
