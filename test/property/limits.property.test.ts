@@ -43,12 +43,7 @@ function repeaterOptions(r: Repeater) {
 }
 
 /** Work following `plan` (attempt n uses plan[n-1], the last one repeating), reporting each request. */
-function plannedWork(
-  clock: VirtualClock,
-  plan: ReadonlyArray<{ fails: boolean; durationMs: number }>,
-  onStart: () => void,
-  onEnd: () => void,
-) {
+function plannedWork(clock: VirtualClock, plan: Plan, onStart: () => void, onEnd: () => void) {
   return (ctx: { attempt: number }) => {
     const step = plan[Math.min(ctx.attempt, plan.length) - 1]!;
     onStart();
@@ -61,6 +56,26 @@ function plannedWork(
       }, step.durationMs);
     });
   };
+}
+
+type Plan = ReadonlyArray<{ fails: boolean; durationMs: number }>;
+
+/** Starts each call at its time (ms after now) following its plan, and runs the clock until all have settled. */
+async function runCalls(
+  clock: VirtualClock,
+  pipeline: ResiliencePipeline,
+  calls: Array<[number, Plan]>,
+  onStart: () => void,
+  onEnd: () => void = () => {},
+): Promise<void> {
+  const done: Promise<unknown>[] = [];
+  const start = clock.now();
+  for (const [at, plan] of calls.sort((a, b) => a[0] - b[0])) {
+    await clock.advance(start + at - clock.now());
+    done.push(pipeline.execute(plannedWork(clock, plan, onStart, onEnd)).catch(() => undefined));
+  }
+  await clock.runAll();
+  await Promise.all(done);
 }
 
 describe('limits at the dependency (property)', () => {
@@ -77,20 +92,7 @@ describe('limits at the dependency (property)', () => {
           const limiter = new RateLimiter({ limits: { tokensPerInterval: tokens, intervalMs }, maxWaitMs, clock });
           const pipeline = new ResiliencePipeline({ ...repeaterOptions(rep), rateLimiter: limiter, clock });
           const sent: number[] = [];
-          const done: Promise<unknown>[] = [];
-          const start = clock.now();
-          for (const [at, plan] of calls.sort((a, b) => a[0] - b[0])) {
-            await clock.advance(start + at - clock.now());
-            const work = plannedWork(
-              clock,
-              plan,
-              () => sent.push(clock.now()),
-              () => {},
-            );
-            done.push(pipeline.execute(work).catch(() => undefined));
-          }
-          await clock.runAll();
-          await Promise.all(done);
+          await runCalls(clock, pipeline, calls, () => sent.push(clock.now()));
           // A token bucket admits at most burst + rate × W in any window of W ms.
           const rate = tokens / intervalMs;
           for (let i = 0; i < sent.length; i++) {
@@ -119,23 +121,16 @@ describe('limits at the dependency (property)', () => {
           const pipeline = new ResiliencePipeline({ ...repeaterOptions(rep), bulkhead, attemptTimeoutMs, clock });
           let running = 0;
           let most = 0;
-          const done: Promise<unknown>[] = [];
-          const start = clock.now();
-          for (const [at, plan] of calls.sort((a, b) => a[0] - b[0])) {
-            await clock.advance(start + at - clock.now());
-            const work = plannedWork(
-              clock,
-              plan,
-              () => {
-                running++;
-                most = Math.max(most, running);
-              },
-              () => running--,
-            );
-            done.push(pipeline.execute(work).catch(() => undefined));
-          }
-          await clock.runAll();
-          await Promise.all(done);
+          await runCalls(
+            clock,
+            pipeline,
+            calls,
+            () => {
+              running++;
+              most = Math.max(most, running);
+            },
+            () => running--,
+          );
           expect(most).toBeLessThanOrEqual(maxConcurrent);
           expect(running).toBe(0);
           expect(bulkhead.active).toBe(0);
