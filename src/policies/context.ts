@@ -279,7 +279,9 @@ export abstract class StandalonePolicy implements Policy {
 
   /**
    * Runs `work` under this policy alone; see the policy's class documentation.
+   * `options` is `{ signal, operation }`, or the caller's `AbortSignal` itself.
    * @returns the work's result, or rejects with the policy's or the work's error
+   * @throws TypeError when `work` is not a function or `options` is neither
    */
   execute<T>(work: Work<T>, options?: ExecuteOptions | AbortSignal): Promise<T> {
     const opts = executeOptions(work, options);
