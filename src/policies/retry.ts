@@ -91,7 +91,7 @@ const RETRY_OPTIONS = [
 
 /** What a call's retries carry from one attempt to the next. */
 interface RetryState {
-  readonly errors: unknown[];
+  readonly errors: unknown[] | undefined;
   readonly delays: DelaySequence | undefined;
 }
 
@@ -144,6 +144,7 @@ export class RetryPolicy extends StandalonePolicy {
   private readonly onGiveUp: ((info: GiveUpInfo) => void) | undefined;
   private readonly clock: Clock;
   private readonly random: RandomSource;
+  private readonly sharedDelays: DelaySequence | undefined;
 
   constructor(options: RetryOptions = {}) {
     super();
@@ -160,6 +161,8 @@ export class RetryPolicy extends StandalonePolicy {
     this.onGiveUp = functionOption('retry.onGiveUp', options.onGiveUp);
     this.clock = clockOption('retry.clock', options.clock, systemClock);
     this.random = functionOption<RandomSource>('retry.random', options.random) ?? Math.random;
+    // Only decorrelated jitter remembers the previous delay; the other sequences can be shared by every call.
+    this.sharedDelays = this.backoff.jitter === 'decorrelated' ? undefined : this.backoff.sequence(this.random);
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
@@ -202,11 +205,12 @@ export class RetryPolicy extends StandalonePolicy {
     failure: unknown,
     isResult: boolean,
   ): T | Promise<T> {
-    const errors = state?.errors ?? [];
+    // Every attempt's error is kept only for those who can read them (onGiveUp, wrapErrors).
+    const errors = state?.errors ?? (this.onGiveUp === undefined && !this.wrapErrors ? undefined : []);
     let classification: ErrorClassification | undefined;
     if (!isResult) {
       if (ctx.slot.aborted) throw failure;
-      errors.push(failure);
+      errors?.push(failure);
       const verdict = this.worthRetrying(failure, attempt);
       if (verdict === null) return this.giveUp(ctx, attempt, errors, 'not-retryable', failure, isResult);
       classification = verdict;
@@ -221,7 +225,7 @@ export class RetryPolicy extends StandalonePolicy {
       }
       delayMs = retryAfterMs;
     } else {
-      delays ??= this.backoff.sequence(this.random);
+      delays ??= this.sharedDelays ?? this.backoff.sequence(this.random);
       delayMs = Math.round(delays.next(attempt, failure));
     }
     if (ctx.deadline !== Infinity && this.clock.now() + delayMs >= ctx.deadline) {
@@ -251,7 +255,7 @@ export class RetryPolicy extends StandalonePolicy {
   private giveUp<T>(
     ctx: Attempt,
     attempts: number,
-    errors: unknown[],
+    errors: unknown[] | undefined,
     reason: RetryGiveUpReason,
     failure: unknown,
     isResult: boolean,
@@ -260,10 +264,10 @@ export class RetryPolicy extends StandalonePolicy {
     if (reason !== 'not-retryable' && ctx.recording) ctx.report({ type: 'retry-exhausted', attempts, reason });
     if (this.onGiveUp !== undefined) {
       const outcome = isResult ? { result: failure } : { error: failure };
-      notify(this.onGiveUp, { attempts, errors: errors.slice(), reason, ...outcome, operation: ctx.operation });
+      notify(this.onGiveUp, { attempts, errors: errors?.slice() ?? [], reason, ...outcome, operation: ctx.operation });
     }
     if (isResult) return failure as T;
-    if (this.wrapErrors && reason !== 'not-retryable') throw new RetriesExhaustedError(errors, reason, retryAfterMs);
+    if (this.wrapErrors && reason !== 'not-retryable') throw new RetriesExhaustedError(errors ?? [failure], reason, retryAfterMs);
     throw failure;
   }
 }
