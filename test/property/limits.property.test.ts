@@ -10,7 +10,16 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Bulkhead, RateLimiter, ResiliencePipeline, RetryPolicy, TimeoutError, TimeoutPolicy } from '../../src/index.js';
+import {
+  Bulkhead,
+  ChaosPolicy,
+  HedgingPolicy,
+  RateLimiter,
+  ResiliencePipeline,
+  RetryPolicy,
+  TimeoutError,
+  TimeoutPolicy,
+} from '../../src/index.js';
 import { VirtualClock } from './virtual-clock.js';
 
 const transient = () => Object.assign(new Error('HTTP 503'), { status: 503 });
@@ -193,6 +202,32 @@ describe('limits at the dependency (property)', () => {
           expect(endedAt - started).toBeGreaterThanOrEqual(timeoutMs);
         },
       ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('no hedging delay and no chaos latency ends before its duration', async () => {
+    await fc.assert(
+      fc.asyncProperty(duration, async (delayMs) => {
+        const clock = new VirtualClock();
+        const starts: number[] = [];
+        const hedged = new HedgingPolicy({ maxHedgedAttempts: 1, delayMs, clock }).execute(() => {
+          starts.push(clock.now());
+          return starts.length === 1 ? new Promise(() => {}) : 'hedge';
+        });
+        await clock.runAll();
+        await expect(hedged).resolves.toBe('hedge');
+        expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(delayMs);
+
+        const started = clock.now();
+        let ranAt = 0;
+        const slowed = new ChaosPolicy({ injectionRate: 1, latencyMs: delayMs, clock }).execute(() => {
+          ranAt = clock.now();
+        });
+        await clock.runAll();
+        await slowed;
+        expect(ranAt - started).toBeGreaterThanOrEqual(delayMs);
+      }),
       { numRuns: 100 },
     );
   });
