@@ -66,6 +66,25 @@ describe('policy combinations', () => {
     `);
   });
 
+  it('an open breaker rejects before a token is spent; retries spend tokens like any request', async () => {
+    const limiter = new RateLimiter({ name: 'rps', limits: { tokensPerInterval: 2, intervalMs: 1000 }, mode: 'reject' });
+    const breaker = new CircuitBreaker({ name: 'api', failureThreshold: 1, halfOpenAfterMs: 60_000 });
+    const retrying = new ResiliencePipeline({ name: 'op', retry: { maxRetries: 1, baseDelayMs: 0 }, rateLimiter: limiter });
+    let sent = 0;
+    // One call, two requests: the retry took the second token.
+    await expect(retrying.execute(() => (++sent === 1 ? Promise.reject(httpError(503)) : 'ok'))).resolves.toBe('ok');
+    expect(sent).toBe(2);
+    await expect(retrying.execute(() => 'ok')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    await vi.advanceTimersByTimeAsync(1000);
+    breaker.isolate();
+    const guarded = new ResiliencePipeline({ name: 'op', retry: false, circuitBreaker: breaker, rateLimiter: limiter });
+    for (let i = 0; i < 5; i++) await expect(guarded.execute(() => 'ok')).rejects.toMatchObject({ code: 'BROKEN_CIRCUIT' });
+    breaker.reset();
+    // The five rejected calls spent nothing: both tokens are still there.
+    await expect(guarded.execute(() => 'ok')).resolves.toBe('ok');
+    await expect(guarded.execute(() => 'ok')).resolves.toBe('ok');
+  });
+
   it('hedging with a breaker and a bulkhead: the slow first attempt loses to the hedge', async () => {
     const pipeline = new ResiliencePipeline({
       name: 'search',
