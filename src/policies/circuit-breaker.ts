@@ -3,7 +3,7 @@ import type { CircuitState } from '../telemetry/events.js';
 import { watchState } from '../telemetry/metrics.js';
 import type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './circuit-breaker-store.js';
 import { type Clock, systemClock } from './clock.js';
-import { type Attempt, StandalonePolicy } from './context.js';
+import { type Attempt, notify, StandalonePolicy } from './context.js';
 import { BrokenCircuitError, isPolicyRejection } from './errors.js';
 import {
   clockOption,
@@ -130,16 +130,6 @@ export interface CircuitIsolation {
 function isDependencyFailure(error: unknown): boolean {
   const status = classifyError(error).status;
   return status === undefined || status < 400 || status >= 500 || status === 408 || status === 429;
-}
-
-/** Calls a user hook; its failure never breaks the call. */
-function notify<I>(hook: ((info: I) => void) | undefined, info: I): void {
-  if (hook === undefined) return;
-  try {
-    hook(info);
-  } catch {
-    // A hook's failure must not change the call's outcome.
-  }
 }
 
 /** Number of buckets the failure-rate window is divided into. */
@@ -501,13 +491,7 @@ export class CircuitBreaker extends StandalonePolicy {
             : undefined,
       change,
     );
-    for (const listener of this.listeners) {
-      try {
-        listener(change);
-      } catch {
-        // A listener's failure must not break the call that caused the transition.
-      }
-    }
+    for (const listener of this.listeners) notify(listener, change);
   }
 
   /** Tells the other processes; a failing store is ignored (this breaker goes on by itself). */

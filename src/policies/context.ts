@@ -230,6 +230,16 @@ export function executeOptions(work: unknown, options: ExecuteOptions | AbortSig
   return options;
 }
 
+/** Calls a user hook (`onRetry`, `onOpen`, …) with `info`; its failure never breaks the call. */
+export function notify<I>(hook: ((info: I) => void) | undefined, info: I): void {
+  if (hook === undefined) return;
+  try {
+    hook(info);
+  } catch {
+    // A hook's failure must not change the call's outcome.
+  }
+}
+
 /** Calls `work` and always returns a promise, turning a synchronous throw into a rejection. */
 export function invoke<T>(work: Work<T>, ctx: ExecutionContext): Promise<T> {
   try {

@@ -2,7 +2,7 @@ import { classifyError, type ErrorClassification, errorTypeOf } from '../classif
 import type { GiveUpReason } from '../telemetry/events.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
 import { type Clock, type RandomSource, sleep, systemClock, wallTime } from './clock.js';
-import { type Attempt, StandalonePolicy } from './context.js';
+import { type Attempt, notify, StandalonePolicy } from './context.js';
 import { isPolicyRejection, RetriesExhaustedError } from './errors.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption } from './validate.js';
 
@@ -104,16 +104,6 @@ const classifyAt = classifyError as (error: unknown, options?: { nowMs?: number 
  */
 export function classifyOnClock(error: unknown, clock: Clock): ErrorClassification {
   return clock === systemClock ? classifyError(error) : classifyAt(error, { nowMs: wallTime(clock) });
-}
-
-/** Calls a user hook; its failure never breaks the call. */
-function notify<I>(hook: ((info: I) => void) | undefined, info: I): void {
-  if (hook === undefined) return;
-  try {
-    hook(info);
-  } catch {
-    // A hook's failure must not change the call's outcome.
-  }
 }
 
 /**
