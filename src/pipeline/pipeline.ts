@@ -164,12 +164,16 @@ const runWork: Step = (ctx) => {
 };
 
 /**
- * The span of attempt `attempt`. Its `resilience.attempt` is set after the start: a
- * child span's sampling follows its parent, and attributes given at the start cost the
- * SDK about four times as much (they are validated twice).
+ * The span of attempt `attempt`, linked to the previous attempt's span (a retry or a
+ * hedge follows from it). Its `resilience.attempt` is set after the start: a child
+ * span's sampling follows its parent, and attributes given at the start cost the SDK
+ * about four times as much (they are validated twice).
  */
 function startAttemptSpan(call: Call, attempt: number): Span | undefined {
-  const span = startChildSpan(call, names.attemptSpanName(call.operation, attempt));
+  const previous = call.lastAttemptSpan;
+  const links = previous === undefined ? undefined : [{ context: previous.spanContext() }];
+  const span = startChildSpan(call, names.attemptSpanName(call.operation, attempt), undefined, links);
+  call.lastAttemptSpan = span;
   try {
     span?.setAttribute(names.ATTR_ATTEMPT, attempt);
   } catch {

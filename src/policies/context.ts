@@ -134,6 +134,8 @@ export class Call<T = unknown> {
   attempts = 0;
   /** Set by a policy that answered instead of the work (`'fallback'`). */
   outcome: string | undefined = undefined;
+  /** The span of the attempt started last, which the next attempt's span links to. */
+  lastAttemptSpan: Span | undefined = undefined;
   /** The metric instruments, when a meter provider is registered. */
   readonly metrics: Instruments | undefined = getInstruments();
 

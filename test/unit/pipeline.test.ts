@@ -28,6 +28,16 @@ describe('ResiliencePipeline telemetry', () => {
       └─ llm.chat attempt 3"
     `);
     expect(tracing()).toHaveSpan('llm.chat', { status: 'unset', parent: null });
+    // Each attempt's span links to the one before it: a retry follows from its predecessor.
+    const [first, second, third] = [1, 2, 3].map(
+      (n) =>
+        tracing()
+          .spans()
+          .find((s) => s.name === `llm.chat attempt ${n}`)!,
+    );
+    expect(first!.links).toEqual([]);
+    expect(second!.links.map((l) => l.context.spanId)).toEqual([first!.spanContext().spanId]);
+    expect(third!.links.map((l) => l.context.spanId)).toEqual([second!.spanContext().spanId]);
   });
 
   it('exhausted retries: the last error is the call span error, with an exhausted event', async () => {
