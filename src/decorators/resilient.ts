@@ -1,5 +1,6 @@
 import type { Attributes } from '@opentelemetry/api';
-import { type ResilienceOptions, ResiliencePipeline } from '../pipeline/pipeline.js';
+import { PIPELINE_OPTIONS, type ResilienceOptions, ResiliencePipeline } from '../pipeline/pipeline.js';
+import { functionOption, knownOptions } from '../policies/validate.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';
 
 /** Options of {@link resilient}: the pipeline's, plus what only a wrapped function has. */
@@ -21,7 +22,10 @@ function argumentsAttributes<A extends unknown[]>(options: ResilientOptions<A>, 
 
 /** The pipeline of `options`, less the options only a wrapped function has. */
 function createPipeline(options: ResilientOptions<any>): ResiliencePipeline {
-  const { attributes: _attributes, signal: _signal, ...pipelineOptions } = options;
+  knownOptions('', options, [...PIPELINE_OPTIONS, 'attributes', 'signal']);
+  const { attributes, signal, ...pipelineOptions } = options;
+  functionOption('attributes', attributes);
+  functionOption('signal', signal);
   return new ResiliencePipeline(pipelineOptions);
 }
 
