@@ -1,4 +1,5 @@
 import { classifyError, type ErrorClassification, errorTypeOf } from '../classify/index.js';
+import { spanClockNow } from '../telemetry/clock.js';
 import type { GiveUpReason } from '../telemetry/events.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
 import { type Clock, type RandomSource, sleep, systemClock, wallTime } from './clock.js';
@@ -206,7 +207,8 @@ export class RetryPolicy extends StandalonePolicy {
       classification = verdict;
     }
     if (attempt > this.maxRetries) return this.giveUp(ctx, attempt, errors, 'max-retries', failure, isResult);
-    const retryAfterMs = isResult ? undefined : (classification ?? classifyOnClock(failure, this.clock)).retryAfterMs;
+    const classified = isResult ? undefined : (classification ?? classifyOnClock(failure, this.clock));
+    const retryAfterMs = classified?.retryAfterMs;
     let delayMs: number;
     let delays = state?.delays;
     if (retryAfterMs !== undefined) {
@@ -223,7 +225,8 @@ export class RetryPolicy extends StandalonePolicy {
     }
     const delaySource = retryAfterMs === undefined ? 'backoff' : 'retry-after';
     if (ctx.recording) {
-      ctx.report({ type: 'retry', attempt, delayMs, delaySource, errorType: isResult ? 'result' : errorTypeOf(failure) });
+      const errorType = isResult ? 'result' : errorTypeOf(failure);
+      ctx.report({ type: 'retry', attempt, delayMs, delaySource, errorType, retryAfterIgnored: classified?.retryAfterIgnored });
     }
     if (this.onRetry !== undefined) {
       const outcome = isResult ? { result: failure } : { error: failure };
@@ -235,7 +238,14 @@ export class RetryPolicy extends StandalonePolicy {
       return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState);
     };
     // A 0 ms delay does not wait on a timer.
-    return delayMs > 0 ? sleep(delayMs, ctx.signal, this.clock).then(again) : again();
+    if (delayMs <= 0) return again();
+    if (ctx.call.span === undefined) return sleep(delayMs, ctx.signal, this.clock).then(again);
+    // What the next attempt's span shows as slept, on the clock of the spans themselves.
+    const sleptFrom = spanClockNow();
+    return sleep(delayMs, ctx.signal, this.clock).then(() => {
+      ctx.call.sleptMs = Math.round((spanClockNow() - sleptFrom) * 1000) / 1000;
+      return again();
+    });
   }
 
   /**

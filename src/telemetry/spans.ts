@@ -9,7 +9,7 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import type { ResilienceEvent } from './events.js';
+import type { BreakerWhy, ResilienceEvent } from './events.js';
 import * as names from './names.js';
 
 let cachedProvider: TracerProvider | undefined;
@@ -60,15 +60,29 @@ export function getTracer(): Tracer | undefined {
 }
 
 /**
- * Marks `span` failed: exception recorded (as a span event, the one place that does it,
- * ready to move to the Logs API), status Error with the message, `error.type` set.
+ * Marks `span` failed — the one function that does it: status Error with the message,
+ * `error.type` set to `errorType` (the classification's, which walks the cause chain),
+ * and, unless `exception` is false (the same error was already recorded on a child
+ * span of this call: its stack is not written twice), an `exception` event with
+ * `exception.type` = `exceptionType` (the class name, `errorClassName`; OpenTelemetry
+ * JS's `recordException` would put an error's `code` there), `exception.message` and
+ * `exception.stacktrace`. Without `exceptionType` the SDK's `recordException` is used.
  * Never throws.
  */
-export function recordFailure(span: Span, error: unknown, errorType: string): void {
+export function recordFailure(span: Span, error: unknown, errorType: string, exceptionType?: string, exception = true): void {
   try {
     if (!span.isRecording()) return;
     const message = error instanceof Error ? error.message : String(error);
-    span.recordException(error instanceof Error ? error : message);
+    if (!exception) {
+      // Recorded on a child span already.
+    } else if (exceptionType === undefined) {
+      span.recordException(error instanceof Error ? error : message);
+    } else {
+      const attributes: Attributes = { [names.ATTR_EXCEPTION_TYPE]: exceptionType, [names.ATTR_EXCEPTION_MESSAGE]: message };
+      const stack = error instanceof Error ? error.stack : undefined;
+      if (typeof stack === 'string') attributes[names.ATTR_EXCEPTION_STACKTRACE] = stack;
+      span.addEvent(names.EVENT_EXCEPTION, attributes);
+    }
     span.setAttribute(names.ATTR_ERROR_TYPE, errorType);
     span.setStatus({ code: SpanStatusCode.ERROR, message });
   } catch {
@@ -76,19 +90,38 @@ export function recordFailure(span: Span, error: unknown, errorType: string): vo
   }
 }
 
+/** The span-event attributes of a breaker's reasons, those that apply. */
+function breakerWhy(why: BreakerWhy, attributes: Attributes): Attributes {
+  attributes[names.ATTR_BREAKER_REASON] = why.reason;
+  const put = (key: string, value: number | boolean | undefined) => {
+    if (value !== undefined) attributes[key] = value;
+  };
+  put(names.ATTR_BREAKER_FAILURES, why.failures);
+  put(names.ATTR_BREAKER_FAILURE_THRESHOLD, why.failureThreshold);
+  put(names.ATTR_BREAKER_CALLS, why.calls);
+  put(names.ATTR_BREAKER_FAILURE_RATE, why.failureRate);
+  put(names.ATTR_BREAKER_FAILURE_RATE_THRESHOLD, why.failureRateThreshold);
+  put(names.ATTR_BREAKER_SLOW_CALL_RATE, why.slowCallRate);
+  put(names.ATTR_BREAKER_SLOW_CALL_RATE_THRESHOLD, why.slowCallRateThreshold);
+  put(names.ATTR_BREAKER_CALL_DURATION_MS, why.callDurationMs);
+  put(names.ATTR_BREAKER_CALL_SLOW, why.callSlow);
+  put(names.ATTR_BREAKER_SLOW_CALL_DURATION_MS, why.slowCallDurationMs);
+  return attributes;
+}
+
 /** The span event name and attributes for a resilience event. */
 function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
   switch (event.type) {
-    case 'retry':
-      return [
-        names.EVENT_RETRY,
-        {
-          [names.ATTR_ATTEMPT]: event.attempt,
-          [names.ATTR_RETRY_DELAY_MS]: event.delayMs,
-          [names.ATTR_RETRY_DELAY_SOURCE]: event.delaySource,
-          [names.ATTR_ERROR_TYPE]: event.errorType,
-        },
-      ];
+    case 'retry': {
+      const attributes: Attributes = {
+        [names.ATTR_ATTEMPT]: event.attempt,
+        [names.ATTR_RETRY_DELAY_MS]: event.delayMs,
+        [names.ATTR_RETRY_DELAY_SOURCE]: event.delaySource,
+        [names.ATTR_ERROR_TYPE]: event.errorType,
+      };
+      if (event.retryAfterIgnored !== undefined) attributes[names.ATTR_RETRY_AFTER_IGNORED] = event.retryAfterIgnored;
+      return [names.EVENT_RETRY, attributes];
+    }
     case 'retry-exhausted':
       return [
         names.EVENT_RETRY_EXHAUSTED,
@@ -97,11 +130,11 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
     case 'breaker-state-change':
       return [
         names.EVENT_BREAKER_STATE_CHANGE,
-        {
+        breakerWhy(event.why, {
           [names.ATTR_BREAKER_NAME]: event.breaker,
           [names.ATTR_BREAKER_FROM]: event.from,
           [names.ATTR_BREAKER_TO]: event.to,
-        },
+        }),
       ];
     case 'breaker-rejected': {
       const attributes: Attributes = { [names.ATTR_BREAKER_NAME]: event.breaker };
@@ -135,8 +168,20 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
         names.EVENT_RATE_LIMITER_STORE_FAILED,
         { [names.ATTR_RATE_LIMITER_NAME]: event.limiter, [names.ATTR_ERROR_TYPE]: event.errorType },
       ];
-    case 'fallback':
-      return [names.EVENT_FALLBACK, { [names.ATTR_FALLBACK_NAME]: event.fallback, [names.ATTR_ERROR_TYPE]: event.errorType }];
+    case 'fallback': {
+      const attributes: Attributes = {
+        [names.ATTR_FALLBACK_NAME]: event.fallback,
+        [names.ATTR_FALLBACK_TRIGGER]: event.trigger,
+        [names.ATTR_FALLBACK_OUTCOME]: event.outcome,
+      };
+      if (event.errorType !== undefined) attributes[names.ATTR_ERROR_TYPE] = event.errorType;
+      return [names.EVENT_FALLBACK, attributes];
+    }
+    case 'fallback-exhausted':
+      return [
+        names.EVENT_FALLBACK_EXHAUSTED,
+        { [names.ATTR_FALLBACK_STEPS]: event.steps, [names.ATTR_ERROR_TYPE]: event.errorType },
+      ];
     case 'hedge':
       return [names.EVENT_HEDGE, { [names.ATTR_ATTEMPT]: event.attempt }];
     case 'idempotency':
