@@ -243,7 +243,7 @@ export class RetryPolicy extends StandalonePolicy {
     // What the next attempt's span shows as slept, on the clock of the spans themselves.
     const sleptFrom = spanClockNow();
     return sleep(delayMs, ctx.signal, this.clock).then(() => {
-      ctx.call.sleptMs = Math.round((spanClockNow() - sleptFrom) * 1000) / 1000;
+      ctx.call.sleptMs = Math.round((spanClockNow() - sleptFrom) * 10) / 10;
       return again();
     });
   }
