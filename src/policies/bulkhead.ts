@@ -31,7 +31,7 @@ interface Waiter {
  * attempt timeout keeps its slot until its work really settles; up to `maxQueue` more wait in
  * arrival order for a slot, each for at most `queueTimeoutMs`; any other call is
  * rejected at once with {@link BulkheadRejectedError}. A wait in the queue is a child
- * span of the call (`<call> bulkhead wait`, `resilience.bulkhead.waited_ms`) and a
+ * span of the call (`bulkhead wait`, `resilience.bulkhead.waited_ms`) and a
  * `resilience.bulkhead.queued` event with the time it waited; a rejection reports
  * `resilience.bulkhead.rejected`. Share one instance to bound the calls to one
  * dependency across methods.
@@ -79,7 +79,7 @@ export class Bulkhead extends StandalonePolicy {
     if (this.queue.length >= this.maxQueue) return Promise.reject(this.rejection(ctx, 'queue-full'));
     const enqueuedAt = this.clock.now();
     // The wait is a child span of the call, visible in the timeline.
-    const span = startChildSpan(ctx.call, names.bulkheadWaitSpanName(ctx.call.operation), {
+    const span = startChildSpan(ctx.call, names.SPAN_BULKHEAD_WAIT, {
       [names.ATTR_BULKHEAD_NAME]: this.name,
     });
     const waited = (extra?: { [names.ATTR_REJECT_REASON]: string }) =>

@@ -84,7 +84,7 @@ function bucketOptions(name: string, prefix: string, value: TokenBucketOptions):
  * reserved (the bucket goes negative, so later calls queue behind it in order): in
  * `'wait'` mode the call waits for it when that takes at most `maxWaitMs` and reports
  * `resilience.rate_limiter.waited` (and, traced in a pipeline, a child span
- * `<call> rate limiter wait` with `resilience.rate_limiter.waited_ms`, the time actually
+ * `rate limiter wait` with `resilience.rate_limiter.waited_ms`, the time actually
  * waited); otherwise the reservation is undone and the call
  * is rejected with {@link RateLimitedError} carrying `retryAfterMs`, reported as
  * `resilience.rate_limiter.rejected`. With `actualCost`, the difference between the
@@ -220,7 +220,7 @@ export class RateLimiter extends StandalonePolicy {
     // their times counting on it, and a refund would let them and the next caller
     // through together, over the budget.
     // The wait is a child span of the call, visible in the timeline, with the ms waited.
-    const span = startChildSpan(ctx.call, names.rateLimiterWaitSpanName(ctx.call.operation), {
+    const span = startChildSpan(ctx.call, names.SPAN_RATE_LIMITER_WAIT, {
       [names.ATTR_RATE_LIMITER_NAME]: this.name,
     });
     if (span === undefined) return sleep(waitMs, ctx.signal, this.clock).then(() => next(ctx).then(settle));

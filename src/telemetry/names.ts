@@ -116,12 +116,10 @@ export function attemptSpanName(callName: string): string {
   return `${callName} attempt`;
 }
 
-/** Span name of a wait of the call named `callName` in a bulkhead's queue. */
-export function bulkheadWaitSpanName(callName: string): string {
-  return `${callName} bulkhead wait`;
-}
-
-/** Span name of a wait of the call named `callName` for rate-limit budget. */
-export function rateLimiterWaitSpanName(callName: string): string {
-  return `${callName} rate limiter wait`;
-}
+/**
+ * Span names of a call's waits, child spans of the call span: named for the policy, the
+ * same for every call (the instance in `resilience.bulkhead.name` /
+ * `resilience.rate_limiter.name`), short enough for Jaeger's span column.
+ */
+export const SPAN_BULKHEAD_WAIT = 'bulkhead wait';
+export const SPAN_RATE_LIMITER_WAIT = 'rate limiter wait';

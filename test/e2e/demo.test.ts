@@ -50,8 +50,8 @@ describe('the demo', () => {
     expect(stdout).toMatch(/slow-call breaker .*breaker closed→open \(slow calls 100% ≥ 50%, this one \d+ms\), short-circuited/);
     expect(stdout).toMatch(/PolicyTour\.search attempt .*attempt=1 hedge\.outcome=lost/);
     // Waits are child spans in the timeline.
-    expect(stdout).toMatch(/PolicyTour\.budgeted rate limiter wait \(\d+ ms\).*rate_limiter\.waited_ms=\d+/);
-    expect(stdout).toMatch(/PolicyTour\.lookupCustomer bulkhead wait \(\d+ ms\).*bulkhead\.waited_ms=\d+/);
+    expect(stdout).toMatch(/─ rate limiter wait \(\d+ ms\).*rate_limiter\.waited_ms=\d+/);
+    expect(stdout).toMatch(/─ bulkhead wait \(\d+ ms\).*bulkhead\.waited_ms=\d+/);
   });
 
   it('exports to Jaeger: root spans per task with their outcome, CLIENT spans to the LLM service, its SERVER spans', async () => {

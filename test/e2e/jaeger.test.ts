@@ -315,8 +315,8 @@ describe('export to Jaeger', () => {
     expect(await telemetry.shutdown()).toBe(true);
 
     for (const [operation, wait, waited] of [
-      ['e2e.pool', 'e2e.pool bulkhead wait', 'resilience.bulkhead.waited_ms'],
-      ['e2e.limited', 'e2e.limited rate limiter wait', 'resilience.rate_limiter.waited_ms'],
+      ['e2e.pool', 'bulkhead wait', 'resilience.bulkhead.waited_ms'],
+      ['e2e.limited', 'rate limiter wait', 'resilience.rate_limiter.waited_ms'],
     ] as const) {
       await waitForTrace(jaeger.queryUrl, service, operation);
       const spans = await traceWith(service, wait);

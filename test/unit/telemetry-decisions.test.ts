@@ -158,11 +158,11 @@ describe('telemetry of decisions', () => {
     const second = pipeline.execute(async () => 2);
     await vi.advanceTimersByTimeAsync(1000);
     await expect(Promise.all([first, second])).resolves.toEqual([1, 2]);
-    const [limit] = tracing().byName('tool rate limiter wait');
+    const [limit] = tracing().byName('rate limiter wait');
     expect(limit!.attributes).toMatchObject({ 'resilience.rate_limiter.name': 'rpm', 'resilience.rate_limiter.waited_ms': 1000 });
     // The second call waited 1000 ms for budget, then found the slot free: no queue wait.
-    expect(tracing().byName('tool bulkhead wait')).toHaveLength(0);
-    expect(tracing()).toHaveSpan('tool rate limiter wait', { parent: 'tool', times: 1 });
+    expect(tracing().byName('bulkhead wait')).toHaveLength(0);
+    expect(tracing()).toHaveSpan('rate limiter wait', { parent: 'tool', times: 1 });
 
     tracing().reset();
     const queued = new ResiliencePipeline({ name: 'q', retry: false, bulkhead: { name: 'pool', maxConcurrent: 1, maxQueue: 1 } });
@@ -170,7 +170,7 @@ describe('telemetry of decisions', () => {
     const waiting = queued.execute(async () => 'b');
     await vi.advanceTimersByTimeAsync(200);
     await expect(Promise.all([busy, waiting])).resolves.toEqual(['a', 'b']);
-    expect(tracing()).toHaveSpan('q bulkhead wait', {
+    expect(tracing()).toHaveSpan('bulkhead wait', {
       parent: 'q',
       attributes: { 'resilience.bulkhead.name': 'pool', 'resilience.bulkhead.waited_ms': 200 },
     });
