@@ -186,6 +186,16 @@ function startAttemptSpan(call: Call, attempt: number): Span | undefined {
   return span;
 }
 
+/** Ends a hedged attempt's span, marked `won` or `lost`. Never throws. */
+function endHedgeSpan(span: Span, outcome: 'won' | 'lost'): void {
+  try {
+    span.setAttribute(names.ATTR_HEDGE_OUTCOME, outcome);
+  } catch {
+    // Instrumentation must never break the user's call.
+  }
+  endSpan(span);
+}
+
 /**
  * The policies composed in one fixed order (outermost first; shared/DESIGN.md,
  * "Execution model"):
@@ -431,23 +441,13 @@ export class ResiliencePipeline {
     ctx.slot.onAbort((reason) => {
       if (ended || !(reason instanceof HedgeLostError)) return;
       ended = true;
-      try {
-        span.setAttribute(names.ATTR_HEDGE_OUTCOME, 'lost');
-      } catch {
-        // Instrumentation must never break the user's call.
-      }
-      endSpan(span);
+      endHedgeSpan(span, 'lost');
       rejectLost(reason);
     });
     return Promise.race([promise, lost]).then(
       (value) => {
         ended = true;
-        try {
-          span.setAttribute(names.ATTR_HEDGE_OUTCOME, 'won');
-        } catch {
-          // Instrumentation must never break the user's call.
-        }
-        endSpan(span);
+        endHedgeSpan(span, 'won');
         return value;
       },
       (error: unknown) => {

@@ -90,38 +90,44 @@ export function recordFailure(span: Span, error: unknown, errorType: string, exc
   }
 }
 
-/** The span-event attributes of a breaker's reasons, those that apply. */
+/** `attributes` with `key` set to `value` when it is defined. */
+function withOptional(attributes: Attributes, key: string, value: string | number | boolean | undefined): Attributes {
+  if (value !== undefined) attributes[key] = value;
+  return attributes;
+}
+
+/** The span-event attributes of a breaker's reasons, those that apply, added to `attributes`. */
 function breakerWhy(why: BreakerWhy, attributes: Attributes): Attributes {
   attributes[names.ATTR_BREAKER_REASON] = why.reason;
-  const put = (key: string, value: number | boolean | undefined) => {
-    if (value !== undefined) attributes[key] = value;
-  };
-  put(names.ATTR_BREAKER_FAILURES, why.failures);
-  put(names.ATTR_BREAKER_FAILURE_THRESHOLD, why.failureThreshold);
-  put(names.ATTR_BREAKER_CALLS, why.calls);
-  put(names.ATTR_BREAKER_FAILURE_RATE, why.failureRate);
-  put(names.ATTR_BREAKER_FAILURE_RATE_THRESHOLD, why.failureRateThreshold);
-  put(names.ATTR_BREAKER_SLOW_CALL_RATE, why.slowCallRate);
-  put(names.ATTR_BREAKER_SLOW_CALL_RATE_THRESHOLD, why.slowCallRateThreshold);
-  put(names.ATTR_BREAKER_CALL_DURATION_MS, why.callDurationMs);
-  put(names.ATTR_BREAKER_CALL_SLOW, why.callSlow);
-  put(names.ATTR_BREAKER_SLOW_CALL_DURATION_MS, why.slowCallDurationMs);
-  return attributes;
+  withOptional(attributes, names.ATTR_BREAKER_FAILURES, why.failures);
+  withOptional(attributes, names.ATTR_BREAKER_FAILURE_THRESHOLD, why.failureThreshold);
+  withOptional(attributes, names.ATTR_BREAKER_CALLS, why.calls);
+  withOptional(attributes, names.ATTR_BREAKER_FAILURE_RATE, why.failureRate);
+  withOptional(attributes, names.ATTR_BREAKER_FAILURE_RATE_THRESHOLD, why.failureRateThreshold);
+  withOptional(attributes, names.ATTR_BREAKER_SLOW_CALL_RATE, why.slowCallRate);
+  withOptional(attributes, names.ATTR_BREAKER_SLOW_CALL_RATE_THRESHOLD, why.slowCallRateThreshold);
+  withOptional(attributes, names.ATTR_BREAKER_CALL_DURATION_MS, why.callDurationMs);
+  withOptional(attributes, names.ATTR_BREAKER_CALL_SLOW, why.callSlow);
+  return withOptional(attributes, names.ATTR_BREAKER_SLOW_CALL_DURATION_MS, why.slowCallDurationMs);
 }
 
 /** The span event name and attributes for a resilience event. */
 function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
   switch (event.type) {
-    case 'retry': {
-      const attributes: Attributes = {
-        [names.ATTR_ATTEMPT]: event.attempt,
-        [names.ATTR_RETRY_DELAY_MS]: event.delayMs,
-        [names.ATTR_RETRY_DELAY_SOURCE]: event.delaySource,
-        [names.ATTR_ERROR_TYPE]: event.errorType,
-      };
-      if (event.retryAfterIgnored !== undefined) attributes[names.ATTR_RETRY_AFTER_IGNORED] = event.retryAfterIgnored;
-      return [names.EVENT_RETRY, attributes];
-    }
+    case 'retry':
+      return [
+        names.EVENT_RETRY,
+        withOptional(
+          {
+            [names.ATTR_ATTEMPT]: event.attempt,
+            [names.ATTR_RETRY_DELAY_MS]: event.delayMs,
+            [names.ATTR_RETRY_DELAY_SOURCE]: event.delaySource,
+            [names.ATTR_ERROR_TYPE]: event.errorType,
+          },
+          names.ATTR_RETRY_AFTER_IGNORED,
+          event.retryAfterIgnored,
+        ),
+      ];
     case 'retry-exhausted':
       return [
         names.EVENT_RETRY_EXHAUSTED,
@@ -136,11 +142,11 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
           [names.ATTR_BREAKER_TO]: event.to,
         }),
       ];
-    case 'breaker-rejected': {
-      const attributes: Attributes = { [names.ATTR_BREAKER_NAME]: event.breaker };
-      if (event.retryAfterMs !== undefined) attributes[names.ATTR_RETRY_AFTER_MS] = event.retryAfterMs;
-      return [names.EVENT_BREAKER_REJECTED, attributes];
-    }
+    case 'breaker-rejected':
+      return [
+        names.EVENT_BREAKER_REJECTED,
+        withOptional({ [names.ATTR_BREAKER_NAME]: event.breaker }, names.ATTR_RETRY_AFTER_MS, event.retryAfterMs),
+      ];
     case 'timeout':
       return [names.EVENT_TIMEOUT, { [names.ATTR_TIMEOUT_SCOPE]: event.scope, [names.ATTR_TIMEOUT_MS]: event.timeoutMs }];
     case 'bulkhead-queued':
@@ -168,15 +174,19 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
         names.EVENT_RATE_LIMITER_STORE_FAILED,
         { [names.ATTR_RATE_LIMITER_NAME]: event.limiter, [names.ATTR_ERROR_TYPE]: event.errorType },
       ];
-    case 'fallback': {
-      const attributes: Attributes = {
-        [names.ATTR_FALLBACK_NAME]: event.fallback,
-        [names.ATTR_FALLBACK_TRIGGER]: event.trigger,
-        [names.ATTR_FALLBACK_OUTCOME]: event.outcome,
-      };
-      if (event.errorType !== undefined) attributes[names.ATTR_ERROR_TYPE] = event.errorType;
-      return [names.EVENT_FALLBACK, attributes];
-    }
+    case 'fallback':
+      return [
+        names.EVENT_FALLBACK,
+        withOptional(
+          {
+            [names.ATTR_FALLBACK_NAME]: event.fallback,
+            [names.ATTR_FALLBACK_TRIGGER]: event.trigger,
+            [names.ATTR_FALLBACK_OUTCOME]: event.outcome,
+          },
+          names.ATTR_ERROR_TYPE,
+          event.errorType,
+        ),
+      ];
     case 'fallback-exhausted':
       return [
         names.EVENT_FALLBACK_EXHAUSTED,
