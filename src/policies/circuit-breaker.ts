@@ -97,6 +97,8 @@ export interface CircuitStateChange {
   readonly breaker: string;
   readonly from: CircuitState;
   readonly to: CircuitState;
+  /** Why: the reason and the numbers that decided it (failures and threshold, rates, the deciding call's duration). */
+  readonly why: BreakerWhy;
 }
 
 const BREAKER_OPTIONS = [
@@ -512,8 +514,8 @@ export class CircuitBreaker extends StandalonePolicy {
     if (to === 'closed') this.window?.clear();
     if (publish && this.store !== undefined && to !== 'half_open') this.publish(this.store, to);
     if (from === to) return;
-    const change: CircuitStateChange = { breaker: this.name, from, to };
-    if (ctx?.recording) ctx.report({ type: 'breaker-state-change', ...change, why });
+    const change: CircuitStateChange = { breaker: this.name, from, to, why };
+    if (ctx?.recording) ctx.report({ type: 'breaker-state-change', ...change });
     notify(
       to === 'open'
         ? this.hooks.onOpen
