@@ -212,7 +212,9 @@ function endHedgeSpan(span: Span, outcome: 'won' | 'lost'): void {
  * (`resilience.retry`, `resilience.circuit_breaker.state_change`, `resilience.timeout`,
  * …), and `resilience.attempts` / `resilience.outcome` (`success`, `failure`,
  * `fallback`, `rejected`) on the call span. A retried failure is an error on its
- * attempt span only; the final failure is the call span's error. With no OpenTelemetry
+ * attempt span only; the final failure is the call span's error, its exception recorded
+ * there only when no attempt or fallback span recorded it (the stack is written once),
+ * `exception.type` the class name and `error.type` the classification's. With no OpenTelemetry
  * SDK registered, spans are no-ops and only the policies cost anything.
  *
  * @throws TypeError/RangeError naming the option, for invalid options
