@@ -403,11 +403,6 @@ export class CircuitBreaker extends StandalonePolicy {
     if (generation !== this.generation) return;
     const durationMs = this.slowCallDurationMs === undefined ? 0 : this.clock.now() - startedAt;
     const slow = this.slowCallDurationMs !== undefined && durationMs >= this.slowCallDurationMs;
-    // With slow-call detection on, every reason says how long the deciding call took.
-    const timing: Partial<BreakerWhy> =
-      this.slowCallDurationMs === undefined
-        ? {}
-        : { callDurationMs: durationMs, callSlow: slow, slowCallDurationMs: this.slowCallDurationMs };
     if (probe) {
       const slowProbe = slow && failed === false;
       if (slowProbe) failed = true;
@@ -415,9 +410,9 @@ export class CircuitBreaker extends StandalonePolicy {
       if (index >= 0) this.probeStarts.splice(index, 1);
       if (failed === undefined) return;
       if (failed) {
-        this.transition('open', ctx, { reason: slowProbe ? 'probe-slow' : 'probe-failed', ...timing });
+        this.transition('open', ctx, this.timed({ reason: slowProbe ? 'probe-slow' : 'probe-failed' }, durationMs, slow));
       } else if (++this.probeSuccesses >= this.successThreshold) {
-        this.transition('closed', ctx, { reason: 'probes-succeeded', ...timing });
+        this.transition('closed', ctx, this.timed({ reason: 'probes-succeeded' }, durationMs, slow));
       }
       return;
     }
@@ -426,12 +421,8 @@ export class CircuitBreaker extends StandalonePolicy {
       this.consecutiveFailures = failed ? this.consecutiveFailures + 1 : 0;
       if (this.consecutiveFailures >= this.failureThreshold) {
         const failures = this.consecutiveFailures;
-        this.transition('open', ctx, {
-          reason: 'failure-threshold',
-          failures,
-          failureThreshold: this.failureThreshold,
-          ...timing,
-        });
+        const why: BreakerWhy = { reason: 'failure-threshold', failures, failureThreshold: this.failureThreshold };
+        this.transition('open', ctx, this.timed(why, durationMs, slow));
         return;
       }
     }
@@ -453,9 +444,17 @@ export class CircuitBreaker extends StandalonePolicy {
       ...(this.slowCallRateThreshold === undefined
         ? {}
         : { slowCallRate: slowCalls / calls, slowCallRateThreshold: this.slowCallRateThreshold }),
-      ...timing,
     };
-    this.transition('open', ctx, why);
+    this.transition('open', ctx, this.timed(why, durationMs, slow));
+  }
+
+  /**
+   * `why` with, when slow-call detection is on, how long the deciding call took and
+   * whether that was slow (built only for a transition, not for every call).
+   */
+  private timed(why: BreakerWhy, durationMs: number, slow: boolean): BreakerWhy {
+    if (this.slowCallDurationMs === undefined) return why;
+    return { ...why, callDurationMs: durationMs, callSlow: slow, slowCallDurationMs: this.slowCallDurationMs };
   }
 
   /** Starts reading the shared state when a read is due; the calling call does not wait for it. */
