@@ -51,10 +51,19 @@ function expectRetriesBetweenAttempts(call: JaegerSpan, attempts: readonly Jaege
   }
 }
 
-/** The spans of the first trace of `service` with a span named `name`, waiting up to 20 s for it. */
+/**
+ * The spans of the first trace of `service` with a span named `name` and that span's
+ * parent (spans of one trace arrive in several exports), waiting up to 20 s for it.
+ */
 async function traceWith(service: string, name: string): Promise<JaegerSpan[]> {
+  const complete = (spans: JaegerSpan[]) =>
+    spans.some(
+      (s) =>
+        s.operationName === name &&
+        spans.some((p) => s.references.some((r) => r.refType === 'CHILD_OF' && r.spanID === p.spanID)),
+    );
   for (let i = 0; i < 80; i++) {
-    const found = (await tracesOf(jaeger.queryUrl, service)).find((spans) => spans.some((s) => s.operationName === name));
+    const found = (await tracesOf(jaeger.queryUrl, service)).find(complete);
     if (found) return found;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
