@@ -303,6 +303,10 @@ describe('options (property)', () => {
     .map((options) => {
       // Hedging takes the place of retry: keep one of them.
       if (options.hedging && options.retry !== undefined && options.retry !== false) delete options.hedging;
+      // Unbounded retries of a chaos fault that always fires never settle by design (that is what
+      // maxRetries: Infinity asks for), and with a 0 ms backoff they spin without yielding to the event loop.
+      if (options.retry && (options.retry as { maxRetries?: number }).maxRetries === Infinity)
+        options.retry = { ...(options.retry as object), maxRetries: 5 };
       return options as Record<string, unknown>;
     });
 
@@ -310,16 +314,24 @@ describe('options (property)', () => {
     await fc.assert(
       fc.asyncProperty(pipelineValid, async (options) => {
         const pipeline = new ResiliencePipeline({ ...options, clock: virtualClock() });
+        // Per-run bound: a run that calls the work more than any valid option set allows fails fast.
+        const bound = new AbortController();
+        const unbounded = new Error('more than 100 attempts');
+        let calls = 0;
         const outcome = await pipeline
-          .execute(() => 'ok')
+          .execute(() => {
+            if (++calls > 100) bound.abort(unbounded);
+            return 'ok';
+          }, bound.signal)
           .then(
             (value) => value,
             (error: unknown) => error,
           );
+        expect(outcome).not.toBe(unbounded);
         if (!options.chaos) expect(outcome).toBe('ok');
         else expect(outcome === 'ok' || outcome === 'fallback' || outcome instanceof Error).toBe(true);
       }),
-      { numRuns: 200 },
+      { numRuns: 200, timeout: 2000 },
     );
   });
 
