@@ -313,14 +313,19 @@ describe('options (property)', () => {
   it('ResiliencePipeline: valid options construct and run', async () => {
     await fc.assert(
       fc.asyncProperty(pipelineValid, async (options) => {
-        const pipeline = new ResiliencePipeline({ ...options, clock: virtualClock() });
-        // Per-run bound: a run that calls the work more than any valid option set allows fails fast.
+        // Per-run bound: a run that makes more attempts than any bounded option set allows fails fast
+        // (counted by onRetry too, since a chaos fault fails an attempt before the work runs).
         const bound = new AbortController();
         const unbounded = new Error('more than 100 attempts');
         let calls = 0;
+        const count = () => {
+          if (++calls > 100) bound.abort(unbounded);
+        };
+        const retry = options.retry ? { ...(options.retry as object), onRetry: count } : (options.retry as false | undefined);
+        const pipeline = new ResiliencePipeline({ ...options, retry, clock: virtualClock() });
         const outcome = await pipeline
           .execute(() => {
-            if (++calls > 100) bound.abort(unbounded);
+            count();
             return 'ok';
           }, bound.signal)
           .then(
