@@ -56,6 +56,19 @@ export type RandomSource = () => number;
 export function sleep(delayMs: number, signal: AbortSignal, clock: Clock): Promise<void> {
   if (signal.aborted) return Promise.reject(signal.reason);
   if (delayMs <= 0) return Promise.resolve();
+  return wait(delayMs, signal, clock);
+}
+
+/**
+ * Gives the event loop one turn (a 0 ms timer on `clock`), so that timers and aborts due
+ * meanwhile can run; rejects with the signal's reason if `signal` aborts first.
+ */
+export function yieldTurn(signal: AbortSignal, clock: Clock): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return wait(0, signal, clock);
+}
+
+function wait(delayMs: number, signal: AbortSignal, clock: Clock): Promise<void> {
   return new Promise((resolve, reject) => {
     let remaining = delayMs;
     let handle: unknown;

@@ -2,7 +2,7 @@ import { classifyError, type ErrorClassification, errorTypeOf } from '../classif
 import { spanClockNow } from '../telemetry/clock.js';
 import type { GiveUpReason } from '../telemetry/events.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
-import { type Clock, type RandomSource, sleep, systemClock, wallTime } from './clock.js';
+import { type Clock, type RandomSource, sleep, systemClock, wallTime, yieldTurn } from './clock.js';
 import { type Attempt, notify, StandalonePolicy } from './context.js';
 import { isPolicyRejection, RetriesExhaustedError } from './errors.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption } from './validate.js';
@@ -94,7 +94,16 @@ const RETRY_OPTIONS = [
 interface RetryState {
   readonly errors: unknown[] | undefined;
   readonly delays: DelaySequence | undefined;
+  /** Retries in a row that waited 0 ms, so ran without giving the event loop a turn. */
+  readonly immediate: number;
 }
+
+/**
+ * Every this many 0 ms retries in a row, one gives the event loop a turn: otherwise
+ * unbounded retries of an attempt that fails at once spin in promise callbacks, and no
+ * timer (a total timeout, `AbortSignal.timeout`) or I/O gets to run and stop them.
+ */
+const IMMEDIATE_RETRIES_PER_TURN = 64;
 
 const classifyAt = classifyError as (error: unknown, options?: { nowMs?: number }) => ErrorClassification;
 
@@ -235,13 +244,15 @@ export class RetryPolicy extends StandalonePolicy {
       const outcome = isResult ? { result: failure } : { error: failure };
       notify(this.onRetry, { attempt, ...outcome, delayMs, delaySource, operation: ctx.operation });
     }
-    const nextState: RetryState = { errors, delays };
+    const immediate = delayMs <= 0 ? (state?.immediate ?? 0) + 1 : 0;
+    const nextState: RetryState = { errors, delays, immediate };
     const again = () => {
       if (ctx.slot.aborted) throw ctx.slot.abortReason;
       return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState);
     };
-    // A 0 ms delay does not wait on a timer.
-    if (delayMs <= 0) return again();
+    // A 0 ms delay does not wait on a timer, but now and then yields a turn to the event loop.
+    if (delayMs <= 0)
+      return immediate % IMMEDIATE_RETRIES_PER_TURN === 0 ? yieldTurn(ctx.signal, this.clock).then(again) : again();
     if (ctx.call.span === undefined) return sleep(delayMs, ctx.signal, this.clock).then(again);
     // What the next attempt's span shows as slept, on the clock of the spans themselves.
     const sleptFrom = spanClockNow();

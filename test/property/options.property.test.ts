@@ -10,7 +10,6 @@ import {
   Bulkhead,
   ChaosPolicy,
   CircuitBreaker,
-  type Clock,
   FallbackPolicy,
   HedgingPolicy,
   RateLimiter,
@@ -18,20 +17,7 @@ import {
   RetryPolicy,
   TimeoutPolicy,
 } from '../../src/index.js';
-
-/** A clock whose timers fire on the next real macrotask, moving its time to their deadline. */
-function virtualClock(): Clock {
-  let now = 1_000_000;
-  return {
-    now: () => now,
-    setTimeout: (callback, delayMs) =>
-      setTimeout(() => {
-        now += delayMs;
-        callback();
-      }, 0),
-    clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-  };
-}
+import { virtualClock } from '../support/hooks.js';
 
 type Schema = Record<string, { valid: fc.Arbitrary<unknown>; invalid: fc.Arbitrary<unknown> }>;
 
@@ -303,8 +289,8 @@ describe('options (property)', () => {
     .map((options) => {
       // Hedging takes the place of retry: keep one of them.
       if (options.hedging && options.retry !== undefined && options.retry !== false) delete options.hedging;
-      // Unbounded retries of a fault chaos always injects never end (as they should; with a
-      // 0 ms backoff not even a total timeout stops them, as no timer gets a turn): bound them.
+      // Unbounded retries of a fault chaos always injects never end, as maxRetries: Infinity
+      // asks (a total timeout stops them; see the retry unit test): bound them here.
       const retry = options.retry as { maxRetries?: number } | false | undefined;
       if (options.chaos && retry && retry.maxRetries === Infinity) options.retry = { ...retry, maxRetries: 20 };
       return options as Record<string, unknown>;
@@ -313,17 +299,30 @@ describe('options (property)', () => {
   it('ResiliencePipeline: valid options construct and run', async () => {
     await fc.assert(
       fc.asyncProperty(pipelineValid, async (options) => {
-        const pipeline = new ResiliencePipeline({ ...options, clock: virtualClock() });
+        // Per-run bound: a run that makes more attempts than any bounded option set allows fails fast
+        // (counted by onRetry too, since a chaos fault fails an attempt before the work runs).
+        const bound = new AbortController();
+        const unbounded = new Error('more than 100 attempts');
+        let calls = 0;
+        const count = () => {
+          if (++calls > 100) bound.abort(unbounded);
+        };
+        const retry = options.retry ? { ...(options.retry as object), onRetry: count } : (options.retry as false | undefined);
+        const pipeline = new ResiliencePipeline({ ...options, retry, clock: virtualClock() });
         const outcome = await pipeline
-          .execute(() => 'ok')
+          .execute(() => {
+            count();
+            return 'ok';
+          }, bound.signal)
           .then(
             (value) => value,
             (error: unknown) => error,
           );
+        expect(outcome).not.toBe(unbounded);
         if (!options.chaos) expect(outcome).toBe('ok');
         else expect(outcome === 'ok' || outcome === 'fallback' || outcome instanceof Error).toBe(true);
       }),
-      { numRuns: 200 },
+      { numRuns: 200, timeout: 2000 },
     );
   });
 

@@ -100,3 +100,17 @@ export async function waitForServer(
   await server.stop();
   throw new Error(`${name} ${failure}:\n${server.log()}`);
 }
+
+/** A clock whose timers fire on the next real macrotask, moving its time to their deadline. */
+export function virtualClock(): Clock {
+  let now = 1_000_000;
+  return {
+    now: () => now,
+    setTimeout: (callback, delayMs) =>
+      setTimeout(() => {
+        now += delayMs;
+        callback();
+      }, 0),
+    clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  };
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { RetriesExhaustedError, RetryPolicy, TimeoutPolicy } from '../../src/index.js';
+import { ResiliencePipeline, RetriesExhaustedError, RetryPolicy, TimeoutError, TimeoutPolicy } from '../../src/index.js';
 import type { Attempt } from '../../src/policies/context.js';
-import { httpError, useFakeTimers } from '../support/hooks.js';
+import { httpError, useFakeTimers, virtualClock } from '../support/hooks.js';
 
 /** Work that fails with each given error in turn, then returns 'ok'. */
 function failing(...errors: unknown[]) {
@@ -124,5 +124,23 @@ describe('RetryPolicy', () => {
     expect(() => new RetryPolicy({ maxRetries: 1.5 })).toThrow(RangeError);
     expect(() => new RetryPolicy({ retryOn: 'yes' as never })).toThrow(/retry\.retryOn/);
     expect(() => new RetryPolicy({ maxRetryAfterMs: Number.NaN })).toThrow(/maxRetryAfterMs.*NaN/);
+  });
+});
+
+describe('RetryPolicy with 0 ms backoff', () => {
+  it('gives the event loop a turn between retries, so a total timeout stops an attempt that fails at once', async () => {
+    // Chaos fails every attempt before any work runs, so 0 ms retries follow each other in
+    // promise callbacks; every 64th gives timers a turn, and the total timeout fires there.
+    let attempts = 0;
+    const pipeline = new ResiliencePipeline({
+      retry: { maxRetries: 100_000, baseDelayMs: 0, onRetry: () => attempts++ },
+      chaos: { injectionRate: 1, fault: new Error('chaos') },
+      totalTimeoutMs: 1000,
+      circuitBreaker: false,
+      clock: virtualClock(),
+    });
+    const outcome = await pipeline.execute(() => 'never reached').catch((e: unknown) => e);
+    expect(outcome).toBeInstanceOf(TimeoutError);
+    expect(attempts).toBe(64);
   });
 });
