@@ -110,6 +110,9 @@ function policyName(event: ResilienceEvent): string | undefined {
     case 'workflow-step-replayed':
     case 'workflow-stalled':
     case 'workflow-compensation':
+    case 'hand-off-requested':
+    case 'hand-off-notification':
+    case 'hand-off-decision':
       return event.workflow;
     default:
       return undefined;
