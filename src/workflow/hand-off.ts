@@ -56,7 +56,6 @@ export class HumanGate {
   ): Incident {
     const run = this.writer.run;
     const traceId = this.traceId();
-    const firstAudit = run.audit?.[0]?.at;
     return {
       runId: this.runId,
       workflow: this.workflow,
@@ -67,7 +66,7 @@ export class HumanGate {
       outputs: summarise(run),
       traceId,
       traceUrl: traceId === undefined ? undefined : this.settings.traceUrl(traceId),
-      startedAt: firstAudit,
+      startedAt: run.startedAt,
       at: this.settings.clock.now(),
     };
   }

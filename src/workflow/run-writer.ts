@@ -254,6 +254,7 @@ export class RunWriter {
           steps: {},
           compensated: [],
           trace,
+          startedAt: now,
           owner: this.owner,
           leaseExpiresAt: now + leaseMs,
           updatedAt: now,

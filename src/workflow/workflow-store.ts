@@ -57,6 +57,8 @@ export interface WorkflowRun {
   readonly awaiting?: string | undefined;
   /** Append-only trail of hand-offs, notifications, decisions, resumes and compensations, oldest first. */
   readonly audit?: readonly AuditEntry[];
+  /** When the run was created, in ms since epoch. */
+  readonly startedAt?: number;
   /** The span of the execution that last claimed the run (a resumed run's span links to it). */
   readonly trace?: { readonly traceId: string; readonly spanId: string } | undefined;
   /** The execution holding the run, and until when (ms since epoch). */
