@@ -2,15 +2,14 @@
  * The run-level figures of workflows (the seed's "task success rate, average retry
  * count, breaker trips, fallback usage rate, compensation rate", plus runs awaiting a
  * person and time to decision), through the OTel metrics API. A run execution carries a
- * {@link RunTally} in its OTel context: every resilience event reported inside it (its
- * steps' retries, their breakers' trips, fallbacks) is counted there, and the tally is
- * recorded when the execution ends. Never throws.
+ * {@link RunTally} in an AsyncLocalStorage (not the OTel context, which propagates only
+ * when an SDK registered a context manager): every resilience event reported inside it
+ * (its steps' retries, their breakers' trips, fallbacks) is counted there, and the tally
+ * is recorded when the execution ends. Never throws.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  type Context,
   type Counter,
-  context,
-  createContextKey,
   createNoopMeter,
   type Histogram,
   type MeterProvider,
@@ -27,16 +26,16 @@ export class RunTally {
   fallbacks = 0;
 }
 
-const TALLY = createContextKey('otel-resilience run tally');
+const tallies = new AsyncLocalStorage<RunTally>();
 
-/** `parent` with `tally` counting the events reported under it. */
-export function withTally(parent: Context, tally: RunTally): Context {
-  return parent.setValue(TALLY, tally);
+/** Runs `fn` with `tally` counting the events reported inside it. */
+export function withTally<T>(tally: RunTally, fn: () => T): T {
+  return tallies.run(tally, fn);
 }
 
-/** Counts `event` in the tally of the active context, if any (called for every event reported). */
+/** Counts `event` in the tally of the run execution it happens in, if any (called for every event reported). */
 export function tallyEvent(event: ResilienceEvent): void {
-  const tally = context.active().getValue(TALLY) as RunTally | undefined;
+  const tally = tallies.getStore();
   if (tally === undefined) return;
   if (event.type === 'retry') tally.retries++;
   else if (event.type === 'breaker-state-change' && event.to === 'open') tally.breakerTrips++;

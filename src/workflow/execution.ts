@@ -83,10 +83,10 @@ export class Execution<I, O> {
       [names.ATTR_WORKFLOW_RUN_ID]: this.runId,
     });
     const tally = new RunTally();
-    const active = withTally(this.span === undefined ? context.active() : trace.setSpan(context.active(), this.span), tally);
+    const active = this.span === undefined ? context.active() : trace.setSpan(context.active(), this.span);
     let outcome = 'failed';
     try {
-      const result = await context.with(active, () => this.drive(input, mode, by));
+      const result = await withTally(tally, () => context.with(active, () => this.drive(input, mode, by)));
       outcome = this.run.status;
       this.span?.setAttribute(names.ATTR_WORKFLOW_STATUS, outcome);
       return result;
