@@ -8,15 +8,9 @@
  * is recorded when the execution ends. Never throws.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import {
-  type Counter,
-  createNoopMeter,
-  type Histogram,
-  type MeterProvider,
-  metrics,
-  type UpDownCounter,
-} from '@opentelemetry/api';
+import type { Counter, Histogram, UpDownCounter } from '@opentelemetry/api';
 import type { ResilienceEvent } from './events.js';
+import { perMeterProvider } from './meter.js';
 import * as names from './names.js';
 
 /** What happened inside one execution of a run. */
@@ -51,22 +45,14 @@ interface RunInstruments {
   readonly fallbacks: Histogram;
 }
 
-let cachedProvider: MeterProvider | undefined;
-let cached: RunInstruments | undefined;
-
-function instruments(): RunInstruments | undefined {
-  const provider = metrics.getMeterProvider();
-  if (provider === cachedProvider) return cached;
-  cachedProvider = provider;
-  const meter = provider.getMeter(names.INSTRUMENTATION_SCOPE);
-  if (meter === createNoopMeter()) return (cached = undefined);
+const instruments = perMeterProvider((meter): RunInstruments => {
   const perRun = (name: string, description: string) =>
     meter.createHistogram(name, {
       description,
       unit: '{count}',
       advice: { explicitBucketBoundaries: [0, 1, 2, 3, 5, 10, 20, 50] },
     });
-  cached = {
+  return {
     runs: meter.createCounter(names.METRIC_WORKFLOW_RUNS, { description: 'Workflow run executions by outcome', unit: '{run}' }),
     awaiting: meter.createUpDownCounter(names.METRIC_WORKFLOW_AWAITING, {
       description: 'Workflow runs waiting for a person',
@@ -80,8 +66,7 @@ function instruments(): RunInstruments | undefined {
     trips: perRun(names.METRIC_WORKFLOW_RUN_BREAKER_TRIPS, 'Circuit breaker trips in one workflow run execution'),
     fallbacks: perRun(names.METRIC_WORKFLOW_RUN_FALLBACKS, 'Fallbacks taken in one workflow run execution'),
   };
-  return cached;
-}
+});
 
 /** Records where one execution left the run, and what its tally counted. */
 export function recordRunOutcome(workflow: string, outcome: string, tally: RunTally): void {
