@@ -9,7 +9,7 @@ import { endSpan, startSpan } from '../policies/child-span.js';
 import { keyOf } from '../stores/keys.js';
 import type { ResilienceEvent } from '../telemetry/events.js';
 import * as names from '../telemetry/names.js';
-import { RunTally, recordRunOutcome, withTally } from '../telemetry/run-metrics.js';
+import { RunTally, recordAwaiting, recordRunOutcome, withTally } from '../telemetry/run-metrics.js';
 import { recordEvent, recordFailure } from '../telemetry/spans.js';
 import { rejectionOf } from './decide.js';
 import { ApprovalRejectedError, WorkflowAwaitingHumanError, WorkflowFailedError } from './errors.js';
@@ -132,6 +132,9 @@ export class Execution<I, O> {
         await this.replayRegistrations();
         return this.giveUp(stored(rejection, task.step), rejection);
       }
+    } else if (task !== undefined) {
+      // Given up while waiting for a person: it waits no more.
+      recordAwaiting(this.definition.name, -1);
     } else if (mode === 'resume') {
       await this.writer.save((r) => withAudit(r, { at: this.definition.settings.clock.now(), kind: 'resume', by }));
     }

@@ -37,6 +37,7 @@ function command(verb: string, runId: string): string {
   return `npx otel-resilience runs ${verb} ${JSON.stringify(runId)} --store <store>`;
 }
 
+/** Hands one execution's run to people and takes their decisions up (see the file's comment). */
 export class HumanGate {
   constructor(
     private readonly writer: RunWriter,

@@ -229,3 +229,22 @@ describe('approvals', () => {
     await expect(flow.decide('p3', { outcome: 'approve', by: '' })).rejects.toThrow(TypeError);
   });
 });
+
+describe('hand-off records', () => {
+  it('a run awaiting a person without the task it awaits is corrupt, not a silent answer', async () => {
+    const { storedRunProblem } = await import('../../src/workflow/workflow-store.js');
+    const run = { runId: 'r', workflow: 'w', status: 'awaiting_human', input: 1, steps: {}, compensated: [], updatedAt: 1 };
+    expect(storedRunProblem({ version: 1, run })).toBe('awaiting_human without the task it awaits');
+    expect(storedRunProblem({ version: 1, run: { ...run, awaiting: 'a', human: { a: {} } } })).toBeUndefined();
+    expect(storedRunProblem({ version: 1, run: { ...run, status: 'running', audit: {} } })).toBe('audit is not a list');
+  });
+
+  it('compensate gives up a run that waits for a person', async () => {
+    const log: string[] = [];
+    const flow = report(log, { onFailure: 'hand-off' });
+    await expect(flow.run('c', { to: 'x@y.invalid' })).rejects.toBeInstanceOf(WorkflowAwaitingHumanError);
+    await expect(flow.compensate('c')).rejects.toMatchObject({ status: 'compensated' });
+    expect(log.at(-1)).toBe('delete report');
+    expect(await flow.status('c')).toMatchObject({ status: 'compensated', awaiting: undefined });
+  });
+});
