@@ -70,6 +70,7 @@ function taskLines(task: HumanTask): string[] {
   if (incident !== undefined) {
     lines.push(`    error: ${incident.error.type}: ${incident.error.message}`);
     lines.push(`    attempts: ${incident.attempts}`, `    last completed step: ${incident.lastCompletedStep ?? '-'}`);
+    lines.push(`    input: ${incident.input}`);
     lines.push(`    trace: ${incident.traceId ?? '-'}${incident.traceUrl === undefined ? '' : `  ${incident.traceUrl}`}`);
     for (const [step, output] of Object.entries(incident.outputs)) lines.push(`    output ${step}: ${output}`);
   }

@@ -2,6 +2,7 @@
  * One execution of a workflow run by this process (see {@link Workflow}): the body, its steps
  * and approvals, hand-offs and compensation, written through a {@link RunWriter}.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { context, type Span, trace } from '@opentelemetry/api';
 import { errorTypeOf } from '../classify/index.js';
 import { ResiliencePipeline } from '../pipeline/pipeline.js';
@@ -27,6 +28,9 @@ import {
 import { RunWriter, stored } from './run-writer.js';
 import type { OnFailure, StepContext, StepOptions, Workflow, WorkflowContext } from './workflow.js';
 import type { StoredError, WorkflowRun } from './workflow-store.js';
+
+/** The step whose function is running, if any. */
+const insideStep = new AsyncLocalStorage<string>();
 
 /** Thrown into the body to stop it once compensation replay reached the first unfinished step. */
 class StopReplay extends Error {}
@@ -210,6 +214,13 @@ export class Execution<I, O> {
   private async requestApproval(id: string, request: ApprovalRequest<unknown>): Promise<Approval<unknown>> {
     if (this.writer.halted) throw this.writer.halted;
     if (this.suspended) throw this.suspended;
+    const step = insideStep.getStore();
+    if (step !== undefined) {
+      // A step would retry the suspension, and re-run what came before it in the step on resume.
+      throw new TypeError(
+        `Approval "${id}" is requested inside step "${step}": request it from the workflow body, between steps`,
+      );
+    }
     if (typeof id !== 'string' || id === '')
       throw new TypeError(`Invalid approval id: expected a non-empty string, got ${String(id)}`);
     if (typeof request?.summary !== 'string')
@@ -285,7 +296,9 @@ export class Execution<I, O> {
       output = await pipeline.execute(
         (ctx) => {
           attempts = ctx.attempt;
-          return fn({ idempotencyKey: keyOf(this.runId, id), signal: ctx.signal, attempt: ctx.attempt, decision });
+          return insideStep.run(id, () =>
+            fn({ idempotencyKey: keyOf(this.runId, id), signal: ctx.signal, attempt: ctx.attempt, decision }),
+          );
         },
         { operation: `${this.definition.name}.${id}`, signal: this.writer.signal },
       );

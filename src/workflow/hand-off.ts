@@ -25,11 +25,14 @@ export interface GateSettings {
 /** Checkpointed outputs as JSON cut to 200 characters, by step. */
 function summarise(run: WorkflowRun): Record<string, string> {
   const outputs: Record<string, string> = {};
-  for (const [step, { output }] of Object.entries(run.steps)) {
-    const json = output === undefined ? 'undefined' : (JSON.stringify(output) ?? String(output));
-    outputs[step] = json.length > 200 ? `${json.slice(0, 199)}…` : json;
-  }
+  for (const [step, { output }] of Object.entries(run.steps)) outputs[step] = brief(output);
   return outputs;
+}
+
+/** `value` as JSON cut to 200 characters. */
+function brief(value: unknown): string {
+  const json = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value));
+  return json.length > 200 ? `${json.slice(0, 199)}…` : json;
 }
 
 /** The CLI's command line for `verb` on `runId`. */
@@ -64,6 +67,7 @@ export class HumanGate {
       error,
       attempts,
       lastCompletedStep,
+      input: brief(run.input),
       outputs: summarise(run),
       traceId,
       traceUrl: traceId === undefined ? undefined : this.settings.traceUrl(traceId),

@@ -13,6 +13,7 @@ export type DecisionOutcome = 'approve' | 'edit' | 'reject';
 
 /** A person's decision on a {@link HumanTask}. */
 export interface Decision {
+  /** What was decided. */
   readonly outcome: DecisionOutcome;
   /** The payload the run goes on with: the edited proposal, or for a hand-off what the step needs (a corrected recipient). */
   readonly payload?: unknown;
@@ -20,6 +21,7 @@ export interface Decision {
   readonly by: string;
   /** When, in ms since epoch. */
   readonly at: number;
+  /** Why, in the decider's words. */
   readonly note?: string | undefined;
 }
 
@@ -35,6 +37,8 @@ export interface Incident {
   readonly attempts: number;
   /** The last step whose output is checkpointed, if any. */
   readonly lastCompletedStep: string | undefined;
+  /** The run's input (whom or what it works for) as JSON cut to 200 characters. */
+  readonly input: string;
   /** Checkpointed outputs by step, each as JSON cut to 200 characters. */
   readonly outputs: Readonly<Record<string, string>>;
   /** The trace of the execution that handed off, and a link to it (`traceUrl` option). */
@@ -49,6 +53,7 @@ export interface Incident {
 export interface HumanTask {
   /** Unique in the run: the approval's id, or `hand-off:<step>:<n>`. */
   readonly id: string;
+  /** A step that failed for good, or an approval requested. */
   readonly kind: 'hand-off' | 'approval';
   /** The step handed off, or the approval's id. */
   readonly step: string;
@@ -56,7 +61,9 @@ export interface HumanTask {
   readonly request?: ApprovalRequest<unknown> | undefined;
   /** Of a hand-off: the incident. */
   readonly incident?: Incident | undefined;
+  /** When the task was handed over, in ms since epoch. */
   readonly requestedAt: number;
+  /** The person's decision, once made. */
   readonly decision?: Decision | undefined;
 }
 
@@ -84,6 +91,7 @@ export type AuditKind = 'hand-off' | 'approval-requested' | 'notification' | 'de
 export interface AuditEntry {
   /** When, in ms since epoch. */
   readonly at: number;
+  /** What happened. */
   readonly kind: AuditKind;
   /** The step or approval it concerns. */
   readonly step?: string | undefined;

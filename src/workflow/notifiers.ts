@@ -11,9 +11,12 @@ import { type AuditEntry, describeFailure, type HumanTask } from './human.js';
 
 /** What a notifier is told: the run, the task (its incident or approval request), and how to act on it. */
 export interface HandOffNotice {
+  /** A hand-off or an approval request. */
   readonly kind: HumanTask['kind'];
   readonly runId: string;
+  /** The workflow's name. */
   readonly workflow: string;
+  /** What the person is asked: its `incident` (hand-off) or `request` (approval). */
   readonly task: HumanTask;
   /** A link to the trace of the execution that handed off, if known. */
   readonly traceUrl: string | undefined;

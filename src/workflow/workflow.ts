@@ -67,7 +67,10 @@ export interface WorkflowContext<I> {
    * proposal, or the person's edit). The decision is stored before the run goes on, so a
    * crash after it neither loses it nor asks again. A rejection throws
    * {@link ApprovalRejectedError}: the run compensates. Ids are unique within a run and
-   * matched by name, so a run may ask for several approvals.
+   * matched by name, so a run may ask for several approvals. Call it from the body,
+   * between steps: inside a step's function it is a TypeError.
+   * @throws TypeError for an empty id, a request without `summary`, an id asked twice in
+   *   one run, or a call inside a step
    */
   requestApproval<P = unknown>(id: string, request: ApprovalRequest<P>): Promise<Approval<P>>;
 }

@@ -73,6 +73,7 @@ describe('hand-off', () => {
       error: { type: 'SmtpError', message: '550 mailbox cfo@acme.invalid unavailable' },
       attempts: 2,
       lastCompletedStep: 'write-report',
+      input: '{"to":"cfo@acme.invalid"}',
       outputs: { 'fetch-data': '{"revenue":[12,15,19]}', 'write-report': '"report 12,15,19"' },
     });
     expect(task.incident!.traceId).toMatch(/^[0-9a-f]{32}$/);
@@ -246,5 +247,18 @@ describe('hand-off records', () => {
     await expect(flow.compensate('c')).rejects.toMatchObject({ status: 'compensated' });
     expect(log.at(-1)).toBe('delete report');
     expect(await flow.status('c')).toMatchObject({ status: 'compensated', awaiting: undefined });
+  });
+});
+
+describe('requestApproval', () => {
+  it('is refused inside a step (a step would retry the suspension): a TypeError naming both', async () => {
+    const flow = workflow('w', async (ctx) => ctx.step('s', () => ctx.requestApproval('ok', { summary: 'go?' })));
+    await expect(flow.run('r', undefined)).rejects.toMatchObject({
+      status: 'compensated',
+      cause: {
+        name: 'TypeError',
+        message: 'Approval "ok" is requested inside step "s": request it from the workflow body, between steps',
+      },
+    });
   });
 });
