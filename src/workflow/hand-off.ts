@@ -91,14 +91,14 @@ export class HumanGate {
 
   /**
    * Stores `task` (new) with the run `awaiting_human`, notifies, records the
-   * notifications and gives the lease up; or, for a task stored already, only gives the
-   * lease up. Returns the error the execution ends with.
+   * notifications and gives the lease up. For a task stored already, gives the lease up —
+   * after notifying, if no notification of it was recorded (the execution that handed off
+   * died while notifying). Returns the error the execution ends with.
    */
   async suspend(task: HumanTask, fresh: boolean, cause?: unknown): Promise<WorkflowAwaitingHumanError> {
-    const now = this.settings.clock.now();
     if (fresh) {
       const entry: AuditEntry = {
-        at: now,
+        at: this.settings.clock.now(),
         kind: task.kind === 'hand-off' ? 'hand-off' : 'approval-requested',
         step: task.step,
         task: task.id,
@@ -113,32 +113,36 @@ export class HumanGate {
       }));
       this.report({ type: 'hand-off-requested', workflow: this.workflow, step: task.step, kind: task.kind, task: task.id });
       recordAwaiting(this.workflow, 1);
-      const traceUrl = task.incident?.traceUrl ?? (this.traceId() && this.settings.traceUrl(this.traceId()!));
-      const notice = {
-        kind: task.kind,
-        runId: this.runId,
-        workflow: this.workflow,
-        task,
-        traceUrl,
-        commands: {
-          show: command('show', this.runId),
-          approve: command('approve', this.runId),
-          reject: command('reject', this.runId),
-        },
-      };
-      const entries = await notifyAll(
-        this.settings.notifiers,
-        notice,
-        this.settings.notify,
-        () => this.settings.clock.now(),
-        (notifier, outcome, attempts) =>
-          this.report({ type: 'hand-off-notification', workflow: this.workflow, notifier, outcome, attempts }),
-      );
-      await this.writer.save((run) => withAudit(run, ...entries), true);
-    } else {
-      await this.writer.save(() => ({}), true);
     }
+    const notified = this.writer.run.audit?.some((e) => e.kind === 'notification' && e.task === task.id) ?? false;
+    const entries = notified ? [] : await this.notify(task);
+    await this.writer.save((run) => withAudit(run, ...entries), true);
     return new WorkflowAwaitingHumanError(this.runId, task, cause);
+  }
+
+  /** Calls the notifiers about `task`; one audit entry per notifier. */
+  private notify(task: HumanTask): Promise<AuditEntry[]> {
+    const traceUrl = task.incident?.traceUrl ?? (this.traceId() && this.settings.traceUrl(this.traceId()!));
+    const notice = {
+      kind: task.kind,
+      runId: this.runId,
+      workflow: this.workflow,
+      task,
+      traceUrl,
+      commands: {
+        show: command('show', this.runId),
+        approve: command('approve', this.runId),
+        reject: command('reject', this.runId),
+      },
+    };
+    return notifyAll(
+      this.settings.notifiers,
+      notice,
+      this.settings.notify,
+      () => this.settings.clock.now(),
+      (notifier, outcome, attempts) =>
+        this.report({ type: 'hand-off-notification', workflow: this.workflow, notifier, outcome, attempts }),
+    );
   }
 
   /**

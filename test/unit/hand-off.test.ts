@@ -262,3 +262,21 @@ describe('requestApproval', () => {
     });
   });
 });
+
+describe('a hand-off whose notification was never recorded', () => {
+  it('is notified by the next execution that finds the run waiting (the one that handed off died notifying)', async () => {
+    const store = new MemoryWorkflowStore();
+    const pager = recorder();
+    const flow = report([], { store, onFailure: 'hand-off', notifiers: [pager], notify: noWait });
+    await flow.run('n', { to: 'x@y.invalid' }).catch(() => {});
+    // As a kill -9 during the notification leaves it: the hand-off stored, no notification entry.
+    const loaded = (await store.load('n'))!;
+    await store.save({ ...loaded.run, audit: loaded.run.audit!.filter((e) => e.kind !== 'notification') }, loaded.version);
+    await expect(flow.run('n', { to: 'x@y.invalid' })).rejects.toBeInstanceOf(WorkflowAwaitingHumanError);
+    expect(pager.notices).toHaveLength(2);
+    // Once recorded, nobody is told twice.
+    await expect(flow.run('n', { to: 'x@y.invalid' })).rejects.toBeInstanceOf(WorkflowAwaitingHumanError);
+    expect(pager.notices).toHaveLength(2);
+    expect((await flow.audit('n')).map((e) => e.kind)).toEqual(['hand-off', 'notification']);
+  });
+});
