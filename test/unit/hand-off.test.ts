@@ -280,3 +280,26 @@ describe('a hand-off whose notification was never recorded', () => {
     expect((await flow.audit('n')).map((e) => e.kind)).toEqual(['hand-off', 'notification']);
   });
 });
+
+describe('a run that fails outside any step', () => {
+  it('hands off as "(body)" with onFailure hand-off, and resumes by running the body again', async () => {
+    let broken = true;
+    const flow = workflow(
+      'w',
+      async (ctx) => {
+        const a = await ctx.step('a', () => 1);
+        if (broken) throw new RangeError('bad plan');
+        return a + 1;
+      },
+      { onFailure: 'hand-off' },
+    );
+    const error = (await flow.run('b', undefined).catch((e: unknown) => e)) as WorkflowAwaitingHumanError;
+    expect(error.task).toMatchObject({
+      id: 'hand-off:(body):1',
+      step: '(body)',
+      incident: { step: undefined, lastCompletedStep: 'a', error: { type: 'RangeError' } },
+    });
+    broken = false;
+    await expect(flow.resume('b', { by: 'ops' })).resolves.toBe(2);
+  });
+});
