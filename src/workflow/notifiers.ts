@@ -85,12 +85,18 @@ export interface NotifyOptions {
   readonly timeoutMs?: number;
 }
 
-/** Checks {@link NotifyOptions} at construction. */
-export function notifySettings(options: NotifyOptions | undefined): { retry: RetryOptions; timeoutMs: number } {
-  return {
+/**
+ * The pipeline notifiers are called through, made from {@link NotifyOptions} at the
+ * workflow's construction (retry and attempt timeout only: no state, so one serves every
+ * call).
+ * @throws TypeError/RangeError naming the option, for bad options
+ */
+export function notifySettings(options: NotifyOptions | undefined): ResiliencePipeline {
+  knownOptions('workflow.notify.', options ?? {}, ['retry', 'timeoutMs']);
+  return new ResiliencePipeline({
     retry: options?.retry ?? { maxRetries: 3, baseDelayMs: 250 },
-    timeoutMs: numberOption('workflow.notify.timeoutMs', options?.timeoutMs, 5000, { min: 1 }),
-  };
+    attemptTimeoutMs: numberOption('workflow.notify.timeoutMs', options?.timeoutMs, 5000, { min: 1 }),
+  });
 }
 
 /**
@@ -100,14 +106,13 @@ export function notifySettings(options: NotifyOptions | undefined): { retry: Ret
 export async function notifyAll(
   notifiers: readonly Notifier[],
   notice: HandOffNotice,
-  settings: { retry: RetryOptions; timeoutMs: number },
+  pipeline: ResiliencePipeline,
   now: () => number,
   report: (notifier: string, outcome: 'delivered' | 'failed', attempts: number) => void,
 ): Promise<AuditEntry[]> {
   const entries: AuditEntry[] = [];
   for (const notifier of notifiers) {
     let attempts = 0;
-    const pipeline = new ResiliencePipeline({ retry: settings.retry, attemptTimeoutMs: settings.timeoutMs });
     let outcome: 'delivered' | 'failed' = 'delivered';
     let detail = notifier.name;
     try {

@@ -303,3 +303,13 @@ describe('a run that fails outside any step', () => {
     await expect(flow.resume('b', { by: 'ops' })).resolves.toBe(2);
   });
 });
+
+describe('hand-off options', () => {
+  it('are checked at construction, naming the option', () => {
+    expect(() => workflow('w', async () => 1, { onFailure: 'page-someone' as 'keep' })).toThrow(/workflow\.onFailure/);
+    expect(() => workflow('w', async () => 1, { notifiers: [{ name: 'x' } as Notifier] })).toThrow(/workflow\.notifiers/);
+    expect(() => workflow('w', async () => 1, { notify: { timeoutMs: 0 } })).toThrow(/workflow\.notify\.timeoutMs/);
+    expect(() => workflow('w', async () => 1, { notify: { retries: 2 } as never })).toThrow(/workflow\.notify\.retries/);
+    expect(() => workflow('w', async () => 1, { notify: { retry: { maxRetries: -1 } } })).toThrow(RangeError);
+  });
+});
