@@ -17,7 +17,7 @@ export {
   usageOf,
 } from './classify/index.js';
 export { idempotent } from './decorators/idempotent.js';
-export { type ResilientOptions, resilient } from './decorators/resilient.js';
+export { type AsyncMethod, type ResilientDecorator, type ResilientOptions, resilient } from './decorators/resilient.js';
 export { type TraceOptions, trace, traced } from './decorators/trace.js';
 export {
   IdempotencyConflictError,
@@ -47,10 +47,11 @@ export { type ChaosOptions, ChaosPolicy, chaosFaults, seededRandom } from './pol
 export {
   CircuitBreaker,
   type CircuitBreakerOptions,
+  type CircuitIsolation,
   type CircuitStateChange,
 } from './policies/circuit-breaker.js';
 export type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './policies/circuit-breaker-store.js';
-export { type Clock, type RandomSource, systemClock } from './policies/clock.js';
+export { type Clock, MAX_TIMER_MS, type RandomSource, systemClock } from './policies/clock.js';
 export {
   type Attempt,
   type ExecuteOptions,
@@ -72,7 +73,13 @@ export { type Failure, type FallbackOptions, FallbackPolicy, type FallbackStep }
 export { type HedgingOptions, HedgingPolicy } from './policies/hedging.js';
 export type { BucketLimit, RateLimitStore } from './policies/rate-limit-store.js';
 export { type Cost, RateLimiter, type RateLimiterOptions, type TokenBucketOptions } from './policies/rate-limiter.js';
-export { type RetryOptions, RetryPolicy } from './policies/retry.js';
+export {
+  type GiveUpInfo,
+  type RetryGiveUpReason,
+  type RetryInfo,
+  type RetryOptions,
+  RetryPolicy,
+} from './policies/retry.js';
 export { type TimeoutOptions, TimeoutPolicy } from './policies/timeout.js';
 export { CorruptRecordError } from './stores/corrupt-record-error.js';
 export { SpanClockProcessor, spanClockNow } from './telemetry/clock.js';

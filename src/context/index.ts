@@ -21,7 +21,8 @@
  * and timeout together. Loading this module turns that on for every call started from
  * then on (import it statically, so it is on before the first call); calls traced
  * through an OpenTelemetry context manager carry the attempt in the OpenTelemetry
- * context at no extra cost either way. Work given to `execute((ctx) => …)` receives the
+ * context they already make (one context value more per attempt, and none before this
+ * module is loaded). Work given to `execute((ctx) => …)` receives the
  * same context as its argument and needs no import.
  */
 import { publishAttempts } from '../pipeline/current-attempt.js';

@@ -1,5 +1,6 @@
 import type { Attributes } from '@opentelemetry/api';
-import { type ResilienceOptions, ResiliencePipeline } from '../pipeline/pipeline.js';
+import { PIPELINE_OPTIONS, type ResilienceOptions, ResiliencePipeline } from '../pipeline/pipeline.js';
+import { functionOption, knownOptions } from '../policies/validate.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';
 
 /** Options of {@link resilient}: the pipeline's, plus what only a wrapped function has. */
@@ -21,22 +22,68 @@ function argumentsAttributes<A extends unknown[]>(options: ResilientOptions<A>, 
 
 /** The pipeline of `options`, less the options only a wrapped function has. */
 function createPipeline(options: ResilientOptions<any>): ResiliencePipeline {
-  const { attributes: _attributes, signal: _signal, ...pipelineOptions } = options;
+  knownOptions('', options, [...PIPELINE_OPTIONS, 'attributes', 'signal']);
+  const { attributes, signal, ...pipelineOptions } = options;
+  functionOption('attributes', attributes);
+  functionOption('signal', signal);
   return new ResiliencePipeline(pipelineOptions);
+}
+
+/** An rxjs-style Observable: subscribable, and not a promise. */
+function isObservable(value: unknown): boolean {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
+  const candidate = value as Record<PropertyKey, unknown>;
+  const interop = (Symbol as { observable?: symbol }).observable;
+  return (
+    typeof candidate.subscribe === 'function' &&
+    typeof candidate.then !== 'function' &&
+    (typeof candidate['@@observable'] === 'function' ||
+      (interop !== undefined && typeof candidate[interop] === 'function') ||
+      typeof candidate.pipe === 'function')
+  );
 }
 
 function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOptions<any>, pipeline: ResiliencePipeline) {
   const wrapper = function (this: unknown, ...args: unknown[]): Promise<unknown> {
     const name = options.name ?? nameOf(this);
     const signal = options.signal?.(args);
-    return pipeline.call(name, () => fn.apply(this, args), {
-      attributes: argumentsAttributes(options, args),
-      signal,
-      args,
-      self: this,
-    });
+    return pipeline.call(
+      name,
+      () => {
+        const result = fn.apply(this, args);
+        if (isObservable(result)) {
+          throw new TypeError(
+            `@resilient ${name} returned an Observable, which runs only when subscribed, after the policy ended. ` +
+              'Return a promise instead: `return firstValueFrom(observable)` (rxjs), or `lastValueFrom` for the last value.',
+          );
+        }
+        return result;
+      },
+      { attributes: argumentsAttributes(options, args), signal, args, self: this },
+    );
   };
   return preserveShape(wrapper, fn);
+}
+
+/** A method `@resilient` can decorate: one that returns a promise (the policy awaits it). */
+export type AsyncMethod = (this: any, ...args: any[]) => PromiseLike<unknown>;
+
+/**
+ * The `@resilient(...)` decorator, typed for both flavours so that decorating a method
+ * that does not return a promise is a compile error (the wrapper always returns one).
+ */
+export interface ResilientDecorator {
+  /** TC39 standard decorator. */
+  <This, M extends (this: This, ...args: any[]) => PromiseLike<unknown>>(
+    method: M,
+    context: ClassMethodDecoratorContext<This, M>,
+  ): M;
+  /** Legacy `experimentalDecorators`. */
+  <M extends AsyncMethod>(
+    target: object,
+    key: string | symbol,
+    descriptor: TypedPropertyDescriptor<M>,
+  ): TypedPropertyDescriptor<M>;
 }
 
 /**
@@ -54,17 +101,19 @@ function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOption
  *
  * Inside the method, `currentAttempt()` gives the attempt number and the attempt's
  * `AbortSignal` (aborted by a timeout) to pass to `fetch` or an SDK client.
- * The result is always a promise.
+ * The result is always a promise, so only methods returning one can be decorated (a
+ * compile error otherwise). A method returning an rxjs Observable fails its call with a
+ * TypeError telling you to return `firstValueFrom(observable)`: an Observable runs only
+ * when subscribed, after the policy has ended. Other decorators' metadata on the
+ * method (reflect-metadata, own properties) is carried over in either order.
  *
  * @throws TypeError/RangeError at decoration (wrapping) time for invalid options, naming
  *   the option and the value
  */
-export function resilient<A extends unknown[]>(
-  options?: ResilientOptions<A>,
-): (target: unknown, keyOrContext: unknown, descriptor?: PropertyDescriptor) => any;
+export function resilient<A extends unknown[]>(options?: ResilientOptions<A>): ResilientDecorator;
 /** Function form: returns `fn` wrapped by the pipeline of `options` (see the decorator form above). */
 export function resilient<F extends (...args: any[]) => Promise<unknown>>(fn: F, options?: ResilientOptions<Parameters<F>>): F;
-export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: ResilientOptions<any>) {
+export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: ResilientOptions<any>): any {
   if (typeof first === 'function') {
     const options = second ?? {};
     const pipeline = createPipeline(options);

@@ -1,5 +1,6 @@
 import { type Attributes, context, trace as otelTrace, type Span, type SpanKind } from '@opentelemetry/api';
 import { errorTypeOf } from '../classify/index.js';
+import { functionOption, knownOptions, numberOption, stringOption } from '../policies/validate.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, recordFailure } from '../telemetry/spans.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';
@@ -121,7 +122,22 @@ function traceIterator(iterator: Iter & object, span: Span, spanContext: ReturnT
  * unchanged: a sync result stays sync, a promise is returned as is (the span ends when
  * it settles), a generator's span stays open until iteration ends.
  */
+/**
+ * Checks {@link TraceOptions} at decoration time.
+ * @throws TypeError/RangeError naming the option
+ */
+function checkTraceOptions(options: TraceOptions<any, any>): void {
+  knownOptions('', options, ['name', 'kind', 'attributes', 'resultAttributes']);
+  if (options.name !== undefined) stringOption('name', options.name, '');
+  if (options.kind !== undefined && numberOption('kind', options.kind, 0, { integer: true }) > 4) {
+    throw new RangeError(`Invalid option kind: expected a SpanKind (0-4), got ${options.kind}`);
+  }
+  functionOption('attributes', options.attributes);
+  functionOption('resultAttributes', options.resultAttributes);
+}
+
 function wrapTraced(fn: AnyFunction, nameOf: NameOf, options: TraceOptions<any, any>): AnyFunction {
+  checkTraceOptions(options);
   let lastName: string | undefined;
   let lastAttributes: Attributes | undefined;
   /** `code.function.name` attributes, built once per name when there are no extras. */

@@ -18,6 +18,15 @@ export function publishAttempts(): void {
 }
 
 /**
+ * Whether attempts are published for `currentAttempt()` at all: nothing can read one
+ * before `otel-resilience/context` is loaded, so until then no call publishes it, traced
+ * or not.
+ */
+export function publishing(): boolean {
+  return published;
+}
+
+/**
  * Where a traced call keeps its {@link AttemptScope}: in the OpenTelemetry context that
  * also makes its spans active, so tracing adds no second context switch. Untraced calls
  * (or tracing without a context manager) use an AsyncLocalStorage instead.
@@ -45,6 +54,6 @@ export function currentAttempt(): ExecutionContext | undefined {
  * Calls `fn(...args)` with `scope` in async-local storage, for calls not published
  * through the OpenTelemetry context; just calls it while nothing can read the scope.
  */
-export function withScope<A extends unknown[], R>(scope: AttemptScope, fn: (...args: A) => R, ...args: A): R {
-  return published ? storage.run(scope, fn, ...args) : fn(...args);
+export function withScope<A, R>(scope: AttemptScope, fn: (arg: A) => R, arg: A): R {
+  return published ? storage.run(scope, fn, arg) : fn(arg);
 }

@@ -4,31 +4,37 @@ import { Bulkhead, type BulkheadOptions } from '../policies/bulkhead.js';
 import { type ChaosOptions, ChaosPolicy } from '../policies/chaos.js';
 import { endSpan, endWhenSettled, startChildSpan, startSpan } from '../policies/child-span.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../policies/circuit-breaker.js';
-import type { Clock, RandomSource } from '../policies/clock.js';
+import { type Clock, type RandomSource, systemClock } from '../policies/clock.js';
 import {
   Attempt,
   AttemptScope,
   Call,
   type ExecuteOptions,
+  executeOptions,
   invoke,
   type Policy,
   raceCaller,
   SignalSlot,
   type Work,
 } from '../policies/context.js';
-import { HedgeLostError, ResilienceError } from '../policies/errors.js';
+import { HedgeLostError, isPolicyRejection } from '../policies/errors.js';
 import { type FallbackOptions, FallbackPolicy, type FallbackStep } from '../policies/fallback.js';
 import { type HedgingOptions, HedgingPolicy } from '../policies/hedging.js';
 import { RateLimiter, type RateLimiterOptions } from '../policies/rate-limiter.js';
 import { type RetryOptions, RetryPolicy } from '../policies/retry.js';
 import { TimeoutPolicy } from '../policies/timeout.js';
-import { knownOptions } from '../policies/validate.js';
+import { booleanOption, clockOption, functionOption, knownOptions, numberOption, stringOption } from '../policies/validate.js';
 import { recordAttemptDuration } from '../telemetry/metrics.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, recordFailure, tracingPropagatesContext } from '../telemetry/spans.js';
-import { ATTEMPT_KEY, withScope } from './current-attempt.js';
+import { ATTEMPT_KEY, publishing, withScope } from './current-attempt.js';
 
-/** Options of {@link ResiliencePipeline}, `@resilient` and `resilient(fn)`. */
+/**
+ * Options of {@link ResiliencePipeline}, `@resilient` and `resilient(fn)`. Every policy
+ * option takes `false` for "off" (the same as leaving it out, except for `retry`, which
+ * is on by default); anything else that is not a policy instance or its options is a
+ * TypeError/RangeError naming the option, at construction.
+ */
 export interface ResilienceOptions {
   /** Span name of the call (default: `Class.method`, the function's name, or `'execute'`). */
   readonly name?: string;
@@ -39,38 +45,46 @@ export interface ResilienceOptions {
   readonly retry?: RetryOptions | RetryPolicy | false;
   /**
    * A {@link CircuitBreaker} shared by every caller of the same dependency, or options
-   * for one owned by this pipeline alone. Default: none.
+   * for one owned by this pipeline alone; `false`: none (the default).
    */
-  readonly circuitBreaker?: CircuitBreaker | CircuitBreakerOptions;
+  readonly circuitBreaker?: CircuitBreaker | CircuitBreakerOptions | false;
   /**
-   * Hedging instead of retry: a {@link HedgingPolicy} or its options. Default: none.
-   * Cannot be combined with `retry`.
+   * Hedging instead of retry: a {@link HedgingPolicy} or its options; `false`: none (the
+   * default). Cannot be combined with `retry` (unless `retry: false`).
    */
-  readonly hedging?: HedgingPolicy | HedgingOptions;
-  /** A shared {@link Bulkhead} or options for one of this pipeline's own. Default: none. */
-  readonly bulkhead?: Bulkhead | BulkheadOptions;
-  /** A shared {@link RateLimiter} (one budget across methods) or its options. Default: none. */
-  readonly rateLimiter?: RateLimiter | RateLimiterOptions<any, any>;
+  readonly hedging?: HedgingPolicy | HedgingOptions | false;
+  /**
+   * A shared {@link Bulkhead} or options for one of this pipeline's own; `false`: none
+   * (the default). It counts requests: every attempt and hedge takes a slot, held until
+   * the work really ends (also when an attempt timeout abandoned it).
+   */
+  readonly bulkhead?: Bulkhead | BulkheadOptions | false;
+  /**
+   * A shared {@link RateLimiter} (one budget across methods) or its options; `false`: none
+   * (the default). It counts requests: every attempt and hedge spends budget.
+   */
+  readonly rateLimiter?: RateLimiter | RateLimiterOptions<any, any> | false;
   /**
    * What to answer when everything else failed: a handler, a step, an ordered chain of
-   * them, a {@link FallbackPolicy} or its options. Default: none.
+   * them, a {@link FallbackPolicy} or its options; `false`: none (the default).
    */
   readonly fallback?:
     | FallbackPolicy
     | FallbackOptions<any, any>
     | FallbackStep<any, any>
     | FallbackStep<any, any>['handler']
-    | ReadonlyArray<FallbackStep<any, any> | FallbackStep<any, any>['handler']>;
-  /** Chaos injection, innermost: a {@link ChaosPolicy}, its options, or several. Default: none. */
-  readonly chaos?: ChaosPolicy | ChaosOptions | ReadonlyArray<ChaosPolicy | ChaosOptions>;
-  /** Budget of each attempt in ms (default: none). */
-  readonly attemptTimeoutMs?: number;
-  /** Budget of the whole call across attempts and backoff, in ms (default: none). */
-  readonly totalTimeoutMs?: number;
+    | ReadonlyArray<FallbackStep<any, any> | FallbackStep<any, any>['handler']>
+    | false;
+  /** Chaos injection, innermost: a {@link ChaosPolicy}, its options, or several; `false`: none (the default). */
+  readonly chaos?: ChaosPolicy | ChaosOptions | ReadonlyArray<ChaosPolicy | ChaosOptions> | false;
+  /** Budget of each attempt in ms (>= 1); `false`: none (the default). */
+  readonly attemptTimeoutMs?: number | false;
+  /** Budget of the whole call across attempts and backoff, in ms (>= 1); `false`: none (the default). */
+  readonly totalTimeoutMs?: number | false;
   /**
-   * One child span per attempt (default: true when retry is on) — the shape every trace of a retried call
-   * has, even when the first attempt succeeds. `false` keeps only the call span and its
-   * events.
+   * One child span per attempt (default: true when retry or hedging is on) — the shape
+   * every trace of a retried call has, even when the first attempt succeeds. `false`
+   * keeps only the call span and its events.
    */
   readonly attemptSpans?: boolean;
   /** Clock for the policies this pipeline creates (default: the system clock). */
@@ -79,7 +93,8 @@ export interface ResilienceOptions {
   readonly random?: RandomSource;
 }
 
-const PIPELINE_OPTIONS = [
+/** The option names of {@link ResilienceOptions}. */
+export const PIPELINE_OPTIONS: readonly string[] = [
   'name',
   'retry',
   'hedging',
@@ -102,30 +117,44 @@ function compose(policies: readonly Policy[], last: Step): Step {
   return policies.reduceRight<Step>((next, policy) => (ctx) => policy.run(ctx, next), last);
 }
 
-const REJECTIONS = new Set(['BROKEN_CIRCUIT', 'BULKHEAD_REJECTED', 'RATE_LIMITED']);
-
-/** Whether an error is a rejection by a policy rather than a failure of the work. */
-function isRejection(error: unknown): boolean {
-  return error instanceof ResilienceError && REJECTIONS.has(error.code);
-}
-
-/** A policy given as an instance, or options to build one; undefined stays undefined. */
+/**
+ * A policy option: `undefined` or `false` (off) → undefined, an instance of `type`
+ * as is, an options object built with `build`.
+ * @throws TypeError naming `option` for anything else
+ */
 function policyOf<P, O>(
-  value: P | O | undefined,
-  type: new (options: O) => P,
-  build: (options: O) => P = (o) => new type(o),
+  option: string,
+  value: unknown,
+  type: abstract new (...args: never[]) => P,
+  build: (options: O) => P,
 ): P | undefined {
-  if (value === undefined) return undefined;
-  return value instanceof type ? value : build(value as O);
+  if (value === undefined || value === false) return undefined;
+  if (value instanceof type) return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`Invalid option ${option}: expected false, a ${type.name} or its options, got ${String(value)}`);
+  }
+  return build(value as O);
 }
 
 /** The fallback option in any of its forms, as a policy. */
 function fallbackOf(value: ResilienceOptions['fallback']): FallbackPolicy | undefined {
-  if (value === undefined || value instanceof FallbackPolicy) return value;
-  if (typeof value === 'function' || Array.isArray(value) || 'handler' in (value as object)) {
+  if (value === undefined || value === false || value instanceof FallbackPolicy) return value || undefined;
+  if (typeof value === 'function' || Array.isArray(value))
     return new FallbackPolicy({ steps: value as FallbackOptions['steps'] });
-  }
-  return new FallbackPolicy(value as FallbackOptions);
+  return policyOf<FallbackPolicy, FallbackOptions | FallbackStep>('fallback', value, FallbackPolicy, (o) =>
+    'handler' in o ? new FallbackPolicy({ steps: o as FallbackStep }) : new FallbackPolicy(o as FallbackOptions),
+  );
+}
+
+/** A timeout option in ms (>= 1), or `false`/undefined for none. */
+function timeoutOf(
+  option: string,
+  value: unknown,
+  scope: 'attempt' | 'total',
+  clock: Clock | undefined,
+): TimeoutPolicy | undefined {
+  if (value === undefined || value === false) return undefined;
+  return new TimeoutPolicy({ timeoutMs: numberOption(option, value, 0, { min: 1 }), scope, clock });
 }
 
 /** Runs the call's work, publishing its context for `currentAttempt()`. */
@@ -135,12 +164,16 @@ const runWork: Step = (ctx) => {
 };
 
 /**
- * The span of attempt `attempt`. Its `resilience.attempt` is set after the start: a
- * child span's sampling follows its parent, and attributes given at the start cost the
- * SDK about four times as much (they are validated twice).
+ * The span of attempt `attempt`, linked to the previous attempt's span (a retry or a
+ * hedge follows from it). Its `resilience.attempt` is set after the start: a child
+ * span's sampling follows its parent, and attributes given at the start cost the SDK
+ * about four times as much (they are validated twice).
  */
 function startAttemptSpan(call: Call, attempt: number): Span | undefined {
-  const span = startChildSpan(call, names.attemptSpanName(call.operation, attempt));
+  const previous = call.lastAttemptSpan;
+  const links = previous === undefined ? undefined : [{ context: previous.spanContext() }];
+  const span = startChildSpan(call, names.attemptSpanName(call.operation, attempt), undefined, links);
+  call.lastAttemptSpan = span;
   try {
     span?.setAttribute(names.ATTR_ATTEMPT, attempt);
   } catch {
@@ -150,18 +183,22 @@ function startAttemptSpan(call: Call, attempt: number): Span | undefined {
 }
 
 /**
- * Retry, circuit breaker and timeouts composed in the standard order (outermost first,
- * after Polly v8's standard HTTP resilience pipeline):
- * total timeout → retry → circuit breaker → attempt timeout → your function.
+ * The policies composed in one fixed order (outermost first; shared/DESIGN.md,
+ * "Execution model"):
+ * fallback → total timeout → retry (or hedging) → circuit breaker → rate limiter →
+ * bulkhead → attempt timeout → chaos → your function.
+ * The rate limiter and bulkhead guard the dependency, so they count requests — every
+ * attempt and hedge — and a bulkhead slot is held until abandoned work really ends; an
+ * open breaker rejects before a token is spent.
  *
  * Each `execute` is one traced call: a span named after the operation with
  * `code.function.name`, one child span per attempt (`<name> attempt N`, attribute
  * `resilience.attempt`), the policies' decisions as span events on the call span
  * (`resilience.retry`, `resilience.circuit_breaker.state_change`, `resilience.timeout`,
  * …), and `resilience.attempts` / `resilience.outcome` (`success`, `failure`,
- * `rejected`) on the call span. A retried failure is an error on its attempt span only;
- * the final failure is the call span's error. With no OpenTelemetry SDK registered,
- * spans are no-ops and only the policies cost anything.
+ * `fallback`, `rejected`) on the call span. A retried failure is an error on its
+ * attempt span only; the final failure is the call span's error. With no OpenTelemetry
+ * SDK registered, spans are no-ops and only the policies cost anything.
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
@@ -181,54 +218,91 @@ export class ResiliencePipeline {
   private readonly callAttributes = new Map<string, Attributes>();
 
   constructor(options: ResilienceOptions = {}) {
-    if (typeof options !== 'object' || options === null) {
-      throw new TypeError(`Invalid resilience options: expected an object, got ${String(options)}`);
-    }
     knownOptions('', options, PIPELINE_OPTIONS);
-    const { clock, random } = options;
-    if (options.hedging !== undefined && options.retry !== undefined && options.retry !== false) {
-      throw new TypeError('Invalid resilience options: hedging takes the place of retry; set one of them, not both');
-    }
-    this.name = options.name;
-    this.hedging = policyOf(options.hedging, HedgingPolicy, (o) => new HedgingPolicy({ clock, ...o }));
-    this.retry =
-      options.retry === false || this.hedging !== undefined
-        ? undefined
-        : policyOf(options.retry ?? {}, RetryPolicy, (o) => new RetryPolicy({ clock, random, ...o }));
-    this.circuitBreaker = policyOf(options.circuitBreaker, CircuitBreaker, (o) => new CircuitBreaker({ clock, ...o }));
-    this.bulkhead = policyOf(options.bulkhead, Bulkhead, (o) => new Bulkhead({ clock, ...o }));
-    this.rateLimiter = policyOf(options.rateLimiter, RateLimiter, (o) => new RateLimiter({ clock, ...o }));
-    this.fallback = fallbackOf(options.fallback);
-    const chaos = (Array.isArray(options.chaos) ? options.chaos : options.chaos === undefined ? [] : [options.chaos]).map(
-      (c: ChaosPolicy | ChaosOptions) => policyOf(c, ChaosPolicy, (o) => new ChaosPolicy({ clock, ...o }))!,
+    const clock = options.clock === undefined ? undefined : clockOption('clock', options.clock, systemClock);
+    const random = functionOption<RandomSource>('random', options.random);
+    const hedging = policyOf<HedgingPolicy, HedgingOptions>(
+      'hedging',
+      options.hedging,
+      HedgingPolicy,
+      (o) => new HedgingPolicy({ clock, ...o }),
     );
-    const total =
-      options.totalTimeoutMs === undefined
-        ? undefined
-        : new TimeoutPolicy({ timeoutMs: options.totalTimeoutMs, scope: 'total', clock });
-    const attempt =
-      options.attemptTimeoutMs === undefined
-        ? undefined
-        : new TimeoutPolicy({ timeoutMs: options.attemptTimeoutMs, scope: 'attempt', clock });
+    if (hedging !== undefined && options.retry !== undefined && options.retry !== false) {
+      throw new TypeError(
+        'Invalid option hedging: hedging takes the place of retry; set one of them (or retry: false), not both',
+      );
+    }
+    this.name = options.name === undefined ? undefined : stringOption('name', options.name, '');
+    this.hedging = hedging;
+    this.retry =
+      hedging === undefined
+        ? policyOf<RetryPolicy, RetryOptions>(
+            'retry',
+            options.retry === undefined ? {} : options.retry,
+            RetryPolicy,
+            (o) => new RetryPolicy({ clock, random, ...o }),
+          )
+        : undefined;
+    this.circuitBreaker = policyOf<CircuitBreaker, CircuitBreakerOptions>(
+      'circuitBreaker',
+      options.circuitBreaker,
+      CircuitBreaker,
+      (o) => new CircuitBreaker({ clock, ...o }),
+    );
+    this.bulkhead = policyOf<Bulkhead, BulkheadOptions>(
+      'bulkhead',
+      options.bulkhead,
+      Bulkhead,
+      (o) => new Bulkhead({ clock, ...o }),
+    );
+    this.rateLimiter = policyOf<RateLimiter, RateLimiterOptions>(
+      'rateLimiter',
+      options.rateLimiter,
+      RateLimiter,
+      (o) => new RateLimiter({ clock, ...o }),
+    );
+    this.fallback = fallbackOf(options.fallback);
+    const chaosList: unknown[] = Array.isArray(options.chaos) ? options.chaos : [options.chaos];
+    const chaos = chaosList.map((c, i) =>
+      policyOf<ChaosPolicy, ChaosOptions>(
+        Array.isArray(options.chaos) ? `chaos[${i}]` : 'chaos',
+        c,
+        ChaosPolicy,
+        (o) => new ChaosPolicy({ clock, ...o }),
+      ),
+    );
+    const total = timeoutOf('totalTimeoutMs', options.totalTimeoutMs, 'total', clock);
+    const attempt = timeoutOf('attemptTimeoutMs', options.attemptTimeoutMs, 'attempt', clock);
     const repeater = this.retry ?? this.hedging;
-    this.attemptSpans = options.attemptSpans ?? repeater !== undefined;
+    this.attemptSpans = booleanOption('attemptSpans', options.attemptSpans, repeater !== undefined);
     this.overlappingAttempts = this.hedging !== undefined || (attempt !== undefined && this.retry !== undefined);
     const present = (policies: Array<Policy | undefined>) => policies.filter((p) => p !== undefined);
-    // fallback → rate limiter → total timeout → retry|hedging → [attempt] → breaker → bulkhead → attempt timeout → chaos
-    const inner = compose(present([this.circuitBreaker, this.bulkhead, attempt, ...chaos]), runWork);
-    this.chain = compose(present([this.fallback, this.rateLimiter, total, repeater]), (ctx) => this.attempt(ctx, inner));
+    // The DESIGN order. The rate limiter and bulkhead sit inside retry and hedging, so
+    // they admit requests (every attempt and hedge), and inside the breaker, so an open
+    // circuit rejects before a token is spent.
+    // The attempt (its span, its count) starts once they admitted it: a rejection sent
+    // nothing, so it is an event on the call span with no attempt span.
+    // fallback → total timeout → retry|hedging → breaker → rate limiter → bulkhead → [attempt] → attempt timeout → chaos
+    const inner = compose(present([attempt, ...chaos]), runWork);
+    this.chain = compose(present([this.fallback, total, repeater, this.circuitBreaker, this.rateLimiter, this.bulkhead]), (ctx) =>
+      this.attempt(ctx, inner),
+    );
   }
 
   /**
    * Runs `work` as one traced, resilient call. `work` receives the attempt's context
-   * (`attempt`, `signal`, …), also reachable as `currentAttempt()`.
+   * (`attempt`, `signal`, …), also reachable as `currentAttempt()`. `options` is
+   * `{ signal, operation }`, or the caller's `AbortSignal` itself.
    *
-   * @returns the work's result, or rejects with its final error (a non-retryable error
-   *   unchanged, `RetriesExhaustedError`, `BrokenCircuitError`, `TimeoutError`, or the
-   *   caller's abort reason)
+   * @returns the work's result, or rejects with its final error: the last attempt's
+   *   error unchanged (`RetriesExhaustedError` with `retry.wrapErrors`),
+   *   `BrokenCircuitError`, `RateLimitedError`, `BulkheadRejectedError`, a total
+   *   `TimeoutError`, or the caller's abort reason
+   * @throws TypeError when `work` is not a function or `options` is neither
    */
-  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    return this.call(options?.operation ?? this.name ?? 'execute', work, { signal: options?.signal });
+  execute<T>(work: Work<T>, options?: ExecuteOptions | AbortSignal): Promise<T> {
+    const opts = executeOptions(work, options);
+    return this.call(opts?.operation ?? this.name ?? 'execute', work, { signal: opts?.signal });
   }
 
   /**
@@ -256,7 +330,7 @@ export class ResiliencePipeline {
     let otelContext = span === undefined ? parent : trace.setSpan(parent, span);
     const propagates = tracingPropagatesContext();
     // Overlapping attempts publish each their own scope (runAttempt); the call's would go unread.
-    if (propagates && !this.overlappingAttempts) otelContext = otelContext.setValue(ATTEMPT_KEY, scope);
+    if (propagates && !this.overlappingAttempts && publishing()) otelContext = otelContext.setValue(ATTEMPT_KEY, scope);
     const call = new Call(name, work, span?.isRecording() ? span : undefined, otelContext, args, self);
     const ctx = new Attempt(call, 1, slot, Infinity, scope);
     const run = propagates || this.overlappingAttempts ? this.chain : (c: Attempt) => withScope(scope, this.chain, c);
@@ -269,7 +343,7 @@ export class ResiliencePipeline {
       },
       (error: unknown) => {
         recordFailure(span, error, errorTypeOf(error));
-        this.finish(span, call, isRejection(error) ? 'rejected' : 'failure');
+        this.finish(span, call, isPolicyRejection(error) ? 'rejected' : 'failure');
         throw error;
       },
     );
@@ -318,24 +392,20 @@ export class ResiliencePipeline {
   private runAttempt(ctx: Attempt, inner: Step): Promise<unknown> {
     const call = ctx.call;
     const span = this.attemptSpans && call.span !== undefined ? startAttemptSpan(call, ctx.attempt) : undefined;
-    if (span === undefined) {
-      if (!this.overlappingAttempts) return inner(ctx);
-      const scope = new AttemptScope();
-      return withScope(scope, inner, ctx.withScope(scope));
-    }
+    // Without otel-resilience/context loaded nothing reads an attempt's scope: none is made.
+    const ownScope = this.overlappingAttempts && publishing();
+    // The first attempt publishes the call's own scope, which nothing else publishes when attempts overlap.
+    const scoped = !ownScope || ctx.attempt === 1 ? ctx : ctx.withScope(new AttemptScope());
+    if (span === undefined) return ownScope ? withScope(scoped.scope, inner, scoped) : inner(ctx);
     let attemptContext = trace.setSpan(call.otelContext!, span);
     let promise: Promise<unknown>;
-    if (!this.overlappingAttempts) {
+    if (!ownScope) {
       promise = context.with(attemptContext, inner, undefined, ctx);
+    } else if (tracingPropagatesContext()) {
+      attemptContext = attemptContext.setValue(ATTEMPT_KEY, scoped.scope);
+      promise = context.with(attemptContext, inner, undefined, scoped);
     } else {
-      const scope = new AttemptScope();
-      const scoped = ctx.withScope(scope);
-      if (tracingPropagatesContext()) {
-        attemptContext = attemptContext.setValue(ATTEMPT_KEY, scope);
-        promise = context.with(attemptContext, inner, undefined, scoped);
-      } else {
-        promise = context.with(attemptContext, () => withScope(scope, inner, scoped));
-      }
+      promise = context.with(attemptContext, () => withScope(scoped.scope, inner, scoped));
     }
     if (this.hedging === undefined) return endWhenSettled(span, promise);
     return this.endHedgedAttempt(span, ctx, promise);

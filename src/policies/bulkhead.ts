@@ -2,7 +2,7 @@ import { type Clock, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { BulkheadRejectedError } from './errors.js';
-import { countOption, knownOptions, numberOption, stringOption } from './validate.js';
+import { clockOption, countOption, knownOptions, numberOption, stringOption } from './validate.js';
 
 /** Options of {@link Bulkhead}. */
 export interface BulkheadOptions {
@@ -24,7 +24,9 @@ interface Waiter {
 }
 
 /**
- * A bulkhead: at most `maxConcurrent` calls run at once; up to `maxQueue` more wait in
+ * A bulkhead: at most `maxConcurrent` calls run at once — counted at the dependency: in
+ * a pipeline every attempt and hedge takes a slot, and an attempt abandoned by its
+ * attempt timeout keeps its slot until its work really settles; up to `maxQueue` more wait in
  * arrival order for a slot, each for at most `queueTimeoutMs`; any other call is
  * rejected at once with {@link BulkheadRejectedError}. A call that waited reports
  * `resilience.bulkhead.queued` with the time it waited; a rejection reports
@@ -52,7 +54,7 @@ export class Bulkhead extends StandalonePolicy {
     this.queueTimeoutMs = numberOption('bulkhead.queueTimeoutMs', options.queueTimeoutMs, Infinity, {
       allowInfinity: true,
     });
-    this.clock = options.clock ?? systemClock;
+    this.clock = clockOption('bulkhead.clock', options.clock, systemClock);
     this.deadlines = new DeadlineQueue(this.clock);
   }
 
@@ -112,19 +114,30 @@ export class Bulkhead extends StandalonePolicy {
     return new BulkheadRejectedError(this.name, reason);
   }
 
-  /** Runs `next` in a held slot and frees the slot when it settles. */
+  /**
+   * Runs `next` in a held slot and frees the slot when it settles — or, when an inner
+   * attempt timeout abandoned the work, when the work itself settles: abandoned work
+   * still runs against the dependency.
+   */
   private guard<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
-    return next(ctx).then(
+    let abandoned: Promise<unknown> | undefined;
+    const settle = () => {
+      if (abandoned === undefined) this.release();
+      else abandoned.then(this.releaseOne, this.releaseOne);
+    };
+    return next(ctx.withOnAbandon((work) => (abandoned = work))).then(
       (value) => {
-        this.release();
+        settle();
         return value;
       },
       (error: unknown) => {
-        this.release();
+        settle();
         throw error;
       },
     );
   }
+
+  private readonly releaseOne = () => this.release();
 
   /** Frees a slot, handing it to the first waiter (those given up have left the queue). */
   private release(): void {

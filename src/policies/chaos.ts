@@ -1,6 +1,6 @@
 import { type Clock, type RandomSource, sleep, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
-import { functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
+import { clockOption, functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
 
 /** Options of {@link ChaosPolicy}: exactly one of `fault`, `latencyMs`, `outcome`. */
 export interface ChaosOptions {
@@ -80,7 +80,7 @@ export class ChaosPolicy extends StandalonePolicy {
     const rate = ratioOption('chaos.injectionRate', options.injectionRate);
     if (rate === undefined) throw new TypeError('Invalid option chaos.injectionRate: expected a ratio in (0, 1], got undefined');
     this.injectionRate = rate;
-    const enabled = options.enabled ?? true;
+    const enabled = options.enabled === undefined ? true : options.enabled;
     if (typeof enabled !== 'boolean' && typeof enabled !== 'function') {
       throw new TypeError(`Invalid option chaos.enabled: expected a boolean or a function, got ${typeof enabled}`);
     }
@@ -89,7 +89,7 @@ export class ChaosPolicy extends StandalonePolicy {
     this.fault = options.fault;
     this.latencyMs = numberOption('chaos.latencyMs', options.latencyMs, 0);
     this.outcome = functionOption('chaos.outcome', options.outcome);
-    this.clock = options.clock ?? systemClock;
+    this.clock = clockOption('chaos.clock', options.clock, systemClock);
   }
 
   /** Asks `enabled`; a throwing flag means off (chaos must never be the accident). */

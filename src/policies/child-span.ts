@@ -1,20 +1,22 @@
-import { type Attributes, type Context, context, type Span, type Tracer, trace } from '@opentelemetry/api';
+import { type Attributes, type Context, context, type Link, type Span, type Tracer, trace } from '@opentelemetry/api';
 import { errorTypeOf } from '../classify/index.js';
 import { getTracer, recordFailure } from '../telemetry/spans.js';
 import type { Call } from './context.js';
 
 /**
- * Starts a span under `parent`, or returns undefined when no SDK is registered or the
- * tracer throws: instrumentation never breaks the call it describes.
+ * Starts a span under `parent` (with `links`, if any), or returns undefined when no SDK
+ * is registered or the tracer throws: instrumentation never breaks the call it describes.
  */
 export function startSpan(
   name: string,
   attributes: Attributes | undefined,
   parent: Context = context.active(),
   tracer: Tracer | undefined = getTracer(),
+  links?: Link[],
 ): Span | undefined {
   try {
-    return tracer?.startSpan(name, attributes === undefined ? undefined : { attributes }, parent);
+    const options = attributes === undefined && links === undefined ? undefined : { attributes, links };
+    return tracer?.startSpan(name, options, parent);
   } catch {
     return undefined;
   }
@@ -24,9 +26,9 @@ export function startSpan(
  * Starts a child span of the call span (an attempt, a fallback step), or returns
  * undefined when the call is not traced or the tracer fails.
  */
-export function startChildSpan(call: Call, name: string, attributes?: Attributes): Span | undefined {
+export function startChildSpan(call: Call, name: string, attributes?: Attributes, links?: Link[]): Span | undefined {
   if (call.span === undefined || call.otelContext === undefined) return undefined;
-  return startSpan(name, attributes, call.otelContext);
+  return startSpan(name, attributes, call.otelContext, undefined, links);
 }
 
 /** The context in which `span` is active, under the call's context. */

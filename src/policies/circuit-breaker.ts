@@ -3,9 +3,18 @@ import type { CircuitState } from '../telemetry/events.js';
 import { watchState } from '../telemetry/metrics.js';
 import type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './circuit-breaker-store.js';
 import { type Clock, systemClock } from './clock.js';
-import { type Attempt, StandalonePolicy } from './context.js';
-import { BrokenCircuitError } from './errors.js';
-import { countOption, functionOption, knownOptions, numberOption, ratioOption, stringOption } from './validate.js';
+import { type Attempt, notify, StandalonePolicy } from './context.js';
+import { BrokenCircuitError, isPolicyRejection } from './errors.js';
+import {
+  clockOption,
+  countOption,
+  functionOption,
+  implementsOption,
+  knownOptions,
+  numberOption,
+  ratioOption,
+  stringOption,
+} from './validate.js';
 
 /** Options of {@link CircuitBreaker}. */
 export interface CircuitBreakerOptions {
@@ -41,14 +50,30 @@ export interface CircuitBreakerOptions {
   readonly halfOpenAfterMs?: number;
   /** Concurrent probe calls admitted while half-open (default 1). */
   readonly halfOpenMaxCalls?: number;
+  /**
+   * Longest a half-open probe may take, in ms (default 30000; `Infinity`: unbounded). A
+   * probe still out after it counts as failed: the next call finds it overdue and
+   * reopens the circuit (resilience4j's `maxWaitDurationInHalfOpenState`), so a probe
+   * that never settles cannot hold the circuit half-open for ever.
+   */
+  readonly probeTimeoutMs?: number;
   /** Probe successes needed to close again (default 1). */
   readonly successThreshold?: number;
   /**
-   * Whether an error counts as a failure of the dependency (default: the errors
-   * {@link classifyError} calls retryable — transient, rate-limited, timeout; a 400 says
-   * nothing about the dependency's health). Other errors count as successes.
+   * Whether an error counts as a failure of the dependency (default: every error but
+   * an HTTP 4xx other than 408 and 429 — a 400 says nothing about the dependency's
+   * health). Other errors count as successes. Never asked about the caller's abort or
+   * a rejection by the SDK's own rate limiter or bulkhead, which are not recorded at all.
    */
   readonly isFailure?: (error: unknown) => boolean;
+  /** Called once each time the circuit opens (from closed or half-open). Hook errors are ignored. */
+  readonly onOpen?: (change: CircuitStateChange) => void;
+  /** Called once each time the circuit moves to half-open to admit a probe. */
+  readonly onHalfOpen?: (change: CircuitStateChange) => void;
+  /** Called once each time the circuit closes (probes succeeded, `reset()`, an isolation released). */
+  readonly onClose?: (change: CircuitStateChange) => void;
+  /** Called once for each call the breaker rejects. */
+  readonly onReject?: (rejection: BrokenCircuitError) => void;
   /**
    * Shares the state with breakers of the same `name` in other processes (a
    * `RedisCircuitBreakerStore` from `otel-resilience/redis`). Each process still counts
@@ -82,14 +107,30 @@ const BREAKER_OPTIONS = [
   'windowMs',
   'halfOpenAfterMs',
   'halfOpenMaxCalls',
+  'probeTimeoutMs',
   'successThreshold',
   'isFailure',
+  'onOpen',
+  'onHalfOpen',
+  'onClose',
+  'onReject',
   'slowCallDurationMs',
   'slowCallRateThreshold',
   'store',
   'syncIntervalMs',
   'clock',
 ];
+
+/** A hold of {@link CircuitBreaker.isolate}; `release()` ends it (once; later calls do nothing). */
+export interface CircuitIsolation {
+  release(): void;
+}
+
+/** The default `isFailure`: every error but a client error (4xx other than 408 Request Timeout, 429 Too Many Requests). */
+function isDependencyFailure(error: unknown): boolean {
+  const status = classifyError(error).status;
+  return status === undefined || status < 400 || status >= 500 || status === 408 || status === 429;
+}
 
 /** Number of buckets the failure-rate window is divided into. */
 const BUCKETS = 10;
@@ -151,13 +192,16 @@ class SlidingWindow {
  * is reached it opens and rejects calls with {@link BrokenCircuitError} (with
  * `retryAfterMs`) for `halfOpenAfterMs`; then the next call moves it to half-open, which
  * admits `halfOpenMaxCalls` probes: `successThreshold` probe successes close it, one
- * probe failure opens it again. `isolate()` holds it open until `reset()`.
+ * probe failure (or a probe out longer than `probeTimeoutMs`) opens it again. The
+ * thresholds are evaluated on every recorded outcome, success or failure (resilience4j).
+ * `isolate()` holds it open until its handle is released (or `reset()`).
  *
  * Share one instance between every method that calls the same dependency. Outcomes of
  * calls admitted before the latest state change are ignored (a slow call from before
  * the circuit opened cannot decide a probe's fate). Every transition is reported as a
  * `resilience.circuit_breaker.state_change` event on the span of the call that caused
- * it, and to `onStateChange` listeners. With `store`, breakers of the same name in
+ * it, to `onStateChange` listeners and to the `onOpen` / `onHalfOpen` / `onClose` hooks;
+ * each rejection to `onReject`. With `store`, breakers of the same name in
  * other processes open, isolate and close together.
  *
  * @throws TypeError/RangeError naming the option, for invalid options
@@ -170,10 +214,12 @@ export class CircuitBreaker extends StandalonePolicy {
   readonly windowMs: number;
   readonly halfOpenAfterMs: number;
   readonly halfOpenMaxCalls: number;
+  readonly probeTimeoutMs: number;
   readonly successThreshold: number;
   readonly slowCallDurationMs: number | undefined;
   readonly slowCallRateThreshold: number | undefined;
   private readonly isFailure: (error: unknown) => boolean;
+  private readonly hooks: Pick<CircuitBreakerOptions, 'onOpen' | 'onHalfOpen' | 'onClose' | 'onReject'>;
   private readonly clock: Clock;
   private readonly window: SlidingWindow | undefined;
   private readonly listeners = new Set<(change: CircuitStateChange) => void>();
@@ -189,7 +235,10 @@ export class CircuitBreaker extends StandalonePolicy {
   private generation = 0;
   private consecutiveFailures = 0;
   private openedAt = 0;
-  private probesInFlight = 0;
+  /** Start times of the probes out now, oldest first. */
+  private readonly probeStarts: number[] = [];
+  /** Open isolation handles. */
+  private isolations = 0;
   private probeSuccesses = 0;
 
   constructor(options: CircuitBreakerOptions = {}) {
@@ -207,8 +256,18 @@ export class CircuitBreaker extends StandalonePolicy {
     this.windowMs = numberOption('circuitBreaker.windowMs', options.windowMs, 30000, { min: 1 });
     this.halfOpenAfterMs = numberOption('circuitBreaker.halfOpenAfterMs', options.halfOpenAfterMs, 30000);
     this.halfOpenMaxCalls = countOption('circuitBreaker.halfOpenMaxCalls', options.halfOpenMaxCalls, 1);
+    this.probeTimeoutMs = numberOption('circuitBreaker.probeTimeoutMs', options.probeTimeoutMs, 30000, {
+      min: 1,
+      allowInfinity: true,
+    });
     this.successThreshold = countOption('circuitBreaker.successThreshold', options.successThreshold, 1);
-    this.isFailure = functionOption('circuitBreaker.isFailure', options.isFailure) ?? ((error) => classifyError(error).retryable);
+    this.isFailure = functionOption('circuitBreaker.isFailure', options.isFailure) ?? isDependencyFailure;
+    this.hooks = {
+      onOpen: functionOption('circuitBreaker.onOpen', options.onOpen),
+      onHalfOpen: functionOption('circuitBreaker.onHalfOpen', options.onHalfOpen),
+      onClose: functionOption('circuitBreaker.onClose', options.onClose),
+      onReject: functionOption('circuitBreaker.onReject', options.onReject),
+    };
     this.slowCallRateThreshold = ratioOption('circuitBreaker.slowCallRateThreshold', options.slowCallRateThreshold);
     this.slowCallDurationMs =
       options.slowCallDurationMs === undefined
@@ -219,18 +278,15 @@ export class CircuitBreaker extends StandalonePolicy {
         `Invalid circuit breaker options: slowCallDurationMs (${options.slowCallDurationMs}) and slowCallRateThreshold (${options.slowCallRateThreshold}) go together`,
       );
     }
-    this.clock = options.clock ?? systemClock;
+    this.clock = clockOption('circuitBreaker.clock', options.clock, systemClock);
     this.window =
       this.failureRateThreshold === undefined && this.slowCallRateThreshold === undefined
         ? undefined
         : new SlidingWindow(this.windowMs);
-    const store = options.store;
-    if (store !== undefined && (typeof store.publish !== 'function' || typeof store.read !== 'function')) {
-      throw new TypeError(
-        `Invalid option circuitBreaker.store: expected a CircuitBreakerStore (publish, read), got ${String(store)}`,
-      );
-    }
-    this.store = store;
+    this.store = implementsOption<CircuitBreakerStore>('circuitBreaker.store', options.store, 'CircuitBreakerStore', [
+      'publish',
+      'read',
+    ]);
     this.syncIntervalMs = numberOption('circuitBreaker.syncIntervalMs', options.syncIntervalMs, 1000);
     watchState(this);
   }
@@ -249,13 +305,27 @@ export class CircuitBreaker extends StandalonePolicy {
     return () => this.listeners.delete(listener);
   }
 
-  /** Holds the circuit open (state `isolated`) until {@link CircuitBreaker.reset}. */
-  isolate(): void {
-    this.transition('isolated', undefined);
+  /**
+   * Holds the circuit open (state `isolated`, every call rejected) until the returned
+   * handle is released — then it closes, once every handle taken is released — or
+   * until {@link CircuitBreaker.reset}.
+   */
+  isolate(): CircuitIsolation {
+    this.isolations++;
+    if (this.current !== 'isolated') this.transition('isolated', undefined);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        if (this.isolations > 0 && --this.isolations === 0 && this.current === 'isolated') this.transition('closed', undefined);
+      },
+    };
   }
 
-  /** Closes the circuit and forgets all counts. */
+  /** Closes the circuit and forgets all counts (and every isolation). */
   reset(): void {
+    this.isolations = 0;
     this.transition('closed', undefined);
   }
 
@@ -264,20 +334,25 @@ export class CircuitBreaker extends StandalonePolicy {
     const rejection = this.admit(ctx);
     if (rejection !== undefined) {
       if (ctx.recording) ctx.report({ type: 'breaker-rejected', breaker: this.name, retryAfterMs: rejection.retryAfterMs });
+      notify(this.hooks.onReject, rejection);
       return Promise.reject(rejection);
     }
     const generation = this.generation;
     const probe = this.current === 'half_open';
-    const startedAt = this.slowCallDurationMs === undefined ? 0 : this.clock.now();
+    const startedAt = probe
+      ? this.probeStarts[this.probeStarts.length - 1]!
+      : this.slowCallDurationMs === undefined
+        ? 0
+        : this.clock.now();
     return next(ctx).then(
       (value) => {
         this.settle(ctx, generation, probe, false, startedAt);
         return value;
       },
       (error: unknown) => {
-        // The caller's own abort says nothing about the dependency.
-        const aborted = ctx.slot.aborted && error === ctx.slot.abortReason;
-        this.settle(ctx, generation, probe, aborted ? undefined : this.failed(error), startedAt);
+        // The caller's own abort, and a rejection by an inner limiter or bulkhead, say nothing about the dependency.
+        const ignored = (ctx.slot.aborted && error === ctx.slot.abortReason) || isPolicyRejection(error);
+        this.settle(ctx, generation, probe, ignored ? undefined : this.failed(error), startedAt);
         throw error;
       },
     );
@@ -299,16 +374,24 @@ export class CircuitBreaker extends StandalonePolicy {
       case 'isolated':
         return new BrokenCircuitError(this.name, 'isolated');
       case 'open': {
-        const waitMs = this.openedAt + this.halfOpenAfterMs - this.clock.now();
+        const now = this.clock.now();
+        const waitMs = this.openedAt + this.halfOpenAfterMs - now;
         if (waitMs > 0) return new BrokenCircuitError(this.name, 'open', waitMs);
         this.transition('half_open', ctx);
-        this.probesInFlight = 1;
+        this.probeStarts.push(now);
         return undefined;
       }
-      case 'half_open':
-        if (this.probesInFlight >= this.halfOpenMaxCalls) return new BrokenCircuitError(this.name, 'half_open');
-        this.probesInFlight++;
+      case 'half_open': {
+        const now = this.clock.now();
+        if (this.probeStarts.length > 0 && now - this.probeStarts[0]! >= this.probeTimeoutMs) {
+          // The oldest probe is overdue: it counts as failed.
+          this.transition('open', ctx);
+          return new BrokenCircuitError(this.name, 'open', this.halfOpenAfterMs);
+        }
+        if (this.probeStarts.length >= this.halfOpenMaxCalls) return new BrokenCircuitError(this.name, 'half_open');
+        this.probeStarts.push(now);
         return undefined;
+      }
     }
   }
 
@@ -318,7 +401,8 @@ export class CircuitBreaker extends StandalonePolicy {
     const slow = this.slowCallDurationMs !== undefined && this.clock.now() - startedAt >= this.slowCallDurationMs;
     if (probe) {
       if (slow && failed === false) failed = true;
-      this.probesInFlight--;
+      const index = this.probeStarts.indexOf(startedAt);
+      if (index >= 0) this.probeStarts.splice(index, 1);
       if (failed === undefined) return;
       if (failed) {
         this.transition('open', ctx);
@@ -338,7 +422,7 @@ export class CircuitBreaker extends StandalonePolicy {
     if (this.window === undefined) return;
     const now = this.clock.now();
     this.window.record(now, failed, slow);
-    if (!failed && !slow) return;
+    // Evaluated on every recorded outcome: a success can complete the minimum throughput.
     const [calls, failures, slowCalls] = this.window.totals(now);
     if (calls < this.minimumThroughput) return;
     const failureRateReached = this.failureRateThreshold !== undefined && failures / calls >= this.failureRateThreshold;
@@ -389,7 +473,7 @@ export class CircuitBreaker extends StandalonePolicy {
     this.current = to;
     this.generation++;
     this.consecutiveFailures = 0;
-    this.probesInFlight = 0;
+    this.probeStarts.length = 0;
     this.probeSuccesses = 0;
     if (to === 'open') this.openedAt = this.clock.now() - (this.halfOpenAfterMs - openRemainingMs);
     if (to === 'closed') this.window?.clear();
@@ -397,13 +481,17 @@ export class CircuitBreaker extends StandalonePolicy {
     if (from === to) return;
     const change: CircuitStateChange = { breaker: this.name, from, to };
     if (ctx?.recording) ctx.report({ type: 'breaker-state-change', ...change });
-    for (const listener of this.listeners) {
-      try {
-        listener(change);
-      } catch {
-        // A listener's failure must not break the call that caused the transition.
-      }
-    }
+    notify(
+      to === 'open'
+        ? this.hooks.onOpen
+        : to === 'half_open'
+          ? this.hooks.onHalfOpen
+          : to === 'closed'
+            ? this.hooks.onClose
+            : undefined,
+      change,
+    );
+    for (const listener of this.listeners) notify(listener, change);
   }
 
   /** Tells the other processes; a failing store is ignored (this breaker goes on by itself). */

@@ -2,6 +2,7 @@ import type { Context, Span } from '@opentelemetry/api';
 import type { ResilienceEvent } from '../telemetry/events.js';
 import { countEvent, getInstruments, type Instruments } from '../telemetry/metrics.js';
 import { activeSpan, recordEvent } from '../telemetry/spans.js';
+import { knownOptions, stringOption } from './validate.js';
 
 /**
  * What a policy-run function receives: `policy.execute((ctx) => work(ctx.signal))`.
@@ -133,6 +134,8 @@ export class Call<T = unknown> {
   attempts = 0;
   /** Set by a policy that answered instead of the work (`'fallback'`). */
   outcome: string | undefined = undefined;
+  /** The span of the attempt started last, which the next attempt's span links to. */
+  lastAttemptSpan: Span | undefined = undefined;
   /** The metric instruments, when a meter provider is registered. */
   readonly metrics: Instruments | undefined = getInstruments();
 
@@ -162,6 +165,11 @@ export class Attempt implements ExecutionContext {
     readonly deadline: number,
     /** Where the work's context is published for `currentAttempt()`. */
     readonly scope: AttemptScope,
+    /**
+     * Told the work's own promise when an inner policy stops awaiting it (an attempt
+     * timeout fired): a bulkhead keeps its permit until that promise settles.
+     */
+    readonly onAbandon: ((work: Promise<unknown>) => void) | undefined = undefined,
   ) {}
 
   get signal(): AbortSignal {
@@ -185,17 +193,52 @@ export class Attempt implements ExecutionContext {
 
   /** The next attempt, with number `attempt`. */
   withAttempt(attempt: number): Attempt {
-    return new Attempt(this.call, attempt, this.slot, this.deadline, this.scope);
+    return new Attempt(this.call, attempt, this.slot, this.deadline, this.scope, this.onAbandon);
   }
 
   /** The same attempt, publishing its context through `scope`. */
   withScope(scope: AttemptScope): Attempt {
-    return new Attempt(this.call, this.attempt, this.slot, this.deadline, scope);
+    return new Attempt(this.call, this.attempt, this.slot, this.deadline, scope, this.onAbandon);
   }
 
   /** The same attempt with its own cancellation layer (and optionally an earlier deadline). */
   withSlot(slot: SignalSlot, deadline = this.deadline): Attempt {
-    return new Attempt(this.call, this.attempt, slot, deadline, this.scope);
+    return new Attempt(this.call, this.attempt, slot, deadline, this.scope, this.onAbandon);
+  }
+
+  /** The same attempt, telling `onAbandon` the work an inner policy stops awaiting. */
+  withOnAbandon(onAbandon: (work: Promise<unknown>) => void): Attempt {
+    return new Attempt(this.call, this.attempt, this.slot, this.deadline, this.scope, onAbandon);
+  }
+}
+
+/**
+ * Checks the arguments of `execute(work, options)`: `work` a function, `options` an
+ * {@link ExecuteOptions} object or an `AbortSignal` given in its place (a positional
+ * signal, as `execute(fn, signal)` reads, works).
+ *
+ * @throws TypeError for anything else, naming the argument
+ */
+export function executeOptions(work: unknown, options: ExecuteOptions | AbortSignal | undefined): ExecuteOptions | undefined {
+  if (typeof work !== 'function')
+    throw new TypeError(`Invalid argument work of execute: expected a function, got ${typeof work}`);
+  if (options === undefined) return undefined;
+  if (options instanceof AbortSignal) return { signal: options };
+  knownOptions('execute.', options, ['signal', 'operation']);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new TypeError(`Invalid option execute.signal: expected an AbortSignal, got ${typeof options.signal}`);
+  }
+  if (options.operation !== undefined) stringOption('execute.operation', options.operation, '');
+  return options;
+}
+
+/** Calls a user hook (`onRetry`, `onOpen`, …) with `info`; its failure never breaks the call. */
+export function notify<I>(hook: ((info: I) => void) | undefined, info: I): void {
+  if (hook === undefined) return;
+  try {
+    hook(info);
+  } catch {
+    // A hook's failure must not change the call's outcome.
   }
 }
 
@@ -248,12 +291,15 @@ export abstract class StandalonePolicy implements Policy {
 
   /**
    * Runs `work` under this policy alone; see the policy's class documentation.
+   * `options` is `{ signal, operation }`, or the caller's `AbortSignal` itself.
    * @returns the work's result, or rejects with the policy's or the work's error
+   * @throws TypeError when `work` is not a function or `options` is neither
    */
-  execute<T>(work: Work<T>, options?: ExecuteOptions): Promise<T> {
-    const signal = options?.signal;
+  execute<T>(work: Work<T>, options?: ExecuteOptions | AbortSignal): Promise<T> {
+    const opts = executeOptions(work, options);
+    const signal = opts?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const call = new Call(options?.operation ?? 'execute', work, activeSpan(), undefined);
+    const call = new Call(opts?.operation ?? 'execute', work, activeSpan(), undefined);
     const slot = new SignalSlot(undefined, signal);
     const ctx = new Attempt(call, 1, slot, Infinity, new AttemptScope());
     return raceCaller(

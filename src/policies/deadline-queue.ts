@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js';
+import { type Clock, MAX_TIMER_MS } from './clock.js';
 
 /** A pending deadline; `cancel()` it when the guarded work settles first. */
 export interface Deadline {
@@ -31,7 +31,8 @@ type TimerHandle = { ref?: () => unknown; unref?: () => unknown } | undefined;
  * tail). Cancelling unlinks in O(1). One timer is armed for the earliest deadline; when
  * it fires it expires what is due and re-arms for the next. While no deadline is
  * pending the timer is unref'd, so it never keeps the process alive, and it is not
- * re-armed once it finds nothing left.
+ * re-armed once it finds nothing left. A deadline more than {@link MAX_TIMER_MS} away is
+ * reached by re-arming (Node fires longer timers after 1 ms).
  */
 export class DeadlineQueue {
   private head: Entry | undefined;
@@ -73,7 +74,8 @@ export class DeadlineQueue {
   private arm(at: number): void {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.armedAt = at;
-    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, at - this.clock.now()));
+    // A deadline beyond one timer's reach is re-armed when the timer finds it not yet due.
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, at - this.clock.now())));
   }
 
   private fire(): void {

@@ -62,7 +62,8 @@ export class TimeoutError extends ResilienceError {
 }
 
 /**
- * Retrying gave up. `errors` holds every failed attempt's error in order, `cause` the
+ * Opt-in (`retry: { wrapErrors: true }`): retrying gave up. By default the caller gets
+ * the last attempt's error itself, as every peer library rethrows it. `errors` holds every failed attempt's error in order, `cause` the
  * last one; `attempts` is how many attempts ran; `reason` why no further attempt was
  * made: `maxRetries` used up, a Retry-After longer than `maxRetryAfterMs`, or a wait
  * that would outlive the total timeout.
@@ -129,4 +130,15 @@ export class HedgeLostError extends ResilienceError {
   constructor(winner: number) {
     super(`Another hedged attempt (${winner}) succeeded first`, 'HEDGE_LOST', false);
   }
+}
+
+const REJECTIONS = new Set(['BROKEN_CIRCUIT', 'BULKHEAD_REJECTED', 'RATE_LIMITED']);
+
+/**
+ * Whether `error` is a rejection by one of the SDK's policies (breaker, bulkhead, rate
+ * limiter) — nothing was sent, so it is neither retried by default nor a failure of the
+ * dependency for a breaker.
+ */
+export function isPolicyRejection(error: unknown): boolean {
+  return error instanceof ResilienceError && REJECTIONS.has(error.code);
 }

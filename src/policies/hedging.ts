@@ -1,9 +1,9 @@
-import { classifyError } from '../classify/index.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Attempt, SignalSlot, StandalonePolicy } from './context.js';
 import { type Deadline, DeadlineQueue } from './deadline-queue.js';
-import { HedgeLostError, RetriesExhaustedError } from './errors.js';
-import { functionOption, knownOptions, numberOption } from './validate.js';
+import { HedgeLostError, isPolicyRejection } from './errors.js';
+import { classifyOnClock } from './retry.js';
+import { clockOption, functionOption, knownOptions, numberOption } from './validate.js';
 
 /** Options of {@link HedgingPolicy}. */
 export interface HedgingOptions {
@@ -11,7 +11,10 @@ export interface HedgingOptions {
   readonly maxHedgedAttempts?: number;
   /** Wait before launching the next attempt while none has answered, in ms (default 2000; 0 launches all at once). */
   readonly delayMs?: number;
-  /** Whether a failed attempt may be hedged past (default: `classifyError(error).retryable`). */
+  /**
+   * Whether a failed attempt may be hedged past (default: `classifyError(error).retryable`,
+   * never for a rejection by the SDK's own breaker, rate limiter or bulkhead).
+   */
   readonly shouldHedge?: (error: unknown) => boolean;
   /** Clock for the delays (default: the system clock). */
   readonly clock?: Clock;
@@ -23,7 +26,8 @@ export interface HedgingOptions {
  * the next at once. The first success wins: the other attempts are aborted with
  * {@link HedgeLostError} as their signal's reason, and their spans end marked `lost`.
  * A failure not worth hedging ends the call at once with that error; when every attempt
- * failed, {@link RetriesExhaustedError} carries their errors. Each launch after the first
+ * failed, the last one's error is thrown unchanged. Each launch (counted by an inner
+ * rate limiter and bulkhead like any request) after the first
  * is reported as a `resilience.hedge` event. Takes the place of retry in a pipeline.
  *
  * @throws TypeError/RangeError naming the option, for invalid options
@@ -40,8 +44,10 @@ export class HedgingPolicy extends StandalonePolicy {
     knownOptions('hedging.', options, ['maxHedgedAttempts', 'delayMs', 'shouldHedge', 'clock']);
     this.maxHedgedAttempts = numberOption('hedging.maxHedgedAttempts', options.maxHedgedAttempts, 1, { integer: true });
     this.delayMs = numberOption('hedging.delayMs', options.delayMs, 2000);
-    this.shouldHedge = functionOption('hedging.shouldHedge', options.shouldHedge) ?? ((error) => classifyError(error).retryable);
-    this.clock = options.clock ?? systemClock;
+    this.clock = clockOption('hedging.clock', options.clock, systemClock);
+    this.shouldHedge =
+      functionOption('hedging.shouldHedge', options.shouldHedge) ??
+      ((error) => !isPolicyRejection(error) && classifyOnClock(error, this.clock).retryable);
     this.deadlines = new DeadlineQueue(this.clock);
   }
 
@@ -49,7 +55,7 @@ export class HedgingPolicy extends StandalonePolicy {
     const total = this.maxHedgedAttempts + 1;
     return new Promise<T>((resolve, reject) => {
       const slots: SignalSlot[] = [];
-      const errors: unknown[] = [];
+      let failures = 0;
       let pending = 0;
       let done = false;
       let timer: Deadline | undefined;
@@ -88,14 +94,14 @@ export class HedgingPolicy extends StandalonePolicy {
               reject(error);
               return;
             }
-            errors.push(error);
+            failures++;
             if (slots.length < total) {
               timer?.cancel();
               launch();
             } else if (pending === 0) {
               finish(0);
-              if (ctx.recording) ctx.report({ type: 'retry-exhausted', attempts: errors.length, reason: 'max-retries' });
-              reject(new RetriesExhaustedError(errors, 'max-retries'));
+              if (ctx.recording) ctx.report({ type: 'retry-exhausted', attempts: failures, reason: 'max-retries' });
+              reject(error);
             }
           },
         );

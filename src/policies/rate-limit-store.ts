@@ -30,81 +30,117 @@ export interface RateLimitStore {
   adjust(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): void | Promise<void>;
 }
 
-class Bucket {
-  tokens: number;
-  updatedAt: number;
+/** Keys a limiter holds before the first sweep of idle full buckets. */
+const SWEEP_FLOOR = 1024;
 
-  constructor(
-    readonly capacity: number,
-    readonly rate: number,
-    now: number,
-  ) {
-    this.tokens = capacity;
-    this.updatedAt = now;
-  }
+/**
+ * The token buckets of one limiter: per key a slot in one flat array of
+ * `[tokens, updatedAt]` pairs, one pair per budget — a key costs a map entry and a few
+ * numbers, and a call touches one place in memory, at any number of keys.
+ */
+class LimiterBuckets {
+  private readonly slots = new Map<string, number>();
+  private readonly free: number[] = [];
+  private used = 0;
+  /** The key count at which the next sweep of idle full buckets runs. */
+  private sweepAt = SWEEP_FLOOR;
+  /** `[tokens, updatedAt]` per budget per slot. */
+  state = new Float64Array(64);
 
-  refill(now: number): void {
-    if (now > this.updatedAt) {
-      this.tokens = Math.min(this.capacity, this.tokens + (now - this.updatedAt) * this.rate);
-      this.updatedAt = now;
+  constructor(private readonly limits: readonly BucketLimit[]) {}
+
+  /** Index in `state` of the first pair of `key`'s buckets (made full, for a new key). */
+  indexOf(key: string, now: number): number {
+    const stride = this.limits.length * 2;
+    const slot = this.slots.get(key);
+    if (slot !== undefined) return slot * stride;
+    if (this.slots.size >= this.sweepAt) {
+      this.sweep(now);
+      this.sweepAt = Math.max(SWEEP_FLOOR, 2 * this.slots.size);
     }
+    const fresh = this.free.pop() ?? this.used++;
+    if ((fresh + 1) * stride > this.state.length) {
+      const grown = new Float64Array(Math.max(this.state.length * 2, (fresh + 1) * stride));
+      grown.set(this.state);
+      this.state = grown;
+    }
+    const index = fresh * stride;
+    this.limits.forEach((limit, i) => {
+      this.state[index + 2 * i] = limit.capacity;
+      this.state[index + 2 * i + 1] = now;
+    });
+    this.slots.set(key, fresh);
+    return index;
   }
 
-  /** Whole ms until `amount` tokens are there (0 if they are now); rounded up, as timers truncate. */
-  waitFor(amount: number): number {
-    return amount <= this.tokens ? 0 : Math.ceil((amount - this.tokens) / this.rate);
+  /** Refills budget `i` of the buckets at `index` to `now`; returns its tokens. */
+  refill(index: number, i: number, now: number): number {
+    const state = this.state;
+    const at = index + 2 * i;
+    const { capacity, rate } = this.limits[i]!;
+    if (now > state[at + 1]!) {
+      state[at] = Math.min(capacity, state[at]! + (now - state[at + 1]!) * rate);
+      state[at + 1] = now;
+    }
+    return state[at]!;
+  }
+
+  /** Forgets the keys whose buckets have all refilled: they are the same as new ones. */
+  private sweep(now: number): void {
+    const stride = this.limits.length * 2;
+    for (const [key, slot] of this.slots) {
+      if (this.limits.every((limit, i) => this.refill(slot * stride, i, now) >= limit.capacity)) {
+        this.slots.delete(key);
+        this.free.push(slot);
+      }
+    }
   }
 }
 
 /**
  * Token buckets in this process's memory (the default store): answers synchronously.
- * Keys whose buckets have refilled are forgotten once a limiter holds 1024 keys.
+ * Keys whose buckets have refilled (idle, full: the same as new ones) are forgotten by a
+ * sweep that runs when a limiter's keys double since the last one — O(1) amortized per
+ * call at any number of keys, memory bounded by about twice the keys in use.
  */
 export class MemoryRateLimitStore implements RateLimitStore {
-  /** Buckets by limiter, then by key. */
-  private readonly limiters = new Map<string, Map<string, Bucket[]>>();
+  /** Buckets by limiter. */
+  private readonly limiters = new Map<string, LimiterBuckets>();
 
   constructor(private readonly clock: Clock) {}
 
   reserve(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): number {
     const now = this.clock.now();
-    const buckets = this.bucketsOf(limiter, key, limits, now);
+    const buckets = this.bucketsOf(limiter, limits);
+    const index = buckets.indexOf(key, now);
     let waitMs = 0;
-    buckets.forEach((bucket, i) => {
-      bucket.refill(now);
-      waitMs = Math.max(waitMs, bucket.waitFor(amounts[i]!));
-    });
-    if (waitMs > 0) {
-      for (const bucket of buckets) bucket.tokens -= Math.max(0, bucket.tokens + waitMs * bucket.rate - bucket.capacity);
+    for (let i = 0; i < limits.length; i++) {
+      const tokens = buckets.refill(index, i, now);
+      // Whole ms until the amount is there, rounded up, as timers truncate.
+      if (amounts[i]! > tokens) waitMs = Math.max(waitMs, Math.ceil((amounts[i]! - tokens) / limits[i]!.rate));
     }
-    buckets.forEach((bucket, i) => {
-      bucket.tokens = Math.min(bucket.capacity, bucket.tokens - amounts[i]!);
-    });
+    const state = buckets.state;
+    for (let i = 0; i < limits.length; i++) {
+      const at = index + 2 * i;
+      const { capacity, rate } = limits[i]!;
+      if (waitMs > 0) state[at]! -= Math.max(0, state[at]! + waitMs * rate - capacity);
+      state[at] = Math.min(capacity, state[at]! - amounts[i]!);
+    }
     return waitMs;
   }
 
   adjust(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): void {
-    this.bucketsOf(limiter, key, limits, this.clock.now()).forEach((bucket, i) => {
-      bucket.tokens = Math.min(bucket.capacity, bucket.tokens + amounts[i]!);
-    });
-  }
-
-  private bucketsOf(limiter: string, key: string, limits: readonly BucketLimit[], now: number): Bucket[] {
-    let keys = this.limiters.get(limiter);
-    if (keys === undefined) this.limiters.set(limiter, (keys = new Map()));
-    let buckets = keys.get(key);
-    if (buckets === undefined) {
-      if (keys.size >= 1024) forgetFullBuckets(keys, now);
-      buckets = limits.map((limit) => new Bucket(limit.capacity, limit.rate, now));
-      keys.set(key, buckets);
+    const buckets = this.bucketsOf(limiter, limits);
+    const index = buckets.indexOf(key, this.clock.now());
+    const state = buckets.state;
+    for (let i = 0; i < limits.length; i++) {
+      state[index + 2 * i] = Math.min(limits[i]!.capacity, state[index + 2 * i]! + amounts[i]!);
     }
-    return buckets;
   }
-}
 
-/** Drops keys whose buckets have refilled: they are the same as new ones. */
-function forgetFullBuckets(keys: Map<string, Bucket[]>, now: number): void {
-  for (const [key, buckets] of keys) {
-    if (buckets.every((bucket) => (bucket.refill(now), bucket.tokens >= bucket.capacity))) keys.delete(key);
+  private bucketsOf(limiter: string, limits: readonly BucketLimit[]): LimiterBuckets {
+    let buckets = this.limiters.get(limiter);
+    if (buckets === undefined) this.limiters.set(limiter, (buckets = new LimiterBuckets(limits)));
+    return buckets;
   }
 }

@@ -3,7 +3,15 @@ import { type Clock, sleep, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { RateLimitedError } from './errors.js';
 import { type BucketLimit, MemoryRateLimitStore, type RateLimitStore } from './rate-limit-store.js';
-import { choiceOption, functionOption, knownOptions, numberOption, stringOption } from './validate.js';
+import {
+  choiceOption,
+  clockOption,
+  functionOption,
+  implementsOption,
+  knownOptions,
+  numberOption,
+  stringOption,
+} from './validate.js';
 
 /** One token bucket: `tokensPerInterval` refill every `intervalMs`, holding at most `burst`. */
 export interface TokenBucketOptions {
@@ -76,8 +84,10 @@ function bucketOptions(name: string, prefix: string, value: TokenBucketOptions):
  * `resilience.rate_limiter.waited`; otherwise the reservation is undone and the call
  * is rejected with {@link RateLimitedError} carrying `retryAfterMs`, reported as
  * `resilience.rate_limiter.rejected`. With `actualCost`, the difference between the
- * estimate and the real cost is settled after the call. A cancelled wait returns its
- * reservation. Buckets live in `store`: memory by default, Redis to share a budget
+ * estimate and the real cost is settled after the call. A cancelled wait keeps its
+ * reservation (a refund would let the calls queued behind it exceed the budget). In a
+ * pipeline the limiter sits inside retry and hedging: every attempt and hedge is a
+ * request and spends budget. Buckets live in `store`: memory by default, Redis to share a budget
  * across replicas (an LLM API's limits are per account, not per process).
  *
  * @throws TypeError/RangeError naming the option, for invalid options
@@ -112,13 +122,13 @@ export class RateLimiter extends StandalonePolicy {
     ]);
     this.name = stringOption('rateLimiter.name', options?.name, 'rate-limiter');
     const limits = options?.limits;
-    if (typeof limits !== 'object' || limits === null) {
+    if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
       throw new TypeError(
         `Invalid option rateLimiter.limits: expected a token bucket or named token buckets, got ${String(limits)}`,
       );
     }
     this.limits =
-      'tokensPerInterval' in limits
+      'tokensPerInterval' in limits || 'intervalMs' in limits || 'burst' in limits
         ? [bucketOptions(SINGLE, 'rateLimiter.limits.', limits as TokenBucketOptions)]
         : Object.entries(limits as Record<string, TokenBucketOptions>).map(([name, value]) =>
             bucketOptions(name, `rateLimiter.limits.${name}.`, value),
@@ -130,13 +140,20 @@ export class RateLimiter extends StandalonePolicy {
     this.cost = functionOption('rateLimiter.cost', options.cost);
     this.actualCost = functionOption('rateLimiter.actualCost', options.actualCost);
     // Without a cost function every call costs 1: a burst below that could never admit one.
-    this.unitAmounts = this.cost === undefined ? this.amounts(1) : [];
-    this.clock = options.clock ?? systemClock;
-    const store = options.store;
-    if (store !== undefined && (typeof store.reserve !== 'function' || typeof store.adjust !== 'function')) {
-      throw new TypeError(`Invalid option rateLimiter.store: expected a RateLimitStore (reserve, adjust), got ${String(store)}`);
+    if (this.cost === undefined) {
+      const small = this.limits.find((limit) => limit.capacity < 1);
+      if (small !== undefined) {
+        const option = small.name === SINGLE ? 'rateLimiter.limits.burst' : `rateLimiter.limits.${small.name}.burst`;
+        throw new RangeError(
+          `Invalid option ${option}: expected >= 1 (every call costs 1 without a cost function), got ${small.capacity}`,
+        );
+      }
     }
-    this.store = store ?? new MemoryRateLimitStore(this.clock);
+    this.unitAmounts = this.cost === undefined ? this.amounts(1) : [];
+    this.clock = clockOption('rateLimiter.clock', options.clock, systemClock);
+    this.store =
+      implementsOption<RateLimitStore>('rateLimiter.store', options.store, 'RateLimitStore', ['reserve', 'adjust']) ??
+      new MemoryRateLimitStore(this.clock);
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
@@ -195,13 +212,10 @@ export class RateLimiter extends StandalonePolicy {
     };
     if (waitMs === 0) return next(ctx).then(settle);
     if (ctx.recording) ctx.report({ type: 'rate-limiter-waited', limiter: this.name, waitedMs: waitMs });
-    return sleep(waitMs, ctx.signal, this.clock).then(
-      () => next(ctx).then(settle),
-      (reason: unknown) => {
-        this.adjust(store, key, amounts);
-        throw reason;
-      },
-    );
+    // A cancelled wait keeps its reservation: calls that queued behind it were given
+    // their times counting on it, and a refund would let them and the next caller
+    // through together, over the budget.
+    return sleep(waitMs, ctx.signal, this.clock).then(() => next(ctx).then(settle));
   }
 
   /** Gives `amounts` back to the buckets (negative amounts charge more), not waiting for a shared store. */

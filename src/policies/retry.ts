@@ -1,28 +1,73 @@
-import { classifyError, errorTypeOf } from '../classify/index.js';
+import { classifyError, type ErrorClassification, errorTypeOf } from '../classify/index.js';
+import type { GiveUpReason } from '../telemetry/events.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
-import { type Clock, type RandomSource, sleep, systemClock } from './clock.js';
-import { type Attempt, StandalonePolicy } from './context.js';
-import { RetriesExhaustedError } from './errors.js';
-import { functionOption, knownOptions, numberOption } from './validate.js';
+import { type Clock, type RandomSource, sleep, systemClock, wallTime } from './clock.js';
+import { type Attempt, notify, StandalonePolicy } from './context.js';
+import { isPolicyRejection, RetriesExhaustedError } from './errors.js';
+import { booleanOption, clockOption, functionOption, knownOptions, numberOption } from './validate.js';
+
+/** A retry about to be made, as given to {@link RetryOptions.onRetry}. */
+export interface RetryInfo {
+  /** The attempt that failed (1-based); the next one is `attempt + 1`. */
+  readonly attempt: number;
+  /** Its error (absent when `retryOnResult` asked to retry a result). */
+  readonly error?: unknown;
+  /** The result `retryOnResult` refused (absent for an error). */
+  readonly result?: unknown;
+  /** The wait before the next attempt, in ms. */
+  readonly delayMs: number;
+  /** Where the wait came from: the backoff, or the server's Retry-After. */
+  readonly delaySource: 'backoff' | 'retry-after';
+  /** The call's operation name. */
+  readonly operation: string;
+}
+
+/** Why a retry policy stopped without a success, as given to {@link RetryOptions.onGiveUp}. */
+export type RetryGiveUpReason = GiveUpReason | 'not-retryable';
+
+/** The end of a call's retries without a success, as given to {@link RetryOptions.onGiveUp}. */
+export interface GiveUpInfo {
+  /** Attempts made. */
+  readonly attempts: number;
+  /** Every failed attempt's error, first to last. */
+  readonly errors: readonly unknown[];
+  /** Why: `maxRetries` used up, a too-long Retry-After, the total timeout, or an error not worth retrying. */
+  readonly reason: RetryGiveUpReason;
+  /** What the caller gets: the last error, or (exhausted `retryOnResult`) the last result. */
+  readonly error?: unknown;
+  readonly result?: unknown;
+  /** The call's operation name. */
+  readonly operation: string;
+}
 
 /** Options of {@link RetryPolicy}. */
 export interface RetryOptions extends BackoffOptions {
   /** Retries after the first attempt (default 3, so at most 4 attempts). `Infinity` allowed. */
   readonly maxRetries?: number;
   /**
-   * Whether a failed attempt should be retried (default: `classifyError(error).retryable`,
-   * i.e. transient, rate-limited and timeout errors only). `attempt` is 1-based.
+   * Whether a failed attempt should be retried (default: `classifyError(error).retryable`
+   * — unknown errors are transient; final are 4xx other than 408/425/429, programming
+   * errors, the caller's abort and the SDK's own rejections). `attempt` is 1-based.
    */
   readonly retryOn?: (error: unknown, attempt: number) => boolean;
-  /** Whether a successful result should be retried anyway (default: never). */
+  /** Whether a successful result should be retried anyway (default: never). When retries run out, the last result is returned. */
   readonly retryOnResult?: (result: unknown, attempt: number) => boolean;
   /**
    * Longest server-advertised wait (Retry-After) to honour, in ms (default 60000). A longer
-   * one makes the retry give up at once with `RetriesExhaustedError` (reason
-   * `'retry-after-too-long'`) instead of waiting.
+   * one makes the retry give up at once (reason `'retry-after-too-long'`) instead of waiting.
    */
   readonly maxRetryAfterMs?: number;
-  /** Clock for the waits (default: the system clock). */
+  /**
+   * `true` to throw {@link RetriesExhaustedError} (every attempt's error in `errors`, the
+   * last as `cause`) when retries run out. Default `false`: the last attempt's error is
+   * thrown unchanged, so `instanceof` and `status` checks keep working.
+   */
+  readonly wrapErrors?: boolean;
+  /** Called once before each retry's wait. Its errors are ignored. */
+  readonly onRetry?: (info: RetryInfo) => void;
+  /** Called once when the call fails for good through this policy (not for the caller's abort). Its errors are ignored. */
+  readonly onGiveUp?: (info: GiveUpInfo) => void;
+  /** Clock for the waits; its wall time dates an HTTP-date Retry-After (default: the system clock). */
   readonly clock?: Clock;
   /** Random source for jitter (default `Math.random`). */
   readonly random?: RandomSource;
@@ -33,6 +78,9 @@ const RETRY_OPTIONS = [
   'retryOn',
   'retryOnResult',
   'maxRetryAfterMs',
+  'wrapErrors',
+  'onRetry',
+  'onGiveUp',
   'clock',
   'random',
   'backoff',
@@ -43,34 +91,50 @@ const RETRY_OPTIONS = [
 
 /** What a call's retries carry from one attempt to the next. */
 interface RetryState {
-  readonly errors: unknown[];
+  readonly errors: unknown[] | undefined;
   readonly delays: DelaySequence | undefined;
 }
 
-const defaultRetryOn = (error: unknown) => classifyError(error).retryable;
+const classifyAt = classifyError as (error: unknown, options?: { nowMs?: number }) => ErrorClassification;
 
 /**
- * Retries failed attempts with backoff and jitter, only for errors worth retrying.
+ * `classifyError` with the policy clock's wall time, against which an HTTP-date
+ * Retry-After is read (`{ nowMs }`; the system clock's wall time is classifyError's own
+ * default, so it is not passed).
+ */
+export function classifyOnClock(error: unknown, clock: Clock): ErrorClassification {
+  return clock === systemClock ? classifyError(error) : classifyAt(error, { nowMs: wallTime(clock) });
+}
+
+/**
+ * Retries failed attempts with backoff and jitter, for errors worth retrying.
  *
  * Between attempts it waits the server's Retry-After (`retry-after-ms` or `Retry-After`,
- * found by {@link classifyError}) when present, otherwise the backoff delay
- * (exponential with full jitter by default, AWS Architecture Blog). It gives up —
- * throwing {@link RetriesExhaustedError} with every attempt's error in `errors` and the
- * last as `cause` — when `maxRetries` is used up, when the advertised wait exceeds
- * `maxRetryAfterMs`, or when the wait would outlive the total timeout. A non-retryable
- * error is rethrown unchanged at once; the caller's abort stops retrying at once.
- * Each decision is reported as a `resilience.retry` / `resilience.retry.exhausted` event.
+ * found by {@link classifyError}, an HTTP-date read against the clock's wall time) when
+ * present, otherwise the backoff delay (exponential with full jitter by default, AWS
+ * Architecture Blog). It gives up when `maxRetries` is used up, when the advertised wait
+ * exceeds `maxRetryAfterMs`, or when the wait would outlive the total timeout — and
+ * then throws the last attempt's error unchanged (as Polly, cockatiel, p-retry and
+ * tenacity do; `wrapErrors: true` throws {@link RetriesExhaustedError} instead). An
+ * error not worth retrying is rethrown at once; the caller's abort stops retrying at
+ * once; a rejection by the SDK's own breaker, rate limiter or bulkhead is not retried
+ * by default. `onRetry` / `onGiveUp` see every attempt's error. Each decision is
+ * reported as a `resilience.retry` / `resilience.retry.exhausted` event.
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
 export class RetryPolicy extends StandalonePolicy {
   readonly maxRetries: number;
   readonly maxRetryAfterMs: number;
+  readonly wrapErrors: boolean;
   readonly backoff: Backoff;
-  private readonly retryOn: (error: unknown, attempt: number) => boolean;
+  private readonly retryOn: ((error: unknown, attempt: number) => boolean) | undefined;
   private readonly retryOnResult: ((result: unknown, attempt: number) => boolean) | undefined;
+  private readonly onRetry: ((info: RetryInfo) => void) | undefined;
+  private readonly onGiveUp: ((info: GiveUpInfo) => void) | undefined;
   private readonly clock: Clock;
   private readonly random: RandomSource;
+  private readonly sharedDelays: DelaySequence | undefined;
 
   constructor(options: RetryOptions = {}) {
     super();
@@ -79,11 +143,16 @@ export class RetryPolicy extends StandalonePolicy {
     this.maxRetryAfterMs = numberOption('retry.maxRetryAfterMs', options.maxRetryAfterMs, 60000, {
       allowInfinity: true,
     });
+    this.wrapErrors = booleanOption('retry.wrapErrors', options.wrapErrors, false);
     this.backoff = new Backoff(options, 'retry.');
-    this.retryOn = functionOption('retry.retryOn', options.retryOn) ?? defaultRetryOn;
+    this.retryOn = functionOption('retry.retryOn', options.retryOn);
     this.retryOnResult = functionOption('retry.retryOnResult', options.retryOnResult);
-    this.clock = options.clock ?? systemClock;
+    this.onRetry = functionOption('retry.onRetry', options.onRetry);
+    this.onGiveUp = functionOption('retry.onGiveUp', options.onGiveUp);
+    this.clock = clockOption('retry.clock', options.clock, systemClock);
     this.random = functionOption<RandomSource>('retry.random', options.random) ?? Math.random;
+    // Only decorrelated jitter remembers the previous delay; the other sequences can be shared by every call.
+    this.sharedDelays = this.backoff.jitter === 'decorrelated' ? undefined : this.backoff.sequence(this.random);
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
@@ -105,6 +174,18 @@ export class RetryPolicy extends StandalonePolicy {
     );
   }
 
+  /**
+   * The classification of `error` when it is worth another attempt (for its
+   * Retry-After), `null` when it is not; `undefined` when a custom `retryOn` said yes
+   * without classifying.
+   */
+  private worthRetrying(error: unknown, attempt: number): ErrorClassification | null | undefined {
+    if (this.retryOn !== undefined) return this.retryOn(error, attempt) ? undefined : null;
+    if (isPolicyRejection(error)) return null;
+    const classification = classifyOnClock(error, this.clock);
+    return classification.retryable ? classification : null;
+  }
+
   /** Decides what follows a failed attempt (an error, or a result `retryOnResult` rejected). */
   private afterFailure<T>(
     ctx: Attempt,
@@ -114,38 +195,39 @@ export class RetryPolicy extends StandalonePolicy {
     failure: unknown,
     isResult: boolean,
   ): T | Promise<T> {
-    // The default retryOn classifies the error; the same classification gives Retry-After.
-    const classification = isResult || this.retryOn !== defaultRetryOn ? undefined : classifyError(failure);
-    if (!isResult && (ctx.slot.aborted || !(classification?.retryable ?? this.retryOn(failure, attempt)))) throw failure;
-    const errors = state?.errors ?? [];
-    if (!isResult) errors.push(failure);
-    if (attempt > this.maxRetries) {
-      if (!isResult) throw this.giveUp(ctx, attempt, errors, 'max-retries');
-      if (ctx.recording) ctx.report({ type: 'retry-exhausted', attempts: attempt, reason: 'max-retries' });
-      return failure as T;
+    // Every attempt's error is kept only for those who can read them (onGiveUp, wrapErrors).
+    const errors = state?.errors ?? (this.onGiveUp === undefined && !this.wrapErrors ? undefined : []);
+    let classification: ErrorClassification | undefined;
+    if (!isResult) {
+      if (ctx.slot.aborted) throw failure;
+      errors?.push(failure);
+      const verdict = this.worthRetrying(failure, attempt);
+      if (verdict === null) return this.giveUp(ctx, attempt, errors, 'not-retryable', failure, isResult);
+      classification = verdict;
     }
-    const retryAfterMs = isResult ? undefined : (classification ?? classifyError(failure)).retryAfterMs;
+    if (attempt > this.maxRetries) return this.giveUp(ctx, attempt, errors, 'max-retries', failure, isResult);
+    const retryAfterMs = isResult ? undefined : (classification ?? classifyOnClock(failure, this.clock)).retryAfterMs;
     let delayMs: number;
     let delays = state?.delays;
     if (retryAfterMs !== undefined) {
-      if (retryAfterMs > this.maxRetryAfterMs) throw this.giveUp(ctx, attempt, errors, 'retry-after-too-long', retryAfterMs);
+      if (retryAfterMs > this.maxRetryAfterMs) {
+        return this.giveUp(ctx, attempt, errors, 'retry-after-too-long', failure, isResult, retryAfterMs);
+      }
       delayMs = retryAfterMs;
     } else {
-      delays ??= this.backoff.sequence(this.random);
+      delays ??= this.sharedDelays ?? this.backoff.sequence(this.random);
       delayMs = Math.round(delays.next(attempt, failure));
     }
     if (ctx.deadline !== Infinity && this.clock.now() + delayMs >= ctx.deadline) {
-      if (isResult) return failure as T;
-      throw this.giveUp(ctx, attempt, errors, 'deadline', retryAfterMs);
+      return this.giveUp(ctx, attempt, errors, 'deadline', failure, isResult, retryAfterMs);
     }
+    const delaySource = retryAfterMs === undefined ? 'backoff' : 'retry-after';
     if (ctx.recording) {
-      ctx.report({
-        type: 'retry',
-        attempt,
-        delayMs,
-        delaySource: retryAfterMs === undefined ? 'backoff' : 'retry-after',
-        errorType: isResult ? 'result' : errorTypeOf(failure),
-      });
+      ctx.report({ type: 'retry', attempt, delayMs, delaySource, errorType: isResult ? 'result' : errorTypeOf(failure) });
+    }
+    if (this.onRetry !== undefined) {
+      const outcome = isResult ? { result: failure } : { error: failure };
+      notify(this.onRetry, { attempt, ...outcome, delayMs, delaySource, operation: ctx.operation });
     }
     const nextState: RetryState = { errors, delays };
     const again = () => {
@@ -156,14 +238,26 @@ export class RetryPolicy extends StandalonePolicy {
     return delayMs > 0 ? sleep(delayMs, ctx.signal, this.clock).then(again) : again();
   }
 
-  private giveUp(
+  /**
+   * Ends the call without a success: reports it, tells `onGiveUp`, and returns the last
+   * result (exhausted `retryOnResult`) or throws the last error (wrapped when `wrapErrors`).
+   */
+  private giveUp<T>(
     ctx: Attempt,
     attempts: number,
-    errors: unknown[],
-    reason: RetriesExhaustedError['reason'],
+    errors: unknown[] | undefined,
+    reason: RetryGiveUpReason,
+    failure: unknown,
+    isResult: boolean,
     retryAfterMs?: number,
-  ): RetriesExhaustedError {
-    if (ctx.recording) ctx.report({ type: 'retry-exhausted', attempts, reason });
-    return new RetriesExhaustedError(errors, reason, retryAfterMs);
+  ): T {
+    if (reason !== 'not-retryable' && ctx.recording) ctx.report({ type: 'retry-exhausted', attempts, reason });
+    if (this.onGiveUp !== undefined) {
+      const outcome = isResult ? { result: failure } : { error: failure };
+      notify(this.onGiveUp, { attempts, errors: errors?.slice() ?? [], reason, ...outcome, operation: ctx.operation });
+    }
+    if (isResult) return failure as T;
+    if (this.wrapErrors && reason !== 'not-retryable') throw new RetriesExhaustedError(errors ?? [failure], reason, retryAfterMs);
+    throw failure;
   }
 }

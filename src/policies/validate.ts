@@ -1,15 +1,20 @@
 /**
- * Option checks run at construction (decoration) time. Each throws a `TypeError` or
- * `RangeError` whose message names the option and the value it got.
+ * Option checks run at construction (decoration) time: the one place that says what a
+ * valid option is. Each check throws a `TypeError` (wrong type, unknown key) or a
+ * `RangeError` (a number out of range, NaN, a non-finite value where a finite one is
+ * needed) whose message names the option and the value it got, so a bad option fails
+ * where it is written and never inside a call.
  */
+import type { Clock } from './clock.js';
 
 function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint') return `${value}n`;
   try {
-    return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+    return typeof value === 'object' && value !== null ? (JSON.stringify(value) ?? String(value)) : String(value);
   } catch {
-    return String(value);
+    return Object.prototype.toString.call(value);
   }
 }
 
@@ -32,7 +37,7 @@ export function numberOption(
     value >= min &&
     (allowInfinity || Number.isFinite(value)) &&
     (!integer || Number.isInteger(value) || value === Infinity);
-  if (!ok) fail(option, value, `${integer ? 'an integer' : 'a number'} >= ${min}`);
+  if (!ok) fail(option, value, `${integer ? 'an integer' : 'a number'} >= ${min}${allowInfinity ? ' (or Infinity)' : ''}`);
   return value as number;
 }
 
@@ -62,6 +67,13 @@ export function functionOption<F extends (...args: never[]) => unknown>(option: 
   return value as F;
 }
 
+/** A boolean, or undefined → `fallback`. */
+export function booleanOption(option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') fail(option, value, 'a boolean', false);
+  return value as boolean;
+}
+
 /** A non-empty string, or undefined → `fallback`. */
 export function stringOption(option: string, value: unknown, fallback: string): string {
   if (value === undefined) return fallback;
@@ -69,8 +81,47 @@ export function stringOption(option: string, value: unknown, fallback: string): 
   return value as string;
 }
 
-/** Rejects keys of `options` not in `known` — a misspelt option must not pass silently. */
+/**
+ * A {@link Clock} (`now`, `setTimeout`, `clearTimeout` functions; `wallNow` optional),
+ * or undefined → `fallback`.
+ */
+export function clockOption(option: string, value: unknown, fallback: Clock): Clock {
+  if (value === undefined) return fallback;
+  const clock = value as Partial<Record<keyof Clock, unknown>>;
+  const ok =
+    typeof value === 'object' &&
+    value !== null &&
+    typeof clock.now === 'function' &&
+    typeof clock.setTimeout === 'function' &&
+    typeof clock.clearTimeout === 'function' &&
+    (clock.wallNow === undefined || typeof clock.wallNow === 'function');
+  if (!ok) fail(option, value, 'a Clock { now(), setTimeout(), clearTimeout(), wallNow()? }', false);
+  return value as Clock;
+}
+
+/**
+ * An object with the methods `methods` (a store, a shared policy), or undefined.
+ * `what` names the expected interface in the message.
+ */
+export function implementsOption<T>(option: string, value: unknown, what: string, methods: readonly string[]): T | undefined {
+  if (value === undefined) return undefined;
+  const ok =
+    typeof value === 'object' &&
+    value !== null &&
+    methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
+  if (!ok) fail(option, value, `a ${what} (${methods.join(', ')})`, false);
+  return value as T;
+}
+
+/**
+ * Rejects an options bag that is not a plain object, and keys of it not in `known` — a
+ * misspelt option must not pass silently. `prefix` is the option path with its dot
+ * (`'retry.'`); the bag itself is named by `prefix` without the dot.
+ */
 export function knownOptions(prefix: string, options: object, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    fail(prefix === '' ? 'options' : prefix.slice(0, -1), options, 'an options object', false);
+  }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new TypeError(`Unknown option ${prefix}${key}: expected one of ${known.join(', ')}`);

@@ -1,4 +1,4 @@
-import type { Attributes, Counter, Histogram, ObservableResult } from '@opentelemetry/api';
+import { type Attributes, type Counter, type Histogram, metrics, type ObservableResult } from '@opentelemetry/api';
 import type { ResilienceEvent } from './events.js';
 import { perMeterProvider } from './meter.js';
 import * as names from './names.js';
@@ -119,6 +119,23 @@ export function recordAttemptDuration(instruments: Instruments, seconds: number,
     const attributes: Attributes = { [names.ATTR_CODE_FUNCTION_NAME]: operation };
     if (errorType !== undefined) attributes[names.ATTR_ERROR_TYPE] = errorType;
     instruments.attemptDuration.record(seconds, attributes);
+  } catch {
+    // Instrumentation must never break the user's call.
+  }
+}
+
+/**
+ * Counts `count` spans that export lost, by `errorType` (`queue_full` when the export
+ * queue overflowed, else why the export failed), on `resilience.telemetry.dropped_spans`
+ * of the global meter provider. Never throws.
+ */
+export function countDroppedSpans(count: number, errorType: string): void {
+  try {
+    metrics
+      .getMeterProvider()
+      .getMeter(names.INSTRUMENTATION_SCOPE)
+      .createCounter(names.METRIC_DROPPED_SPANS, { description: 'Spans lost by telemetry export', unit: '{span}' })
+      .add(count, { [names.ATTR_ERROR_TYPE]: errorType });
   } catch {
     // Instrumentation must never break the user's call.
   }

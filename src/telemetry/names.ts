@@ -89,6 +89,8 @@ export const METRIC_HAND_OFF_DECISION_TIME = 'resilience.hand_off.decision.durat
 export const METRIC_WORKFLOW_RUN_RETRIES = 'resilience.workflow.run.retries';
 export const METRIC_WORKFLOW_RUN_BREAKER_TRIPS = 'resilience.workflow.run.breaker_trips';
 export const METRIC_WORKFLOW_RUN_FALLBACKS = 'resilience.workflow.run.fallbacks';
+/** Spans that telemetry export lost (`error.type`: `queue_full`, or why the export failed). */
+export const METRIC_DROPPED_SPANS = 'resilience.telemetry.dropped_spans';
 
 /** The instrumentation scope every tracer and meter of this SDK is created with. */
 export const INSTRUMENTATION_SCOPE = 'otel-resilience';

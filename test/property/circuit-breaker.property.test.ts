@@ -1,6 +1,7 @@
 /**
  * The circuit breaker against a small reference model: for random sequences of call
- * outcomes, call durations and clock moves, both agree on every admission and state.
+ * outcomes, call durations, clock moves and isolations, both agree on every admission
+ * and state. Thresholds are evaluated on every recorded outcome (resilience4j).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ type Step =
   | { kind: 'call'; outcome: 'success' | 'failure' | 'permanent'; durationMs: number }
   | { kind: 'advance'; ms: number }
   | { kind: 'isolate' }
+  | { kind: 'release' }
   | { kind: 'reset' };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
@@ -23,6 +25,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.oneof(fc.nat(20), fc.nat(3000)) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'isolate' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'release' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'reset' as const }) },
 );
 
@@ -98,7 +101,6 @@ class Model {
     }
     if (this.c.failureRateThreshold === undefined && this.c.slowCallRateThreshold === undefined) return;
     this.calls.push({ at: now, failed, slow });
-    if (!failed && !slow) return;
     const bucketMs = this.c.windowMs / 10;
     const newest = Math.floor(now / bucketMs);
     const recent = this.calls.filter((call) => Math.floor(call.at / bucketMs) > newest - 10);
@@ -121,13 +123,21 @@ describe('CircuitBreaker (property)', () => {
         const clock: Clock = { now: () => now, setTimeout: () => undefined, clearTimeout: () => {} };
         const breaker = new CircuitBreaker({ ...c, clock });
         const model = new Model(c);
+        const handles: Array<{ release(): void }> = [];
         for (const s of steps) {
           if (s.kind === 'advance') now += s.ms;
           else if (s.kind === 'isolate') {
-            breaker.isolate();
+            handles.push(breaker.isolate());
             model.state = 'isolated';
+          } else if (s.kind === 'release') {
+            // Releasing twice does nothing; the last open handle closes the circuit.
+            const handle = handles.pop();
+            handle?.release();
+            handle?.release();
+            if (handle !== undefined && handles.length === 0 && model.state === 'isolated') model.to('closed', now);
           } else if (s.kind === 'reset') {
             breaker.reset();
+            handles.length = 0;
             model.to('closed', now);
           } else {
             const admitted = model.admit(now);

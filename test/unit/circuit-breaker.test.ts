@@ -123,10 +123,9 @@ describe('CircuitBreaker, failure-rate mode', () => {
     await outcome(breaker, fail());
     expect(breaker.state).toBe('closed'); // 2 calls < minimumThroughput
     await outcome(breaker, ok);
+    expect(breaker.state).toBe('closed'); // 3 calls < minimumThroughput
     await outcome(breaker, ok);
-    expect(breaker.state).toBe('closed'); // 4 calls, 50 %, but the last outcome was a success
-    await outcome(breaker, fail());
-    expect(breaker.state).toBe('open'); // 5 calls, 60 %
+    expect(breaker.state).toBe('open'); // 4 calls, 50 %: evaluated on a success too (resilience4j)
     clock.advance(5000);
     expect(await outcome(breaker, ok)).toBe('ok');
     expect(breaker.state).toBe('closed');

@@ -1,7 +1,8 @@
 /**
- * Policies composed in the DESIGN order — fallback → rate limiter → total timeout →
- * retry|hedging → circuit breaker → bulkhead → attempt timeout → chaos → work — with
- * the exact span tree each combination produces.
+ * Policies composed in the DESIGN order — fallback → total timeout → retry|hedging →
+ * circuit breaker → rate limiter → bulkhead → attempt timeout → chaos → work — with
+ * the exact span tree each combination produces. A rejection by the breaker, limiter or
+ * bulkhead sent nothing: an event on the call span, no attempt span.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { Bulkhead, CircuitBreaker, chaosFaults, RateLimiter, ResiliencePipeline } from '../../src/index.js';
@@ -31,7 +32,7 @@ describe('policy combinations', () => {
     const answer = run(pipeline.execute(() => new Promise<string>(() => {})));
     await expect(answer).resolves.toBe('canned answer');
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
-      "agent.ask  attempts=4 outcome=fallback
+      "agent.ask  attempts=3 outcome=fallback
       ├─ agent.ask attempt 1  ERROR 503
       │  └─ • exception
       ├─ • resilience.chaos  chaos.kind=fault chaos.name=first-call-503
@@ -45,8 +46,6 @@ describe('policy combinations', () => {
       ├─ • resilience.timeout  timeout.scope=attempt timeout.ms=300
       ├─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=closed circuit_breaker.to=open
       ├─ • resilience.retry  attempt=3 retry.delay_ms=400 retry.delay_source=backoff error.type=TimeoutError
-      ├─ agent.ask attempt 4  ERROR BrokenCircuitError
-      │  └─ • exception
       ├─ • resilience.circuit_breaker.rejected  circuit_breaker.name=llm retry_after_ms=29600
       ├─ agent.ask fallback canned  fallback.name=canned
       └─ • resilience.fallback  fallback.name=canned error.type=BrokenCircuitError"
@@ -65,6 +64,25 @@ describe('policy combinations', () => {
       ├─ op fallback fallback 1  fallback.name=fallback 1
       └─ • resilience.fallback  fallback.name=fallback 1 error.type=RateLimitedError"
     `);
+  });
+
+  it('an open breaker rejects before a token is spent; retries spend tokens like any request', async () => {
+    const limiter = new RateLimiter({ name: 'rps', limits: { tokensPerInterval: 2, intervalMs: 1000 }, mode: 'reject' });
+    const breaker = new CircuitBreaker({ name: 'api', failureThreshold: 1, halfOpenAfterMs: 60_000 });
+    const retrying = new ResiliencePipeline({ name: 'op', retry: { maxRetries: 1, baseDelayMs: 0 }, rateLimiter: limiter });
+    let sent = 0;
+    // One call, two requests: the retry took the second token.
+    await expect(retrying.execute(() => (++sent === 1 ? Promise.reject(httpError(503)) : 'ok'))).resolves.toBe('ok');
+    expect(sent).toBe(2);
+    await expect(retrying.execute(() => 'ok')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    await vi.advanceTimersByTimeAsync(1000);
+    breaker.isolate();
+    const guarded = new ResiliencePipeline({ name: 'op', retry: false, circuitBreaker: breaker, rateLimiter: limiter });
+    for (let i = 0; i < 5; i++) await expect(guarded.execute(() => 'ok')).rejects.toMatchObject({ code: 'BROKEN_CIRCUIT' });
+    breaker.reset();
+    // The five rejected calls spent nothing: both tokens are still there.
+    await expect(guarded.execute(() => 'ok')).resolves.toBe('ok');
+    await expect(guarded.execute(() => 'ok')).resolves.toBe('ok');
   });
 
   it('hedging with a breaker and a bulkhead: the slow first attempt loses to the hedge', async () => {
@@ -89,10 +107,10 @@ describe('policy combinations', () => {
 
   it('total timeout around retries: the last wait would outlive it, so retrying gives up', async () => {
     const pipeline = new ResiliencePipeline({ name: 'op', totalTimeoutMs: 1000, retry: { baseDelayMs: 400, jitter: 'none' } });
-    const result = run(pipeline.execute(() => Promise.reject(httpError(502))).catch((e: Error) => e.name));
-    await expect(result).resolves.toBe('RetriesExhaustedError');
+    const result = run(pipeline.execute(() => Promise.reject(httpError(502))).catch((e: { status: number }) => e.status));
+    await expect(result).resolves.toBe(502);
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
-      "op  ERROR RetriesExhaustedError  attempts=2 outcome=failure
+      "op  ERROR 502  attempts=2 outcome=failure
       ├─ op attempt 1  ERROR 502
       │  └─ • exception
       ├─ • resilience.retry  attempt=1 retry.delay_ms=400 retry.delay_source=backoff error.type=502

@@ -48,14 +48,21 @@ describe('RetryPolicy', () => {
     expect(work).toHaveBeenCalledTimes(1);
   });
 
-  it('makes at most maxRetries + 1 attempts and keeps every error', async () => {
+  it('makes at most maxRetries + 1 attempts and rethrows the last error unchanged', async () => {
     const errors = [httpError(503), httpError(503), httpError(503)];
     const work = failing(...errors, httpError(503));
     const result = new RetryPolicy({ maxRetries: 2, baseDelayMs: 0 }).execute(work);
+    await expect(result).rejects.toBe(errors[2]);
+    expect(work).toHaveBeenCalledTimes(3);
+  });
+
+  it('wraps every error in RetriesExhaustedError when asked to (wrapErrors)', async () => {
+    const errors = [httpError(503), httpError(503), httpError(503)];
+    const work = failing(...errors, httpError(503));
+    const result = new RetryPolicy({ maxRetries: 2, baseDelayMs: 0, wrapErrors: true }).execute(work);
     const error = await result.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RetriesExhaustedError);
     expect(error).toMatchObject({ attempts: 3, reason: 'max-retries', errors, cause: errors[2] });
-    expect(work).toHaveBeenCalledTimes(3);
   });
 
   it('waits the advertised Retry-After instead of the backoff', async () => {
@@ -69,17 +76,19 @@ describe('RetryPolicy', () => {
 
   it('gives up at once when Retry-After exceeds maxRetryAfterMs', async () => {
     const work = failing(httpError(429, { 'retry-after': '120' }));
-    const error = await new RetryPolicy({ maxRetryAfterMs: 60000 }).execute(work).catch((e: unknown) => e);
+    const error = await new RetryPolicy({ maxRetryAfterMs: 60000, wrapErrors: true }).execute(work).catch((e: unknown) => e);
     expect(error).toMatchObject({ reason: 'retry-after-too-long', retryAfterMs: 120000, attempts: 1 });
     expect(work).toHaveBeenCalledTimes(1);
   });
 
   it('gives up when the wait would outlive the total timeout', async () => {
     const work = failing(httpError(503, { 'retry-after': '5' }));
-    const policy = new RetryPolicy();
+    const reasons: string[] = [];
+    const policy = new RetryPolicy({ onGiveUp: ({ reason }) => reasons.push(reason) });
     const total = new TimeoutPolicy({ timeoutMs: 3000, scope: 'total' });
     const error = await total.execute((ctx) => policy.run(ctx as Attempt, async () => work())).catch((e: unknown) => e);
-    expect(error).toMatchObject({ reason: 'deadline' });
+    expect(error).toMatchObject({ status: 503 });
+    expect(reasons).toEqual(['deadline']);
     expect(work).toHaveBeenCalledTimes(1);
   });
 

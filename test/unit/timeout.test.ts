@@ -80,7 +80,7 @@ describe('TimeoutPolicy', () => {
   });
 
   it('rejects invalid options naming the option and value', () => {
-    expect(() => new TimeoutPolicy({ timeoutMs: 0 })).toThrow(/attemptTimeoutMs.*0/);
+    expect(() => new TimeoutPolicy({ timeoutMs: 0 })).toThrow(/timeout\.timeoutMs.*0/);
     expect(() => new TimeoutPolicy({ timeoutMs: 5, scope: 'call' as never })).toThrow(/timeout\.scope.*"call"/);
   });
 });
