@@ -92,12 +92,42 @@ export type {
   TimeoutScope,
 } from './telemetry/events.js';
 export {
+  type DecideOptions,
+  type DecisionInput,
+  decide,
+  listRuns,
+  type RunFilter,
+  runAudit,
+} from './workflow/decide.js';
+export {
+  ApprovalRejectedError,
+  WorkflowAwaitingHumanError,
+  WorkflowDecisionError,
   WorkflowFailedError,
   WorkflowLeaseHeldError,
   WorkflowLeaseLostError,
   WorkflowStalledError,
 } from './workflow/errors.js';
+export type {
+  Approval,
+  ApprovalRequest,
+  AuditEntry,
+  AuditKind,
+  Decision,
+  DecisionOutcome,
+  HumanTask,
+  Incident,
+} from './workflow/human.js';
 export {
+  type HandOffNotice,
+  type Notifier,
+  type NotifyOptions,
+  WebhookError,
+  type WebhookNotifierOptions,
+  webhookNotifier,
+} from './workflow/notifiers.js';
+export {
+  type OnFailure,
   type StepContext,
   type StepOptions,
   Workflow,

@@ -164,6 +164,26 @@ export abstract class RedisStore {
     return this.keyPrefix + key;
   }
 
+  /**
+   * The keys under the prefix (without it), by `SCAN … MATCH` (glob characters of the
+   * prefix escaped), a page of 100 per command.
+   */
+  protected async scan(): Promise<string[]> {
+    const pattern = `${this.keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const keys = new Set<string>();
+    let cursor = '0';
+    do {
+      const reply = (await sendCommand(
+        this.client,
+        ['SCAN', cursor, 'MATCH', pattern, 'COUNT', '100'],
+        this.commandTimeoutMs,
+      )) as [string, string[]];
+      cursor = String(reply[0]);
+      for (const key of reply[1]) keys.add(String(key).slice(this.keyPrefix.length));
+    } while (cursor !== '0');
+    return [...keys];
+  }
+
   /** Sends `command key ...args` for `key` (under the prefix). */
   protected send(command: string, key: string, args: string[]): Promise<unknown> {
     return sendCommand(this.client, [command, this.keyPrefix + key, ...args], this.commandTimeoutMs);

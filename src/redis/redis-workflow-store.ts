@@ -43,6 +43,16 @@ export class RedisWorkflowStore extends RedisStore implements WorkflowStore {
     return stored as StoredRun;
   }
 
+  /** Every run under the prefix (`SCAN`, then one `HMGET` each). */
+  async list(): Promise<WorkflowRun[]> {
+    const runs: WorkflowRun[] = [];
+    for (const runId of await this.scan()) {
+      const stored = await this.load(runId);
+      if (stored !== undefined) runs.push(stored.run);
+    }
+    return runs;
+  }
+
   async save(run: WorkflowRun, expectedVersion: number): Promise<number | undefined> {
     const json = JSON.stringify(run);
     const reply = await this.runScript(SAVE, run.runId, [String(expectedVersion), json, checksum(json)]);

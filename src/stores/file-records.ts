@@ -107,8 +107,12 @@ export class FileRecords<T> {
    * The record of `key`, if any.
    * @throws CorruptRecordError when the file is not a whole, well-formed record
    */
-  async read(key: string): Promise<T | undefined> {
-    const file = this.fileOf(key);
+  read(key: string): Promise<T | undefined> {
+    return this.readFile(this.fileOf(key), key);
+  }
+
+  /** The record in `file` (named `key` in errors), if the file exists. */
+  private async readFile(file: string, key: string): Promise<T | undefined> {
     let content: string;
     try {
       content = await readFile(file, 'utf8');
@@ -161,6 +165,27 @@ export class FileRecords<T> {
     } finally {
       await this.unlock(lock, token);
     }
+  }
+
+  /**
+   * Every record in the directory (none when it does not exist).
+   * @throws CorruptRecordError when a file is not a whole, well-formed record
+   */
+  async list(): Promise<T[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.directory);
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return [];
+      throw error;
+    }
+    const records: T[] = [];
+    for (const name of names) {
+      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
+      const value = await this.readFile(join(this.directory, name), name.slice(0, -'.json'.length));
+      if (value !== undefined) records.push(value);
+    }
+    return records;
   }
 
   /** The file of `key` (its SHA-256, so any string is a key). */

@@ -165,6 +165,33 @@ export type ResilienceEvent =
       readonly outcome: 'completed' | 'failed';
     }
   | {
+      /** A run handed a task to a person: a step failed for good, or an approval is requested. */
+      readonly type: 'hand-off-requested';
+      readonly workflow: string;
+      readonly step: string;
+      readonly kind: 'hand-off' | 'approval';
+      readonly task: string;
+    }
+  | {
+      readonly type: 'hand-off-notification';
+      readonly workflow: string;
+      readonly notifier: string;
+      readonly outcome: 'delivered' | 'failed';
+      readonly attempts: number;
+    }
+  | {
+      /** A resumed run took up a person's decision. */
+      readonly type: 'hand-off-decision';
+      readonly workflow: string;
+      readonly step: string;
+      readonly kind: 'hand-off' | 'approval';
+      readonly task: string;
+      readonly outcome: 'approve' | 'edit' | 'reject';
+      readonly by: string;
+      /** From the request to the decision, in ms. */
+      readonly waitedMs: number;
+    }
+  | {
       readonly type: 'chaos';
       /** What was injected. */
       readonly kind: 'fault' | 'latency' | 'outcome';

@@ -1,13 +1,6 @@
-import {
-  type Attributes,
-  type Counter,
-  createNoopMeter,
-  type Histogram,
-  type MeterProvider,
-  metrics,
-  type ObservableResult,
-} from '@opentelemetry/api';
+import { type Attributes, type Counter, type Histogram, metrics, type ObservableResult } from '@opentelemetry/api';
 import type { ResilienceEvent } from './events.js';
+import { perMeterProvider } from './meter.js';
 import * as names from './names.js';
 import { eventName } from './spans.js';
 
@@ -27,8 +20,6 @@ export interface StateSource {
 const STATE_VALUES: Readonly<Record<string, number>> = { closed: 0, open: 1, half_open: 2, isolated: 3 };
 
 const sources = new Set<WeakRef<StateSource>>();
-let cachedProvider: MeterProvider | undefined;
-let cachedInstruments: Instruments | undefined;
 
 function observeStates(result: ObservableResult): void {
   for (const ref of sources) {
@@ -53,35 +44,26 @@ function observeStates(result: ObservableResult): void {
  * Never throws.
  */
 export function getInstruments(): Instruments | undefined {
-  try {
-    const provider = metrics.getMeterProvider();
-    if (provider === cachedProvider) return cachedInstruments;
-    cachedProvider = provider;
-    const meter = provider.getMeter(names.INSTRUMENTATION_SCOPE);
-    if (meter === createNoopMeter()) {
-      cachedInstruments = undefined;
-      return undefined;
-    }
-    cachedInstruments = {
-      events: meter.createCounter(names.METRIC_EVENTS, {
-        description: 'Resilience events (retries, timeouts, rejections, …)',
-        unit: '{event}',
-      }),
-      attemptDuration: meter.createHistogram(names.METRIC_ATTEMPT_DURATION, {
-        description: 'Duration of one attempt',
-        unit: 's',
-      }),
-    };
-    meter
-      .createObservableGauge(names.METRIC_BREAKER_STATE, {
-        description: 'Circuit breaker state: 0 closed, 1 open, 2 half-open, 3 isolated',
-      })
-      .addCallback(observeStates);
-    return cachedInstruments;
-  } catch {
-    return undefined;
-  }
+  return instruments();
 }
+
+const instruments = perMeterProvider((meter): Instruments => {
+  meter
+    .createObservableGauge(names.METRIC_BREAKER_STATE, {
+      description: 'Circuit breaker state: 0 closed, 1 open, 2 half-open, 3 isolated',
+    })
+    .addCallback(observeStates);
+  return {
+    events: meter.createCounter(names.METRIC_EVENTS, {
+      description: 'Resilience events (retries, timeouts, rejections, …)',
+      unit: '{event}',
+    }),
+    attemptDuration: meter.createHistogram(names.METRIC_ATTEMPT_DURATION, {
+      description: 'Duration of one attempt',
+      unit: 's',
+    }),
+  };
+});
 
 /** Reports `source.state` through the breaker-state gauge for as long as `source` lives. */
 export function watchState(source: StateSource): void {
@@ -110,6 +92,9 @@ function policyName(event: ResilienceEvent): string | undefined {
     case 'workflow-step-replayed':
     case 'workflow-stalled':
     case 'workflow-compensation':
+    case 'hand-off-requested':
+    case 'hand-off-notification':
+    case 'hand-off-decision':
       return event.workflow;
     default:
       return undefined;

@@ -67,6 +67,14 @@ export const ATTR_WORKFLOW_RUN_ID = 'resilience.workflow.run_id';
 export const ATTR_WORKFLOW_STEP = 'resilience.workflow.step';
 export const ATTR_WORKFLOW_STATUS = 'resilience.workflow.status';
 export const ATTR_COMPENSATION_OUTCOME = 'resilience.workflow.compensation.outcome';
+/** Where a run ended up after an execution: `completed`, `compensated`, `failed`, `awaiting_human`, `stalled`. */
+export const ATTR_WORKFLOW_OUTCOME = 'resilience.workflow.outcome';
+export const ATTR_HAND_OFF_KIND = 'resilience.hand_off.kind';
+export const ATTR_HAND_OFF_TASK = 'resilience.hand_off.task';
+export const ATTR_HAND_OFF_NOTIFIER = 'resilience.hand_off.notifier';
+export const ATTR_HAND_OFF_OUTCOME = 'resilience.hand_off.outcome';
+export const ATTR_HAND_OFF_BY = 'resilience.hand_off.by';
+export const ATTR_HAND_OFF_WAITED_MS = 'resilience.hand_off.waited_ms';
 
 /** Span events. */
 export const EVENT_RETRY = 'resilience.retry';
@@ -89,6 +97,9 @@ export const EVENT_WORKFLOW_RESUMED = 'resilience.workflow.resumed';
 export const EVENT_WORKFLOW_STEP_REPLAYED = 'resilience.workflow.step_replayed';
 export const EVENT_WORKFLOW_STALLED = 'resilience.workflow.stalled';
 export const EVENT_WORKFLOW_COMPENSATION = 'resilience.workflow.compensation';
+export const EVENT_HAND_OFF_REQUESTED = 'resilience.hand_off.requested';
+export const EVENT_HAND_OFF_NOTIFICATION = 'resilience.hand_off.notification';
+export const EVENT_HAND_OFF_DECISION = 'resilience.hand_off.decision';
 
 /** Metric attributes. */
 export const ATTR_EVENT_NAME = 'event.name';
@@ -98,6 +109,16 @@ export const ATTR_POLICY_NAME = 'resilience.policy.name';
 export const METRIC_EVENTS = 'resilience.events';
 export const METRIC_ATTEMPT_DURATION = 'resilience.attempt.duration';
 export const METRIC_BREAKER_STATE = 'resilience.circuit_breaker.state';
+/** Executions of workflow runs by where they left the run (`resilience.workflow.outcome`): success rate = completed / all, compensation rate = compensated / all. */
+export const METRIC_WORKFLOW_RUNS = 'resilience.workflow.runs';
+/** Runs handed to a person and not yet resumed (up-down counter: +1 on hand-off, -1 on resume, in whichever process). */
+export const METRIC_WORKFLOW_AWAITING = 'resilience.workflow.awaiting_human';
+/** Time from a hand-off or approval request to the person's decision (histogram, s). */
+export const METRIC_HAND_OFF_DECISION_TIME = 'resilience.hand_off.decision.duration';
+/** Per run execution (histograms): retries, breaker trips (transitions to open), fallbacks taken. */
+export const METRIC_WORKFLOW_RUN_RETRIES = 'resilience.workflow.run.retries';
+export const METRIC_WORKFLOW_RUN_BREAKER_TRIPS = 'resilience.workflow.run.breaker_trips';
+export const METRIC_WORKFLOW_RUN_FALLBACKS = 'resilience.workflow.run.fallbacks';
 /** Spans that telemetry export lost (`error.type`: `queue_full`, or why the export failed). */
 export const METRIC_DROPPED_SPANS = 'resilience.telemetry.dropped_spans';
 

@@ -11,6 +11,7 @@ import {
 } from '@opentelemetry/api';
 import type { BreakerWhy, ResilienceEvent } from './events.js';
 import * as names from './names.js';
+import { tallyEvent } from './run-metrics.js';
 
 let cachedProvider: TracerProvider | undefined;
 let cachedTracer: Tracer | undefined;
@@ -222,6 +223,39 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
           [names.ATTR_COMPENSATION_OUTCOME]: event.outcome,
         },
       ];
+    case 'hand-off-requested':
+      return [
+        names.EVENT_HAND_OFF_REQUESTED,
+        {
+          [names.ATTR_WORKFLOW_NAME]: event.workflow,
+          [names.ATTR_WORKFLOW_STEP]: event.step,
+          [names.ATTR_HAND_OFF_KIND]: event.kind,
+          [names.ATTR_HAND_OFF_TASK]: event.task,
+        },
+      ];
+    case 'hand-off-notification':
+      return [
+        names.EVENT_HAND_OFF_NOTIFICATION,
+        {
+          [names.ATTR_WORKFLOW_NAME]: event.workflow,
+          [names.ATTR_HAND_OFF_NOTIFIER]: event.notifier,
+          [names.ATTR_HAND_OFF_OUTCOME]: event.outcome,
+          [names.ATTR_ATTEMPTS]: event.attempts,
+        },
+      ];
+    case 'hand-off-decision':
+      return [
+        names.EVENT_HAND_OFF_DECISION,
+        {
+          [names.ATTR_WORKFLOW_NAME]: event.workflow,
+          [names.ATTR_WORKFLOW_STEP]: event.step,
+          [names.ATTR_HAND_OFF_KIND]: event.kind,
+          [names.ATTR_HAND_OFF_TASK]: event.task,
+          [names.ATTR_HAND_OFF_OUTCOME]: event.outcome,
+          [names.ATTR_HAND_OFF_BY]: event.by,
+          [names.ATTR_HAND_OFF_WAITED_MS]: event.waitedMs,
+        },
+      ];
     case 'chaos':
       return [names.EVENT_CHAOS, { [names.ATTR_CHAOS_KIND]: event.kind, [names.ATTR_CHAOS_NAME]: event.chaos }];
   }
@@ -239,6 +273,7 @@ export function eventName(event: ResilienceEvent): string {
  */
 export function recordEvent(span: Span | undefined, event: ResilienceEvent): void {
   try {
+    tallyEvent(event);
     if (span === undefined || !span.isRecording()) return;
     const [name, attributes] = toSpanEvent(event);
     span.addEvent(name, attributes);

@@ -1,4 +1,5 @@
 import { ResilienceError } from '../policies/errors.js';
+import type { Decision, HumanTask } from './human.js';
 import type { WorkflowRun } from './workflow-store.js';
 
 /**
@@ -72,5 +73,58 @@ export class WorkflowLeaseHeldError extends ResilienceError {
 export class WorkflowLeaseLostError extends ResilienceError {
   constructor(runId: string) {
     super(`Workflow run "${runId}" was taken over by another execution, or its lease ran out`, 'WORKFLOW_LEASE_LOST', false);
+  }
+}
+
+/**
+ * The run waits for a person (status `awaiting_human`): a step failed for good and was
+ * handed off, or an approval was requested. Nothing was undone; the incident (or the
+ * request) is stored in the run and the notifiers were called. Once someone decides
+ * (`decide`, or `npx otel-resilience runs approve|reject`), `resume` continues the run.
+ * Code `WORKFLOW_AWAITING_HUMAN`, not retryable (retrying will not decide for the person).
+ */
+export class WorkflowAwaitingHumanError extends ResilienceError {
+  readonly runId: string;
+  readonly status = 'awaiting_human' as const;
+  /** What the person is asked. */
+  readonly task: HumanTask;
+
+  constructor(runId: string, task: HumanTask, cause?: unknown) {
+    const what = task.kind === 'hand-off' ? `handed off at step "${task.step}"` : `awaits approval "${task.step}"`;
+    super(`Workflow run "${runId}" ${what}: a person decides, then resume`, 'WORKFLOW_AWAITING_HUMAN', false, undefined, {
+      cause,
+    });
+    this.runId = runId;
+    this.task = task;
+  }
+}
+
+/** A person rejected an approval or a hand-off: the run gives up and compensates (this is the failure it gives up for). Code `APPROVAL_REJECTED`. */
+export class ApprovalRejectedError extends ResilienceError {
+  readonly runId: string;
+  readonly decision: Decision;
+
+  constructor(runId: string, task: HumanTask, decision: Decision) {
+    const note = decision.note === undefined ? '' : `: ${decision.note}`;
+    super(
+      `${task.kind === 'hand-off' ? 'Hand-off' : 'Approval'} "${task.id}" of run "${runId}" rejected by ${decision.by}${note}`,
+      'APPROVAL_REJECTED',
+      false,
+    );
+    this.runId = runId;
+    this.decision = decision;
+  }
+}
+
+/** A decision could not be recorded: the run does not exist, does not wait for a person, or the task was decided already (`existing`). Code `WORKFLOW_DECISION_REFUSED`. */
+export class WorkflowDecisionError extends ResilienceError {
+  readonly runId: string;
+  /** The decision already recorded, when that is why. */
+  readonly existing: Decision | undefined;
+
+  constructor(runId: string, reason: string, existing?: Decision) {
+    super(`Cannot decide on workflow run "${runId}": ${reason}`, 'WORKFLOW_DECISION_REFUSED', false);
+    this.runId = runId;
+    this.existing = existing;
   }
 }

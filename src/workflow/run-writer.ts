@@ -42,6 +42,8 @@ export class RunWriter {
   private readonly abort = new AbortController();
   /** Why the execution stopped (stalled, lease lost): no further step runs, nothing more is written. */
   halted: WorkflowStalledError | WorkflowLeaseLostError | undefined;
+  /** The span of the execution that claimed the run before this one (a resumed run links to it). */
+  previousTrace: WorkflowRun['trace'];
   /** Whether this execution is in {@link running}. */
   private registered = false;
 
@@ -219,10 +221,11 @@ export class RunWriter {
 
   /**
    * Loads or creates the run and takes its lease (store errors here are the caller's:
-   * nothing ran yet); true when it took over an existing run. A run another execution of this process is running is held,
+   * nothing ran yet); true when it took over an existing run. `trace` (this execution's
+   * span) is written into the run; the one it replaces is kept as `previousTrace`. A run another execution of this process is running is held,
    * whatever its stored lease says: that execution is alive, its writes only delayed.
    */
-  async claim(input: unknown, create: boolean): Promise<boolean> {
+  async claim(input: unknown, create: boolean, trace?: WorkflowRun['trace']): Promise<boolean> {
     const { clock, leaseMs } = this.settings;
     const store = this.store;
     let here = running.get(store);
@@ -250,6 +253,8 @@ export class RunWriter {
           input,
           steps: {},
           compensated: [],
+          trace,
+          startedAt: now,
           owner: this.owner,
           leaseExpiresAt: now + leaseMs,
           updatedAt: now,
@@ -271,7 +276,15 @@ export class RunWriter {
         steps: { ...kept.steps, ...run.steps },
         compensated: [...new Set([...run.compensated, ...kept.compensated])],
       };
-      const taken: WorkflowRun = { ...run, ...merged, owner: this.owner, leaseExpiresAt: now + leaseMs, updatedAt: now };
+      this.previousTrace = run.trace;
+      const taken: WorkflowRun = {
+        ...run,
+        ...merged,
+        ...(trace === undefined ? {} : { trace }),
+        owner: this.owner,
+        leaseExpiresAt: now + leaseMs,
+        updatedAt: now,
+      };
       this.run = run;
       if ((await retryStoreOp(() => this.saveOnce(taken), retry)) !== 'saved') continue;
       if (kept !== undefined) unsaved.get(store)?.delete(this.runId);

@@ -2,6 +2,7 @@ import { type Clock, systemClock } from '../policies/clock.js';
 import { numberOption } from '../policies/validate.js';
 import { isObject } from '../stores/corrupt-record-error.js';
 import { FileRecords } from '../stores/file-records.js';
+import type { AuditEntry, HumanTask } from './human.js';
 
 /**
  * Status of a workflow run:
@@ -11,16 +12,19 @@ import { FileRecords } from '../stores/file-records.js';
  * - `completed`, with `result`;
  * - `failed`: a step failed for good and the run was kept (`onFailure: 'keep'`) or some
  *   compensations failed (`compensationErrors`);
- * - `compensating` (interrupted compensations continue on `resume`), `compensated`.
+ * - `compensating` (interrupted compensations continue on `resume`), `compensated`;
+ * - `awaiting_human`: handed off to a person (a step failed for good with
+ *   `onFailure: 'hand-off'`) or waiting for an approval (`ctx.requestApproval`); `awaiting`
+ *   names the task in `human`. A decision (`decide`), then `resume`, continues it.
  *
  * The set is open: statuses may be added (a run waiting for a person, say), so code
  * reading runs should treat one it does not know as "not finished".
  */
-export type RunStatus = 'running' | 'stalled' | 'completed' | 'failed' | 'compensating' | 'compensated';
+export type RunStatus = 'running' | 'stalled' | 'completed' | 'failed' | 'compensating' | 'compensated' | 'awaiting_human';
 
 /** Statuses of a run nobody works on any more (memory stores forget them after `ttlMs`). */
 export const FINISHED_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'compensated'];
-const STATUSES: readonly string[] = ['running', 'stalled', ...FINISHED_STATUSES, 'compensating'];
+const STATUSES: readonly string[] = ['running', 'stalled', ...FINISHED_STATUSES, 'compensating', 'awaiting_human'];
 
 /** An error kept in a run, JSON-serializable. */
 export interface StoredError {
@@ -47,6 +51,16 @@ export interface WorkflowRun {
   readonly stall?:
     | { readonly while: 'running' | 'compensating'; readonly step?: string; readonly error: StoredError }
     | undefined;
+  /** What people were asked (hand-offs, approvals) and what they decided, by task id. */
+  readonly human?: Readonly<Record<string, HumanTask>>;
+  /** Of an `awaiting_human` run: the id of the task in `human` it waits on. */
+  readonly awaiting?: string | undefined;
+  /** Append-only trail of hand-offs, notifications, decisions, resumes and compensations, oldest first. */
+  readonly audit?: readonly AuditEntry[];
+  /** When the run was created, in ms since epoch. */
+  readonly startedAt?: number;
+  /** The span of the execution that last claimed the run (a resumed run's span links to it). */
+  readonly trace?: { readonly traceId: string; readonly spanId: string } | undefined;
   /** The execution holding the run, and until when (ms since epoch). */
   readonly owner?: string | undefined;
   readonly leaseExpiresAt?: number | undefined;
@@ -72,6 +86,12 @@ export interface WorkflowStore {
   load(runId: string): Promise<StoredRun | undefined>;
   /** Writes `run` if its stored version is `expectedVersion` (0: it must not exist yet); returns the new version, or undefined on a conflict. */
   save(run: WorkflowRun, expectedVersion: number): Promise<number | undefined>;
+  /**
+   * Every stored run (for `listRuns` and the CLI; optional: a store without it cannot be
+   * listed). Order unspecified.
+   * @throws CorruptRecordError when a stored run is unreadable
+   */
+  list?(): Promise<WorkflowRun[]>;
 }
 
 /** Applies a compare-and-set save to the stored value. */
@@ -105,6 +125,10 @@ export function storedRunProblem(value: unknown): string | undefined {
   if (!Array.isArray(run.compensated) || run.compensated.some((s) => typeof s !== 'string'))
     return 'compensated is not a list of steps';
   if (typeof run.updatedAt !== 'number') return 'no updatedAt';
+  if (run.human !== undefined && !isObject(run.human)) return 'human is not an object';
+  if (run.audit !== undefined && !Array.isArray(run.audit)) return 'audit is not a list';
+  if (run.status === 'awaiting_human' && !(isObject(run.human) && Object.hasOwn(run.human, run.awaiting as string)))
+    return 'awaiting_human without the task it awaits';
   if (run.owner !== undefined && typeof run.owner !== 'string') return 'owner is not a string';
   if (run.leaseExpiresAt !== undefined && typeof run.leaseExpiresAt !== 'number') return 'lease is not a number';
   return undefined;
@@ -154,6 +178,11 @@ export class MemoryWorkflowStore implements WorkflowStore {
     return version;
   }
 
+  async list(): Promise<WorkflowRun[]> {
+    this.sweep();
+    return [...this.runs.values()].map((stored) => stored.run);
+  }
+
   private sweep(): void {
     const now = this.clock.now();
     for (const [runId, expiresAt] of this.finished) {
@@ -185,5 +214,9 @@ export class FileWorkflowStore implements WorkflowStore {
 
   save(run: WorkflowRun, expectedVersion: number): Promise<number | undefined> {
     return this.records.update(run.runId, (current) => casSave(current, run, expectedVersion));
+  }
+
+  async list(): Promise<WorkflowRun[]> {
+    return (await this.records.list()).map((stored) => stored.run);
   }
 }

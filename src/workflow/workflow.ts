@@ -1,17 +1,12 @@
-import { context, type Span, trace } from '@opentelemetry/api';
-import { errorTypeOf } from '../classify/index.js';
-import { ResiliencePipeline } from '../pipeline/pipeline.js';
-import { endSpan, startSpan } from '../policies/child-span.js';
 import { type Clock, systemClock } from '../policies/clock.js';
 import type { RetryOptions } from '../policies/retry.js';
 import { knownOptions, numberOption, stringOption } from '../policies/validate.js';
-import { keyOf } from '../stores/keys.js';
-import type { ResilienceEvent } from '../telemetry/events.js';
-import * as names from '../telemetry/names.js';
-import { recordEvent, recordFailure } from '../telemetry/spans.js';
-import { WorkflowFailedError } from './errors.js';
-import { RunWriter, stored } from './run-writer.js';
-import { MemoryWorkflowStore, type StoredError, type WorkflowRun, type WorkflowStore } from './workflow-store.js';
+import { type DecideOptions, type DecisionInput, decide, runAudit } from './decide.js';
+import { ApprovalRejectedError, WorkflowAwaitingHumanError } from './errors.js';
+import { Execution } from './execution.js';
+import type { Approval, ApprovalRequest, AuditEntry, Decision, HumanTask } from './human.js';
+import { type Notifier, type NotifyOptions, notifySettings } from './notifiers.js';
+import { MemoryWorkflowStore, type WorkflowRun, type WorkflowStore } from './workflow-store.js';
 
 /** What a step's function receives. */
 export interface StepContext {
@@ -27,7 +22,15 @@ export interface StepContext {
   readonly signal: AbortSignal;
   /** Attempt number within this execution of the step (1-based). */
   readonly attempt: number;
+  /**
+   * The person's decision on this step's latest hand-off, when the step runs again after
+   * one: its `payload` is what they gave the step to go on with (a corrected recipient).
+   */
+  readonly decision: Decision | undefined;
 }
+
+/** What a run does when a step fails for good (see {@link WorkflowOptions.onFailure}). */
+export type OnFailure = 'compensate' | 'keep' | 'hand-off';
 
 /** Options of one step. */
 export interface StepOptions<T> {
@@ -41,6 +44,8 @@ export interface StepOptions<T> {
    * `output` is undefined then. Compensations run in reverse order of registration.
    */
   readonly compensate?: (output: T | undefined) => unknown;
+  /** What the run does when this step fails for good (default: the workflow's `onFailure`). */
+  readonly onFailure?: OnFailure;
 }
 
 /** What the workflow body receives. */
@@ -54,6 +59,20 @@ export interface WorkflowContext<I> {
    * the body must call steps in the same order every time it runs.
    */
   step<T>(id: string, fn: (step: StepContext) => Promise<T> | T, options?: StepOptions<T>): Promise<T>;
+  /**
+   * Asks a person to approve before what follows runs (the gated effect goes in the next
+   * step). The first time, the request is stored, the run becomes `awaiting_human`, the
+   * notifiers are called and the execution ends with {@link WorkflowAwaitingHumanError};
+   * once someone decided and the run is resumed, it returns the approval (`payload`: the
+   * proposal, or the person's edit). The decision is stored before the run goes on, so a
+   * crash after it neither loses it nor asks again. A rejection throws
+   * {@link ApprovalRejectedError}: the run compensates. Ids are unique within a run and
+   * matched by name, so a run may ask for several approvals. Call it from the body,
+   * between steps: inside a step's function it is a TypeError.
+   * @throws TypeError for an empty id, a request without `summary`, an id asked twice in
+   *   one run, or a call inside a step
+   */
+  requestApproval<P = unknown>(id: string, request: ApprovalRequest<P>): Promise<Approval<P>>;
 }
 
 /** Options of {@link workflow}. */
@@ -65,190 +84,25 @@ export interface WorkflowOptions {
   /**
    * When a step fails for good: `'compensate'` (default) runs the registered
    * compensations and ends `compensated`; `'keep'` leaves the run `failed` for a person
-   * to inspect, then `resume` (re-running the failed step) or `compensate`.
+   * to inspect, then `resume` (re-running the failed step) or `compensate`;
+   * `'hand-off'` stores an incident, leaves the run `awaiting_human` and calls the
+   * `notifiers`: a person decides (approve, possibly with a payload the step gets as
+   * `decision`, or reject: compensate), then `resume` re-runs the step. A step's own
+   * `onFailure` overrides this.
    */
-  readonly onFailure?: 'compensate' | 'keep';
+  readonly onFailure?: OnFailure;
+  /** Told of every hand-off and approval request (see `webhookNotifier`); default none. */
+  readonly notifiers?: readonly Notifier[];
+  /** How notifiers are retried (default 3 retries from 250 ms, 5000 ms per attempt). */
+  readonly notify?: NotifyOptions;
+  /**
+   * The link to a trace, put in incidents and notices (default: the template in
+   * `OTEL_RESILIENCE_TRACE_URL` with `{traceId}`, else Jaeger's UI on
+   * `http://localhost:16686/trace/{traceId}`).
+   */
+  readonly traceUrl?: (traceId: string) => string | undefined;
   /** Clock for leases (default: the system clock). */
   readonly clock?: Clock;
-}
-
-/** Thrown into the body to stop it once compensation replay reached the first unfinished step. */
-class StopReplay extends Error {}
-
-interface Compensation {
-  readonly step: string;
-  readonly compensate: (output: unknown) => unknown;
-  output: unknown;
-}
-
-/** One execution of a run by this process: runs the body and its steps, checkpoints them through its {@link RunWriter}, compensates. */
-class Execution<I, O> {
-  private readonly writer: RunWriter;
-  private readonly compensations: Compensation[] = [];
-  private readonly seen = new Set<string>();
-  private resumed = false;
-  private failedStep: string | undefined;
-  private replayOnly = false;
-  private span: Span | undefined;
-
-  constructor(
-    private readonly definition: Workflow<I, O>,
-    private readonly runId: string,
-  ) {
-    const { store, leaseMs, clock } = definition.settings;
-    this.writer = new RunWriter(store, runId, definition.name, { leaseMs, clock }, (event) => this.report(event));
-  }
-
-  private get run(): WorkflowRun {
-    return this.writer.run;
-  }
-
-  private report(event: ResilienceEvent): void {
-    recordEvent(this.span, event);
-  }
-
-  async execute(input: I | undefined, mode: 'run' | 'resume' | 'compensate'): Promise<O> {
-    this.span = startSpan(`workflow ${this.definition.name}`, {
-      [names.ATTR_WORKFLOW_NAME]: this.definition.name,
-      [names.ATTR_WORKFLOW_RUN_ID]: this.runId,
-    });
-    const active = this.span === undefined ? context.active() : trace.setSpan(context.active(), this.span);
-    try {
-      const result = await context.with(active, () => this.drive(input, mode));
-      this.span?.setAttribute(names.ATTR_WORKFLOW_STATUS, this.run.status);
-      return result;
-    } catch (error) {
-      if (this.span !== undefined) {
-        if (this.run !== undefined) this.span.setAttribute(names.ATTR_WORKFLOW_STATUS, this.run.status);
-        recordFailure(this.span, error, errorTypeOf(error));
-      }
-      throw error;
-    } finally {
-      this.writer.close();
-      if (this.span !== undefined) endSpan(this.span);
-    }
-  }
-
-  private async drive(input: I | undefined, mode: 'run' | 'resume' | 'compensate'): Promise<O> {
-    this.resumed = await this.writer.claim(input, mode === 'run');
-    const run = this.run;
-    if (run.status === 'completed') return run.result as O;
-    if (run.status === 'compensated') throw new WorkflowFailedError(this.runId, run.status, run.error);
-    this.writer.keepLease();
-    if (run.status === 'compensating' || run.stall?.while === 'compensating' || mode === 'compensate') {
-      if (run.status === 'stalled') await this.writer.save(() => ({ status: 'compensating', stall: undefined }));
-      await this.replayRegistrations();
-      return this.giveUp(run.error);
-    }
-    if (run.status !== 'running') await this.writer.save(() => ({ status: 'running', error: undefined, stall: undefined }));
-    let result: O;
-    try {
-      result = await this.definition.body(this.contextFor(), run.input as I);
-    } catch (error) {
-      if (this.writer.halted) throw this.writer.halted;
-      const failure = stored(error, this.failedStep);
-      if (this.definition.settings.onFailure === 'keep') {
-        await this.writer.save(() => ({ status: 'failed', error: failure }), true);
-        throw new WorkflowFailedError(this.runId, 'failed', error);
-      }
-      return this.giveUp(failure, error);
-    }
-    if (this.writer.halted) throw this.writer.halted;
-    await this.writer.save(() => ({ status: 'completed', result }), true);
-    return result;
-  }
-
-  /** Runs the body against checkpoints only, to register the compensations of a run whose compensation was interrupted. */
-  private async replayRegistrations(): Promise<void> {
-    this.replayOnly = true;
-    try {
-      await this.definition.body(this.contextFor(), this.run.input as I);
-    } catch (error) {
-      if (!(error instanceof StopReplay)) throw error;
-    }
-  }
-
-  private contextFor(): WorkflowContext<I> {
-    return {
-      runId: this.runId,
-      input: this.run.input as I,
-      step: (id, fn, options) => this.step(id, fn as (step: StepContext) => unknown, options as StepOptions<unknown>) as never,
-    };
-  }
-
-  private async step(id: string, fn: (step: StepContext) => unknown, options: StepOptions<unknown> = {}): Promise<unknown> {
-    if (this.writer.halted) throw this.writer.halted;
-    if (typeof id !== 'string' || id === '')
-      throw new TypeError(`Invalid step id: expected a non-empty string, got ${String(id)}`);
-    if (this.seen.has(id)) throw new TypeError(`Workflow "${this.definition.name}" calls step "${id}" twice in one run`);
-    this.seen.add(id);
-    // Own properties only: a step named "constructor" or "__proto__" is a step like any other.
-    const done = Object.hasOwn(this.run.steps, id) ? this.run.steps[id] : undefined;
-    const compensation = options.compensate && { step: id, compensate: options.compensate, output: done?.output };
-    if (compensation) this.compensations.push(compensation);
-    if (done !== undefined) {
-      this.report({ type: 'workflow-step-replayed', workflow: this.definition.name, step: id });
-      return done.output;
-    }
-    if (this.replayOnly) throw new StopReplay();
-    if (this.resumed) {
-      this.resumed = false;
-      this.report({ type: 'workflow-resumed', workflow: this.definition.name, step: id });
-    }
-    const pipeline = new ResiliencePipeline({
-      retry: options.retry ?? false,
-      ...(options.timeoutMs === undefined ? {} : { attemptTimeoutMs: options.timeoutMs }),
-    });
-    let output: unknown;
-    try {
-      output = await pipeline.execute(
-        (ctx) => fn({ idempotencyKey: keyOf(this.runId, id), signal: ctx.signal, attempt: ctx.attempt }),
-        { operation: `${this.definition.name}.${id}`, signal: this.writer.signal },
-      );
-    } catch (error) {
-      if (this.writer.halted) throw this.writer.halted;
-      this.failedStep = id;
-      throw error;
-    }
-    if (compensation) compensation.output = output;
-    // The lease went while the step ran: keep its output for a later execution here.
-    if (this.writer.halted) {
-      this.writer.keepUnsaved({ ...this.run, steps: { ...this.run.steps, [id]: { output } } });
-      throw this.writer.halted;
-    }
-    await this.writer.save((run) => ({ steps: { ...run.steps, [id]: { output } } }), false, id);
-    this.report({ type: 'workflow-checkpoint', workflow: this.definition.name, step: id });
-    return output;
-  }
-
-  /** Compensates in reverse order, skipping what a previous execution compensated, then ends the run. */
-  private async giveUp(failure: StoredError | undefined, cause: unknown = failure): Promise<never> {
-    await this.writer.save(() => ({ status: 'compensating', error: failure }));
-    const errors: unknown[] = [];
-    for (const entry of [...this.compensations].reverse()) {
-      if (this.writer.halted) throw this.writer.halted;
-      if (this.run.compensated.includes(entry.step)) continue;
-      const span = startSpan(`workflow ${this.definition.name} compensate ${entry.step}`, {
-        [names.ATTR_WORKFLOW_STEP]: entry.step,
-      });
-      try {
-        const active = span === undefined ? context.active() : trace.setSpan(context.active(), span);
-        await context.with(active, () => entry.compensate(entry.output));
-        await this.writer.save((run) => ({ compensated: [...run.compensated, entry.step] }));
-        this.report({ type: 'workflow-compensation', workflow: this.definition.name, step: entry.step, outcome: 'completed' });
-      } catch (error) {
-        if (this.writer.halted) throw this.writer.halted;
-        if (span !== undefined) recordFailure(span, error, errorTypeOf(error));
-        errors.push(error);
-        this.report({ type: 'workflow-compensation', workflow: this.definition.name, step: entry.step, outcome: 'failed' });
-      } finally {
-        if (span !== undefined) endSpan(span);
-      }
-    }
-    const status = errors.length === 0 ? 'compensated' : 'failed';
-    await this.writer.save(() => ({ status, compensationErrors: errors.map((e) => stored(e)) }), true);
-    throw new WorkflowFailedError(this.runId, status, cause, errors);
-  }
 }
 
 /**
@@ -258,7 +112,10 @@ class Execution<I, O> {
  */
 export class Workflow<I, O> {
   /** @internal */
-  readonly settings: Required<Omit<WorkflowOptions, 'store'>> & { store: WorkflowStore };
+  readonly settings: Required<Omit<WorkflowOptions, 'store' | 'notify'>> & {
+    store: WorkflowStore;
+    notify: ReturnType<typeof notifySettings>;
+  };
 
   constructor(
     readonly name: string,
@@ -266,18 +123,24 @@ export class Workflow<I, O> {
     readonly body: (ctx: WorkflowContext<I>, input: I) => Promise<O>,
     options: WorkflowOptions = {},
   ) {
-    knownOptions('workflow.', options, ['store', 'leaseMs', 'onFailure', 'clock']);
+    knownOptions('workflow.', options, ['store', 'leaseMs', 'onFailure', 'clock', 'notifiers', 'notify', 'traceUrl']);
     stringOption('workflow name', name, '');
     this.settings = {
       store: options.store ?? new MemoryWorkflowStore(),
       leaseMs: numberOption('workflow.leaseMs', options.leaseMs, 30_000, { min: 1 }),
       onFailure: options.onFailure ?? 'compensate',
       clock: options.clock ?? systemClock,
+      notifiers: options.notifiers ?? [],
+      notify: notifySettings(options.notify),
+      traceUrl: options.traceUrl ?? defaultTraceUrl,
     };
-    if (this.settings.onFailure !== 'compensate' && this.settings.onFailure !== 'keep') {
+    if (!['compensate', 'keep', 'hand-off'].includes(this.settings.onFailure)) {
       throw new TypeError(
-        `Invalid option workflow.onFailure: expected "compensate" or "keep", got ${JSON.stringify(options.onFailure)}`,
+        `Invalid option workflow.onFailure: expected "compensate", "keep" or "hand-off", got ${JSON.stringify(options.onFailure)}`,
       );
+    }
+    if (!Array.isArray(this.settings.notifiers) || this.settings.notifiers.some((n) => typeof n?.notify !== 'function')) {
+      throw new TypeError('Invalid option workflow.notifiers: expected a list of { name, notify(notice) }');
     }
   }
 
@@ -298,11 +161,27 @@ export class Workflow<I, O> {
   /**
    * Continues an existing run: completed steps return their checkpoints, the interrupted
    * or failed step runs again from its start; an interrupted compensation continues; a
-   * `stalled` run goes on from where it stalled.
+   * `stalled` run goes on from where it stalled. A run `awaiting_human` goes on once a
+   * person decided (a hand-off resumed without a decision counts as approved by `by`);
+   * an approval still undecided ends this call with `WorkflowAwaitingHumanError` again.
+   * Its span links to the span of the execution it continues.
    * @throws WorkflowStalledError when its progress cannot be saved again (see {@link Workflow.run})
    */
-  resume(runId: string): Promise<O> {
-    return new Execution(this, runId).execute(undefined, 'resume');
+  resume(runId: string, options: { readonly by?: string } = {}): Promise<O> {
+    return new Execution(this, runId).execute(undefined, 'resume', options.by);
+  }
+
+  /**
+   * Records a person's decision on the run's awaited hand-off or approval (see
+   * {@link decide}); `resume` then goes on, or compensates after a rejection.
+   */
+  decide(runId: string, decision: DecisionInput, options: DecideOptions = {}): Promise<HumanTask> {
+    return decide(this.settings.store, runId, decision, { clock: this.settings.clock, ...options });
+  }
+
+  /** The run's audit trail, oldest first (see {@link runAudit}). */
+  audit(runId: string): Promise<readonly AuditEntry[]> {
+    return runAudit(this.settings.store, runId);
   }
 
   /**
@@ -350,4 +229,10 @@ export function workflow<I, O>(
   options?: WorkflowOptions,
 ): Workflow<I, O> {
   return new Workflow(name, body, options);
+}
+
+/** The trace link of {@link WorkflowOptions.traceUrl} by default. */
+function defaultTraceUrl(traceId: string): string {
+  const template = process.env.OTEL_RESILIENCE_TRACE_URL ?? 'http://localhost:16686/trace/{traceId}';
+  return template.replaceAll('{traceId}', traceId);
 }

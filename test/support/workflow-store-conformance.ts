@@ -32,6 +32,15 @@ export function describeWorkflowStoreConformance(name: string, make: () => Promi
       expect(results.filter((v) => v !== undefined)).toEqual([2]);
     });
 
+    it('lists its runs (list() is optional; every shipped store has it)', async () => {
+      const store = await make();
+      expect(await store.list?.()).toEqual([]);
+      await store.save(run('a'), 0);
+      await store.save(run('b:c', { status: 'completed' }), 0);
+      await store.save(run('b'), 0);
+      expect((await store.list!()).map((r) => r.runId).sort()).toEqual(['a', 'b', 'b:c']);
+    });
+
     it('keeps runs apart', async () => {
       const store = await make();
       await store.save(run('a'), 0);
