@@ -4,14 +4,13 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { context, type Span, trace } from '@opentelemetry/api';
-import { errorTypeOf } from '../classify/index.js';
 import { ResiliencePipeline } from '../pipeline/pipeline.js';
-import { endSpan, startSpan } from '../policies/child-span.js';
+import { endSpan, failSpan, startSpan } from '../policies/child-span.js';
 import { keyOf } from '../stores/keys.js';
 import type { ResilienceEvent } from '../telemetry/events.js';
 import * as names from '../telemetry/names.js';
 import { RunTally, recordAwaiting, recordRunOutcome, withTally } from '../telemetry/run-metrics.js';
-import { recordEvent, recordFailure } from '../telemetry/spans.js';
+import { recordEvent } from '../telemetry/spans.js';
 import { rejectionOf } from './decide.js';
 import { ApprovalRejectedError, WorkflowAwaitingHumanError, WorkflowFailedError } from './errors.js';
 import { HumanGate } from './hand-off.js';
@@ -99,7 +98,7 @@ export class Execution<I, O> {
       if (this.span !== undefined) {
         if (this.run !== undefined) this.span.setAttribute(names.ATTR_WORKFLOW_STATUS, this.run.status);
         // Waiting for a person is not a failure of the run's span.
-        if (!(error instanceof WorkflowAwaitingHumanError)) recordFailure(this.span, error, errorTypeOf(error));
+        if (!(error instanceof WorkflowAwaitingHumanError)) failSpan(this.span, error);
       }
       throw error;
     } finally {
@@ -339,7 +338,7 @@ export class Execution<I, O> {
         this.report({ type: 'workflow-compensation', workflow: this.definition.name, step: entry.step, outcome: 'completed' });
       } catch (error) {
         if (this.writer.halted) throw this.writer.halted;
-        if (span !== undefined) recordFailure(span, error, errorTypeOf(error));
+        if (span !== undefined) failSpan(span, error);
         errors.push(error);
         failedEntries.push({
           at: clock.now(),
