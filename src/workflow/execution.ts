@@ -3,7 +3,7 @@
  * and approvals, hand-offs and compensation, written through a {@link RunWriter}.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { context, type Span, trace } from '@opentelemetry/api';
+import { context, isSpanContextValid, type Span, trace } from '@opentelemetry/api';
 import { ResiliencePipeline } from '../pipeline/pipeline.js';
 import { endSpan, failSpan, startSpan } from '../policies/child-span.js';
 import { keyOf } from '../stores/keys.js';
@@ -26,7 +26,7 @@ import {
 } from './human.js';
 import { RunWriter, stored } from './run-writer.js';
 import type { OnFailure, StepContext, StepOptions, Workflow, WorkflowContext } from './workflow.js';
-import type { StoredError, WorkflowRun } from './workflow-store.js';
+import type { SpanRef, StoredError, WorkflowRun } from './workflow-store.js';
 
 /** The step whose function is running, if any. */
 const insideStep = new AsyncLocalStorage<string>();
@@ -38,6 +38,14 @@ interface Compensation {
   readonly step: string;
   readonly compensate: (output: unknown) => unknown;
   output: unknown;
+  /** The span in which the step's effect succeeded, for the compensation's link. */
+  span: SpanRef | undefined;
+}
+
+/** Where `span` is, or undefined without a span (or with the invalid one of no SDK). */
+function spanRefOf(span: Span | undefined): SpanRef | undefined {
+  const ref = span?.spanContext();
+  return ref === undefined || !isSpanContextValid(ref) ? undefined : { traceId: ref.traceId, spanId: ref.spanId };
 }
 
 /** One execution of a run by this process: runs the body and its steps, checkpoints them through its {@link RunWriter}, compensates. */
@@ -110,8 +118,7 @@ export class Execution<I, O> {
 
   /** This execution's span, as written into the run (a later resume links to it). */
   private traceOf(): WorkflowRun['trace'] {
-    const context = this.span?.spanContext();
-    return context === undefined ? undefined : { traceId: context.traceId, spanId: context.spanId };
+    return spanRefOf(this.span);
   }
 
   private async drive(input: I | undefined, mode: 'run' | 'resume' | 'compensate', by: string | undefined): Promise<O> {
@@ -272,7 +279,12 @@ export class Execution<I, O> {
     this.seen.add(id);
     // Own properties only: a step named "constructor" or "__proto__" is a step like any other.
     const done = Object.hasOwn(this.run.steps, id) ? this.run.steps[id] : undefined;
-    const compensation = options.compensate && { step: id, compensate: options.compensate, output: done?.output };
+    const compensation = options.compensate && {
+      step: id,
+      compensate: options.compensate,
+      output: done?.output,
+      span: done?.span,
+    };
     if (compensation) this.compensations.push(compensation);
     if (done !== undefined) {
       this.report({ type: 'workflow-step-replayed', workflow: this.definition.name, step: id });
@@ -290,11 +302,13 @@ export class Execution<I, O> {
     });
     let output: unknown;
     let attempts = 0;
+    let span: SpanRef | undefined;
     const decision = this.handOffDecision(id);
     try {
       output = await pipeline.execute(
         (ctx) => {
           attempts = ctx.attempt;
+          span = spanRefOf(trace.getActiveSpan());
           return insideStep.run(id, () =>
             fn({ idempotencyKey: keyOf(this.runId, id), signal: ctx.signal, attempt: ctx.attempt, decision }),
           );
@@ -306,13 +320,14 @@ export class Execution<I, O> {
       [this.failedStep, this.failedPolicy, this.failedAttempts] = [id, options.onFailure, attempts];
       throw error;
     }
-    if (compensation) compensation.output = output;
+    if (compensation) [compensation.output, compensation.span] = [output, span];
+    const checkpoint = span === undefined ? { output } : { output, span };
     // The lease went while the step ran: keep its output for a later execution here.
     if (this.writer.halted) {
-      this.writer.keepUnsaved({ ...this.run, steps: { ...this.run.steps, [id]: { output } } });
+      this.writer.keepUnsaved({ ...this.run, steps: { ...this.run.steps, [id]: checkpoint } });
       throw this.writer.halted;
     }
-    await this.writer.save((run) => ({ steps: { ...run.steps, [id]: { output } } }), false, id);
+    await this.writer.save((run) => ({ steps: { ...run.steps, [id]: checkpoint } }), false, id);
     this.report({ type: 'workflow-checkpoint', workflow: this.definition.name, step: id });
     this.lastDone = id;
     return output;
@@ -327,9 +342,17 @@ export class Execution<I, O> {
     for (const entry of [...this.compensations].reverse()) {
       if (this.writer.halted) throw this.writer.halted;
       if (this.run.compensated.includes(entry.step)) continue;
-      const span = startSpan(`workflow ${this.definition.name} compensate ${entry.step}`, {
-        [names.ATTR_WORKFLOW_STEP]: entry.step,
-      });
+      // Linked to the span in which the step's effect succeeded, also from another process.
+      const undone = entry.span && [
+        { context: { ...entry.span, traceFlags: 1 }, attributes: { [names.ATTR_WORKFLOW_STEP]: entry.step } },
+      ];
+      const span = startSpan(
+        `workflow ${this.definition.name} compensate ${entry.step}`,
+        { [names.ATTR_WORKFLOW_STEP]: entry.step },
+        context.active(),
+        undefined,
+        undone,
+      );
       try {
         const active = span === undefined ? context.active() : trace.setSpan(context.active(), span);
         await context.with(active, () => entry.compensate(entry.output));

@@ -34,14 +34,23 @@ export interface StoredError {
   readonly step?: string | undefined;
 }
 
+/** Where a span is: enough to link to it from another trace or process. */
+export interface SpanRef {
+  readonly traceId: string;
+  readonly spanId: string;
+}
+
 /** Everything a store keeps about one workflow run: enough to inspect, resume or compensate it. JSON-serializable. */
 export interface WorkflowRun {
   readonly runId: string;
   readonly workflow: string;
   readonly status: RunStatus;
   readonly input: unknown;
-  /** Outputs of completed steps, by step id: a resumed run never redoes these. */
-  readonly steps: Readonly<Record<string, { readonly output: unknown }>>;
+  /**
+   * Outputs of completed steps, by step id: a resumed run never redoes these. `span` is the
+   * span in which the step's effect succeeded; its compensation's span links to it.
+   */
+  readonly steps: Readonly<Record<string, { readonly output: unknown; readonly span?: SpanRef }>>;
   /** Steps whose compensation has run, so a resumed compensation skips them. */
   readonly compensated: readonly string[];
   readonly result?: unknown;
@@ -60,7 +69,7 @@ export interface WorkflowRun {
   /** When the run was created, in ms since epoch. */
   readonly startedAt?: number;
   /** The span of the execution that last claimed the run (a resumed run's span links to it). */
-  readonly trace?: { readonly traceId: string; readonly spanId: string } | undefined;
+  readonly trace?: SpanRef | undefined;
   /** The execution holding the run, and until when (ms since epoch). */
   readonly owner?: string | undefined;
   readonly leaseExpiresAt?: number | undefined;

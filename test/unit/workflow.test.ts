@@ -66,6 +66,20 @@ describe('workflow', () => {
     });
   });
 
+  it("links each compensation's span to the span in which the step it undoes succeeded, kept in the checkpoint", async () => {
+    const store = new MemoryWorkflowStore();
+    await orderSaga([], () => true, { store })
+      .run('r-links', { item: 'desk' })
+      .catch(() => {});
+    const charged = tracing().byName('order.charge')[0]!.spanContext();
+    const undo = tracing().byName('workflow order compensate charge')[0]!;
+    expect(undo.links).toContainEqual(
+      expect.objectContaining({ context: expect.objectContaining({ traceId: charged.traceId, spanId: charged.spanId }) }),
+    );
+    // Kept with the checkpoint, so a compensation resumed in another process links to it too.
+    expect((await store.load('r-links'))!.run.steps.charge!.span).toEqual({ traceId: charged.traceId, spanId: charged.spanId });
+  });
+
   it('collects compensation errors in an AggregateError instead of losing them', async () => {
     const flow = workflow('w', async (ctx) => {
       await ctx.step('a', () => 1, { compensate: () => Promise.reject(new Error('undo a failed')) });
