@@ -44,12 +44,8 @@ export { type ResilienceOptions, ResiliencePipeline } from './pipeline/pipeline.
 export { Backoff, type BackoffFunction, type BackoffKind, type BackoffOptions, type Jitter } from './policies/backoff.js';
 export { Bulkhead, type BulkheadOptions } from './policies/bulkhead.js';
 export { type ChaosOptions, ChaosPolicy, chaosFaults, seededRandom } from './policies/chaos.js';
-export {
-  CircuitBreaker,
-  type CircuitBreakerOptions,
-  type CircuitIsolation,
-  type CircuitStateChange,
-} from './policies/circuit-breaker.js';
+export { CircuitBreaker } from './policies/circuit-breaker.js';
+export type { CircuitBreakerOptions, CircuitIsolation, CircuitStateChange } from './policies/circuit-breaker-options.js';
 export type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './policies/circuit-breaker-store.js';
 export { type Clock, MAX_TIMER_MS, type RandomSource, systemClock } from './policies/clock.js';
 export {

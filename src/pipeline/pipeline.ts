@@ -3,7 +3,8 @@ import { errorTypeOf } from '../classify/index.js';
 import { Bulkhead, type BulkheadOptions } from '../policies/bulkhead.js';
 import { type ChaosOptions, ChaosPolicy } from '../policies/chaos.js';
 import { endSpan, endWhenSettled, failSpan, startChildSpan, startSpan } from '../policies/child-span.js';
-import { CircuitBreaker, type CircuitBreakerOptions } from '../policies/circuit-breaker.js';
+import { CircuitBreaker } from '../policies/circuit-breaker.js';
+import type { CircuitBreakerOptions } from '../policies/circuit-breaker-options.js';
 import { type Clock, type RandomSource, systemClock } from '../policies/clock.js';
 import {
   Attempt,
