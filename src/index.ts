@@ -17,7 +17,7 @@ export {
   usageOf,
 } from './classify/index.js';
 export { idempotent } from './decorators/idempotent.js';
-export { type ResilientOptions, resilient } from './decorators/resilient.js';
+export { type AsyncMethod, type ResilientDecorator, type ResilientOptions, resilient } from './decorators/resilient.js';
 export { type TraceOptions, trace, traced } from './decorators/trace.js';
 export {
   IdempotencyConflictError,
@@ -41,6 +41,7 @@ export {
   pendingIdempotencyRecords,
 } from './idempotency/idempotent.js';
 export { type ResilienceOptions, ResiliencePipeline } from './pipeline/pipeline.js';
+export type { StreamOptions } from './pipeline/stream.js';
 export { Backoff, type BackoffFunction, type BackoffKind, type BackoffOptions, type Jitter } from './policies/backoff.js';
 export { Bulkhead, type BulkheadOptions } from './policies/bulkhead.js';
 export { type ChaosOptions, ChaosPolicy, chaosFaults, seededRandom } from './policies/chaos.js';

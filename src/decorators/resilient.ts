@@ -1,7 +1,23 @@
 import type { Attributes } from '@opentelemetry/api';
 import { PIPELINE_OPTIONS, type ResilienceOptions, ResiliencePipeline } from '../pipeline/pipeline.js';
+import { isAsyncGeneratorFunction, lazyStream } from '../pipeline/stream.js';
 import { functionOption, knownOptions } from '../policies/validate.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';
+
+/**
+ * What `@resilient` decorates: a method returning a promise, or a stream (an async
+ * generator or iterable). A synchronous method is refused at compile time — its
+ * decorated calls return a promise, which its type would hide.
+ */
+export type AsyncMethod = (this: any, ...args: any[]) => PromiseLike<unknown> | AsyncIterable<unknown>;
+
+/** The `@resilient(...)` decorator, in both flavours (TC39 standard and legacy `experimentalDecorators`). */
+export interface ResilientDecorator {
+  /** TC39 standard decorator. */
+  <M extends AsyncMethod>(method: M, context: ClassMethodDecoratorContext<any, M>): M;
+  /** Legacy `experimentalDecorators`. */
+  <M extends AsyncMethod>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<M>): any;
+}
 
 /** Options of {@link resilient}: the pipeline's, plus what only a wrapped function has. */
 export interface ResilientOptions<A extends unknown[] = unknown[]> extends ResilienceOptions {
@@ -30,15 +46,19 @@ function createPipeline(options: ResilientOptions<any>): ResiliencePipeline {
 }
 
 function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOptions<any>, pipeline: ResiliencePipeline) {
-  const wrapper = function (this: unknown, ...args: unknown[]): Promise<unknown> {
+  const generator = isAsyncGeneratorFunction(fn);
+  const wrapper = function (this: unknown, ...args: unknown[]): unknown {
     const name = options.name ?? nameOf(this);
     const signal = options.signal?.(args);
-    return pipeline.call(name, () => fn.apply(this, args), {
-      attributes: argumentsAttributes(options, args),
-      signal,
-      args,
-      self: this,
-    });
+    const call = () =>
+      pipeline.call(name, () => fn.apply(this, args), {
+        attributes: argumentsAttributes(options, args),
+        signal,
+        args,
+        self: this,
+      });
+    // An async generator's caller iterates the result at once: it gets a stream, not a promise.
+    return generator ? lazyStream(call) : call();
   };
   return preserveShape(wrapper, fn);
 }
@@ -63,11 +83,9 @@ function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOption
  * @throws TypeError/RangeError at decoration (wrapping) time for invalid options, naming
  *   the option and the value
  */
-export function resilient<A extends unknown[]>(
-  options?: ResilientOptions<A>,
-): (target: unknown, keyOrContext: unknown, descriptor?: PropertyDescriptor) => any;
+export function resilient<A extends unknown[]>(options?: ResilientOptions<A>): ResilientDecorator;
 /** Function form: returns `fn` wrapped by the pipeline of `options` (see the decorator form above). */
-export function resilient<F extends (...args: any[]) => Promise<unknown>>(fn: F, options?: ResilientOptions<Parameters<F>>): F;
+export function resilient<F extends AsyncMethod>(fn: F, options?: ResilientOptions<Parameters<F>>): F;
 export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: ResilientOptions<any>) {
   if (typeof first === 'function') {
     const options = second ?? {};
@@ -77,5 +95,5 @@ export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: 
   }
   const options = first ?? {};
   const pipeline = createPipeline(options);
-  return methodDecorator('resilient', (method, nameOf) => wrapResilient(method, nameOf, options, pipeline));
+  return methodDecorator('resilient', (method, nameOf) => wrapResilient(method, nameOf, options, pipeline)) as ResilientDecorator;
 }

@@ -1,5 +1,6 @@
 import { type Attributes, context, type Span, trace } from '@opentelemetry/api';
 import { errorTypeOf } from '../classify/index.js';
+import { usageOf } from '../classify/usage.js';
 import { Bulkhead, type BulkheadOptions } from '../policies/bulkhead.js';
 import { type ChaosOptions, ChaosPolicy } from '../policies/chaos.js';
 import { endSpan, endWhenSettled, startChildSpan, startSpan } from '../policies/child-span.js';
@@ -28,6 +29,8 @@ import { recordAttemptDuration } from '../telemetry/metrics.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, recordFailure, tracingPropagatesContext } from '../telemetry/spans.js';
 import { ATTEMPT_KEY, publishing, withScope } from './current-attempt.js';
+import { deliverStream, endAttemptSpan, PrimedStream, type StreamOptions, StreamSettings, streamingStep } from './stream.js';
+import { callUsage, recordUsage } from './usage-tally.js';
 
 /**
  * Options of {@link ResiliencePipeline}, `@resilient` and `resilient(fn)`. Every policy
@@ -91,6 +94,13 @@ export interface ResilienceOptions {
   readonly clock?: Clock;
   /** Random source for jitter of the retry this pipeline creates (default `Math.random`). */
   readonly random?: RandomSource;
+  /**
+   * Streamed results (async iterables, `ReadableStream`, the AI SDK's `streamText`
+   * result): their timeouts and replay ({@link StreamOptions}); default `{}` — an
+   * attempt is retried until its first chunk, never replayed after it. `false` hands a
+   * stream back untouched (the attempt ends when the stream is returned).
+   */
+  readonly stream?: StreamOptions | false;
 }
 
 /** The option names of {@link ResilienceOptions}. */
@@ -108,6 +118,7 @@ export const PIPELINE_OPTIONS: readonly string[] = [
   'attemptSpans',
   'clock',
   'random',
+  'stream',
 ];
 
 type Step = (ctx: Attempt) => Promise<unknown>;
@@ -283,7 +294,8 @@ export class ResiliencePipeline {
     // The attempt (its span, its count) starts once they admitted it: a rejection sent
     // nothing, so it is an event on the call span with no attempt span.
     // fallback → total timeout → retry|hedging → breaker → rate limiter → bulkhead → [attempt] → attempt timeout → chaos
-    const inner = compose(present([attempt, ...chaos]), runWork);
+    const streams = options.stream === false ? undefined : new StreamSettings(options.stream ?? {}, clock ?? systemClock);
+    const inner = compose(present([attempt, ...chaos]), streams === undefined ? runWork : streamingStep(streams));
     this.chain = compose(present([this.fallback, total, repeater, this.circuitBreaker, this.rateLimiter, this.bulkhead]), (ctx) =>
       this.attempt(ctx, inner),
     );
@@ -322,8 +334,10 @@ export class ResiliencePipeline {
       // No SDK registered: no spans, no OpenTelemetry context — only the policies run.
       const ctx = new Attempt(new Call(name, work, undefined, undefined, args, self), 1, slot, Infinity, scope);
       // With overlapping attempts each attempt stores its own scope; else the call does, once.
-      const promise = this.overlappingAttempts ? this.chain(ctx) : withScope(scope, this.chain, ctx);
-      return raceCaller(promise as Promise<T>, signal, slot);
+      const run = (c: Attempt) => (this.overlappingAttempts ? this.chain(c) : withScope(scope, this.chain, c));
+      return raceCaller(run(ctx), signal, slot).then((value) =>
+        value instanceof PrimedStream ? deliverStream(value, this.replayer(ctx, run)) : value,
+      ) as Promise<T>;
     }
     const parent = context.active();
     const span = startSpan(name, this.attributesOf(name, attributes), parent, tracer);
@@ -338,7 +352,14 @@ export class ResiliencePipeline {
     if (span === undefined) return promise;
     return promise.then(
       (value) => {
-        this.finish(span, call, call.outcome ?? 'success');
+        if (value instanceof PrimedStream) {
+          const again = this.replayer(ctx, (c) => context.with(otelContext, run, undefined, c));
+          return deliverStream(value, again, (failure) => {
+            if (failure !== undefined) recordFailure(span, failure.error, errorTypeOf(failure.error));
+            this.finish(span, call, failure === undefined ? (call.outcome ?? 'success') : 'failure');
+          }) as T;
+        }
+        this.finish(span, call, call.outcome ?? 'success', value);
         return value;
       },
       (error: unknown) => {
@@ -347,6 +368,14 @@ export class ResiliencePipeline {
         throw error;
       },
     );
+  }
+
+  /** Runs the call again from its next attempt (a stream's `replay`), while retries are left. */
+  private replayer(ctx: Attempt, run: (ctx: Attempt) => Promise<unknown>): () => Promise<unknown> {
+    return () =>
+      ctx.call.attempts > (this.retry?.maxRetries ?? 0)
+        ? Promise.reject(new RangeError('no retries left to replay the stream'))
+        : run(ctx.withAttempt(ctx.call.attempts + 1));
   }
 
   private attributesOf(name: string, extra: Attributes | undefined): Attributes {
@@ -359,7 +388,8 @@ export class ResiliencePipeline {
     return attributes;
   }
 
-  private finish(span: Span, call: Call, outcome: string): void {
+  private finish(span: Span, call: Call, outcome: string, value?: unknown): void {
+    recordUsage(span, callUsage(call) ?? (this.attemptSpans ? undefined : usageOf(value)));
     try {
       span.setAttributes({ [names.ATTR_ATTEMPTS]: call.attempts, [names.ATTR_OUTCOME]: outcome });
     } catch {
@@ -407,7 +437,7 @@ export class ResiliencePipeline {
     } else {
       promise = context.with(attemptContext, () => withScope(scoped.scope, inner, scoped));
     }
-    if (this.hedging === undefined) return endWhenSettled(span, promise);
+    if (this.hedging === undefined) return endAttemptSpan(span, call, promise);
     return this.endHedgedAttempt(span, ctx, promise);
   }
 

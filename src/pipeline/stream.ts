@@ -1,0 +1,481 @@
+/**
+ * Streamed results under a pipeline: async iterables (async generators, the openai
+ * SDK's `stream: true`), web `ReadableStream`s, and the AI SDK's `streamText` result.
+ *
+ * An attempt of a streamed call lasts until its first chunk: the attempt's work is
+ * called, its stream opened and read up to the first chunk (or its end) inside the
+ * pipeline, so everything that fails before any output reached the caller is retried
+ * like any failed call. Once a chunk is handed to the caller the attempt is over for
+ * the policies, but its span stays open until the stream ends; an error after that is
+ * recorded on it with the number of chunks delivered, and thrown to the caller — not
+ * replayed (a replayed half-answer duplicates text and tokens) unless `replay` is on.
+ * This file is longer than most: the attempt side (priming) and the caller side (the
+ * guarded iterator with its idle timeout, usage and span ends) are one protocol.
+ */
+import type { Span } from '@opentelemetry/api';
+import { errorTypeOf } from '../classify/index.js';
+import { type TokenUsage, usageOf } from '../classify/usage.js';
+import { endSpan } from '../policies/child-span.js';
+import type { Clock } from '../policies/clock.js';
+import { type Attempt, type Call, invoke, SignalSlot } from '../policies/context.js';
+import { TimeoutError } from '../policies/errors.js';
+import { USAGE_LATER } from '../policies/usage-source.js';
+import { booleanOption, knownOptions, numberOption } from '../policies/validate.js';
+import * as names from '../telemetry/names.js';
+import { recordFailure } from '../telemetry/spans.js';
+import { addUsage, recordUsage } from './usage-tally.js';
+
+/** Options of streamed results (`stream` of `@resilient` / the pipeline). */
+export interface StreamOptions {
+  /**
+   * Longest wait in ms from an attempt's start to its stream's first chunk (>= 1); an
+   * attempt that waits longer is aborted with a `TimeoutError` of scope `first_chunk`
+   * and retried. `false`: none (the default; `attemptTimeoutMs` bounds the same wait).
+   */
+  readonly firstChunkTimeoutMs?: number | false;
+  /**
+   * Longest gap in ms between two chunks once the stream has started (>= 1); the stream
+   * is aborted with a `TimeoutError` of scope `idle`. `false`: none (the default).
+   */
+  readonly idleTimeoutMs?: number | false;
+  /**
+   * `true` to run the call again when its stream fails after the first chunk (as long
+   * as retries are left): the caller then receives the new stream from its start,
+   * after the chunks it already has — duplicates included. Default `false`: the error is
+   * thrown to the caller.
+   */
+  readonly replay?: boolean;
+}
+
+/** The validated stream options of one pipeline. */
+export class StreamSettings {
+  readonly firstChunkTimeoutMs: number | undefined;
+  readonly idleTimeoutMs: number | undefined;
+  readonly replay: boolean;
+
+  /** @throws TypeError/RangeError naming the option */
+  constructor(
+    options: StreamOptions,
+    readonly clock: Clock,
+  ) {
+    knownOptions('stream.', options, ['firstChunkTimeoutMs', 'idleTimeoutMs', 'replay']);
+    const ms = (option: 'firstChunkTimeoutMs' | 'idleTimeoutMs') =>
+      options[option] === undefined || options[option] === false
+        ? undefined
+        : numberOption(`stream.${option}`, options[option], 0, { min: 1 });
+    this.firstChunkTimeoutMs = ms('firstChunkTimeoutMs');
+    this.idleTimeoutMs = ms('idleTimeoutMs');
+    this.replay = booleanOption('stream.replay', options.replay, false);
+  }
+}
+
+/** How the caller receives the stream back: the shape the work returned. */
+type Shape = 'iterable' | 'readable' | 'ai-sdk';
+
+/** Parts of an AI SDK `fullStream` that are bookkeeping, not output: they do not end the retryable phase. */
+const AI_SDK_PREAMBLE = new Set(['start', 'start-step', 'text-start', 'reasoning-start', 'raw', 'stream-start']);
+
+function isObject(value: unknown): value is Record<PropertyKey, any> {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function';
+}
+
+/** The AI SDK's `streamText` result: it has both `textStream` and `fullStream`. */
+function isAiSdkStream(value: Record<PropertyKey, any>): boolean {
+  return 'fullStream' in value && 'textStream' in value;
+}
+
+/** The stream a work's result is, with its shape, or undefined when it is a plain value. */
+function sourceOf(value: unknown): { iterator: AsyncIterator<unknown>; shape: Shape } | undefined {
+  if (!isObject(value)) return undefined;
+  try {
+    if (isAiSdkStream(value)) return { iterator: value.fullStream[Symbol.asyncIterator](), shape: 'ai-sdk' };
+    if (typeof value[Symbol.asyncIterator] === 'function') {
+      const shape = typeof ReadableStream !== 'undefined' && value instanceof ReadableStream ? 'readable' : 'iterable';
+      return { iterator: value[Symbol.asyncIterator](), shape };
+    }
+  } catch {
+    // A result whose stream cannot be opened is handed back as it is.
+  }
+  return undefined;
+}
+
+/** The error an AI SDK part carries (`error` parts carry the real `APICallError`), if any. */
+function partError(shape: Shape, chunk: unknown): { error: unknown } | undefined {
+  if (shape !== 'ai-sdk' || !isObject(chunk)) return undefined;
+  if (chunk.type === 'error') return { error: chunk.error };
+  return undefined;
+}
+
+/**
+ * The token usage a stream's chunk reports, merged with what earlier chunks did: the
+ * openai last chunk (`include_usage`), the AI SDK `finish` part (`totalUsage`),
+ * Anthropic's `message_start` (input) and `message_delta` (output so far).
+ */
+export function chunkUsage(chunk: unknown, prior: TokenUsage | undefined): TokenUsage | undefined {
+  if (!isObject(chunk)) return prior;
+  try {
+    if (chunk.type === 'message_start') return usageOf(chunk.message) ?? prior;
+    if (chunk.type === 'message_delta' && isObject(chunk.usage)) {
+      const output = chunk.usage.output_tokens;
+      const input = typeof chunk.usage.input_tokens === 'number' ? chunk.usage.input_tokens : prior?.inputTokens;
+      return typeof output === 'number' && input !== undefined ? { inputTokens: input, outputTokens: output } : prior;
+    }
+    if (chunk.usage === undefined && chunk.totalUsage === undefined) return prior;
+    return usageOf(chunk) ?? prior;
+  } catch {
+    return prior;
+  }
+}
+
+/** `promise`, or a rejection with a `TimeoutError` of `scope` after `ms` (aborting `slot`). */
+function withTimer<T>(
+  promise: Promise<T>,
+  ms: number | undefined,
+  scope: 'first_chunk' | 'idle',
+  ctx: Attempt,
+  slot: SignalSlot,
+  clock: Clock,
+): Promise<T> {
+  if (ms === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimeout(() => {
+      const error = new TimeoutError(scope, ms);
+      if (ctx.recording) ctx.report({ type: 'timeout', scope, timeoutMs: ms });
+      slot.abort(error);
+      reject(error);
+    }, ms);
+    promise.then(
+      (value) => {
+        clock.clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clock.clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Closes a source we stop reading; its own failure to close is not the caller's. */
+function closeSource(iterator: AsyncIterator<unknown>): void {
+  try {
+    iterator.return?.()?.then(undefined, () => {});
+  } catch {
+    // As above.
+  }
+}
+
+/**
+ * One attempt's stream, read up to its first chunk: what the attempt resolved with.
+ * Its span (handed over by the pipeline) stays open until the stream ends.
+ */
+export class PrimedStream {
+  /** The attempt span, ended by {@link PrimedStream.end}. */
+  span: Span | undefined = undefined;
+  /** Chunks handed to the caller. */
+  delivered = 0;
+  usage: TokenUsage | undefined = undefined;
+  private ended = false;
+  private readonly usageListeners: Array<(usage: TokenUsage | undefined) => void> = [];
+
+  constructor(
+    readonly iterator: AsyncIterator<unknown>,
+    /** Chunks read ahead while looking for the first chunk of output (AI SDK preamble parts, then that chunk). */
+    readonly head: IteratorResult<unknown>[],
+    readonly shape: Shape,
+    readonly original: unknown,
+    readonly ctx: Attempt,
+    readonly slot: SignalSlot,
+    /** The cancellation of the layers outside the work (the caller's, the timeouts'). */
+    readonly outer: SignalSlot,
+    readonly settings: StreamSettings,
+  ) {}
+
+  /** Registers a reader of the usage known once the stream ends (the rate limiter's reconciliation). */
+  [USAGE_LATER](listener: (usage: TokenUsage | undefined) => void): void {
+    this.usageListeners.push(listener);
+  }
+
+  /** Takes one chunk (or the end) from the source, bounded by the idle timeout. */
+  read(): Promise<IteratorResult<unknown>> {
+    const head = this.head.shift();
+    if (head !== undefined) return Promise.resolve(head);
+    const next = this.iterator.next();
+    const { idleTimeoutMs, clock } = this.settings;
+    return withTimer(next, idleTimeoutMs, 'idle', this.ctx, this.slot, clock);
+  }
+
+  /** Notes a chunk handed to the caller. */
+  saw(chunk: unknown): void {
+    this.delivered++;
+    this.usage = chunkUsage(chunk, this.usage);
+  }
+
+  /** Ends the attempt: usage and chunk count on its span, the failure if any; idempotent. */
+  end(failure: { error: unknown } | undefined, cancelled = false): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (failure !== undefined || cancelled) {
+      this.slot.abort(failure?.error ?? new Error('stream cancelled by its reader'));
+      closeSource(this.iterator);
+    }
+    addUsage(this.ctx.call, this.usage);
+    for (const listener of this.usageListeners.splice(0)) {
+      try {
+        listener(this.usage);
+      } catch {
+        // A listener's failure never breaks the stream.
+      }
+    }
+    const span = this.span;
+    if (span === undefined) return;
+    try {
+      span.setAttribute(names.ATTR_STREAM_CHUNKS, this.delivered);
+      if (cancelled) span.setAttribute(names.ATTR_STREAM_CANCELLED, true);
+      recordUsage(span, this.usage);
+    } catch {
+      // Instrumentation must never break the user's call.
+    }
+    if (failure !== undefined) recordFailure(span, failure.error, errorTypeOf(failure.error));
+    endSpan(span);
+  }
+}
+
+/**
+ * The innermost step of a pipeline with streams on: calls the work with a cancellation
+ * layer of its own (aborted by the stream timeouts, or when the caller stops reading),
+ * and when it returns a stream, reads it up to the first chunk of output within
+ * `firstChunkTimeoutMs`. Resolves with a {@link PrimedStream}, or the plain result.
+ */
+export function streamingStep(settings: StreamSettings): (ctx: Attempt) => Promise<unknown> {
+  return (ctx) => {
+    const slot = new SignalSlot(ctx.slot);
+    const actx = ctx.withSlot(slot);
+    ctx.scope.current = actx;
+    const started = settings.firstChunkTimeoutMs === undefined ? 0 : settings.clock.now();
+    return invoke(ctx.call.work, actx).then((value) => {
+      const source = sourceOf(value);
+      if (source === undefined) return value;
+      const left =
+        settings.firstChunkTimeoutMs === undefined
+          ? undefined
+          : Math.max(1, settings.firstChunkTimeoutMs - (settings.clock.now() - started));
+      const reading = readHead(source.iterator, source.shape);
+      return withTimer(reading, left, 'first_chunk', actx, slot, settings.clock).then(
+        (head) => new PrimedStream(source.iterator, head, source.shape, value, actx, slot, ctx.slot, settings),
+        (error: unknown) => {
+          slot.abort(error);
+          closeSource(source.iterator);
+          throw error;
+        },
+      );
+    });
+  };
+}
+
+/** Reads `iterator` up to its first chunk of output (or its end); throws an AI SDK error part's error. */
+async function readHead(iterator: AsyncIterator<unknown>, shape: Shape): Promise<IteratorResult<unknown>[]> {
+  const head: IteratorResult<unknown>[] = [];
+  for (;;) {
+    const result = await iterator.next();
+    const failed = result.done ? undefined : partError(shape, result.value);
+    if (failed !== undefined) throw failed.error;
+    head.push(result);
+    if (result.done || shape !== 'ai-sdk' || !AI_SDK_PREAMBLE.has((result.value as { type?: unknown })?.type as string)) {
+      return head;
+    }
+  }
+}
+
+/** What the caller's stream does when it ends: the pipeline finishes the call span. */
+export type StreamEnd = (failure: { error: unknown } | undefined) => void;
+
+/**
+ * The caller's side of a streamed call: an async iterator over the current attempt's
+ * chunks that ends the attempt (and the call) when the stream ends, fails or is
+ * abandoned, and replays the call when `replay` is on and retries are left.
+ */
+class GuardedStream implements AsyncIterableIterator<unknown> {
+  private done = false;
+
+  constructor(
+    private current: PrimedStream,
+    private readonly restart: (() => Promise<unknown>) | undefined,
+    private readonly onEnd: StreamEnd | undefined,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<unknown>> {
+    if (this.done) return { done: true, value: undefined };
+    for (;;) {
+      const current = this.current;
+      let result: IteratorResult<unknown>;
+      try {
+        result = await current.read();
+        const failed = result.done ? undefined : partError(current.shape, result.value);
+        if (failed !== undefined) throw failed.error;
+      } catch (error) {
+        current.end({ error });
+        if (await this.replayed()) continue;
+        this.finish({ error });
+        throw error;
+      }
+      if (result.done) {
+        current.end(undefined);
+        this.finish(undefined);
+        return result;
+      }
+      current.saw(result.value);
+      return result;
+    }
+  }
+
+  async return(value?: unknown): Promise<IteratorResult<unknown>> {
+    if (!this.done) {
+      this.current.end(undefined, true);
+      this.finish(undefined);
+    }
+    return { done: true, value };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<unknown>> {
+    if (!this.done) {
+      this.current.end({ error });
+      this.finish({ error });
+    }
+    throw error;
+  }
+
+  /** With `replay` on, runs the call again and continues with the new stream; false when it cannot. */
+  private async replayed(): Promise<boolean> {
+    if (this.restart === undefined || !this.current.settings.replay || this.current.outer.aborted) return false;
+    let next: unknown;
+    try {
+      next = await this.restart();
+    } catch {
+      return false; // the replay failed too: the caller gets the stream's own error
+    }
+    if (!(next instanceof PrimedStream)) return false;
+    this.current = next;
+    return true;
+  }
+
+  private finish(failure: { error: unknown } | undefined): void {
+    this.done = true;
+    try {
+      this.onEnd?.(failure);
+    } catch {
+      // Instrumentation must never break the user's call.
+    }
+  }
+}
+
+/** A `ReadableStream` reading `iterator`; cancelling it returns the iterator. */
+function toReadable(iterable: AsyncIterable<unknown>): ReadableStream<unknown> {
+  const iterator = iterable[Symbol.asyncIterator]();
+  return new ReadableStream<unknown>(
+    {
+      async pull(controller) {
+        const result = await iterator.next();
+        if (result.done) controller.close();
+        else controller.enqueue(result.value);
+      },
+      async cancel(reason) {
+        await iterator.return?.(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** AI SDK text parts carry `text` (AI SDK 5+) or `textDelta` (4). */
+async function* textOf(parts: AsyncIterable<unknown>): AsyncGenerator<string> {
+  for await (const part of parts) {
+    if (isObject(part) && part.type === 'text-delta') yield (part.text ?? part.textDelta) as string;
+  }
+}
+
+/**
+ * The stream the caller receives for `primed`, in the shape the work returned: an
+ * async iterator, a `ReadableStream`, or the AI SDK result whose `fullStream` and
+ * `textStream` read the guarded stream (read one of them: they share it). `restart`
+ * runs the call again (for `replay`), `onEnd` is told when the stream is over.
+ */
+export function deliverStream(primed: PrimedStream, restart: (() => Promise<unknown>) | undefined, onEnd?: StreamEnd): unknown {
+  const guarded = new GuardedStream(primed, restart, onEnd);
+  if (primed.shape === 'iterable') return guarded;
+  if (primed.shape === 'readable') return toReadable(guarded);
+  const original = primed.original as object;
+  return new Proxy(original, {
+    get(target, key) {
+      if (key === 'fullStream') return toReadable(guarded);
+      if (key === 'textStream') return toReadable(textOf(guarded));
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** Whether `fn` is an async generator function (its calls return a stream at once, not a promise). */
+export function isAsyncGeneratorFunction(fn: unknown): boolean {
+  return typeof fn === 'function' && fn.constructor?.name === 'AsyncGeneratorFunction';
+}
+
+/**
+ * An async iterator returned at once for a call that resolves to a stream (a wrapped
+ * async generator: `for await (const t of tokens())` needs an iterable, not a promise).
+ * The call starts on the first `next()`.
+ */
+export function lazyStream(start: () => Promise<unknown>): AsyncIterableIterator<unknown> {
+  let inner: Promise<AsyncIterator<unknown>> | undefined;
+  const open = () =>
+    (inner ??= start().then((value) => {
+      const iterable = value as AsyncIterable<unknown>;
+      return iterable[Symbol.asyncIterator]();
+    }));
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next: () => open().then((it) => it.next()),
+    return: async (value?: unknown) => {
+      if (inner === undefined) return { done: true, value };
+      const it = await inner;
+      return (await it.return?.(value)) ?? { done: true, value };
+    },
+    throw: async (error?: unknown) => {
+      const it = await open();
+      if (it.throw === undefined) throw error;
+      return it.throw(error);
+    },
+  };
+}
+
+/**
+ * Ends an attempt span once the attempt settles: failed, with its usage, or — for a
+ * stream — handed to the stream, which ends it with its last chunk.
+ */
+export function endAttemptSpan<T>(span: Span, call: Call, promise: Promise<T>): Promise<T> {
+  return promise.then(
+    (value) => {
+      if (value instanceof PrimedStream) {
+        value.span = span;
+        return value;
+      }
+      const usage = usageOf(value);
+      recordUsage(span, usage);
+      addUsage(call, usage);
+      endSpan(span);
+      return value;
+    },
+    (error: unknown) => {
+      recordFailure(span, error, errorTypeOf(error));
+      endSpan(span);
+      throw error;
+    },
+  );
+}
