@@ -81,6 +81,12 @@ export {
   type RetryOptions,
   RetryPolicy,
 } from './policies/retry.js';
+export {
+  MemoryRetryBudgetStore,
+  RetryBudget,
+  type RetryBudgetOptions,
+  type RetryBudgetStore,
+} from './policies/retry-budget.js';
 export { type TimeoutOptions, TimeoutPolicy } from './policies/timeout.js';
 export { CorruptRecordError } from './stores/corrupt-record-error.js';
 export { SpanClockProcessor, spanClockNow } from './telemetry/clock.js';

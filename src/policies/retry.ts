@@ -4,6 +4,7 @@ import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
 import { type Clock, type RandomSource, sleep, systemClock, wallTime } from './clock.js';
 import { type Attempt, notify, StandalonePolicy } from './context.js';
 import { isPolicyRejection, RetriesExhaustedError } from './errors.js';
+import { RetryBudget } from './retry-budget.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption } from './validate.js';
 
 /** A retry about to be made, as given to {@link RetryOptions.onRetry}. */
@@ -63,6 +64,11 @@ export interface RetryOptions extends BackoffOptions {
    * thrown unchanged, so `instanceof` and `status` checks keep working.
    */
   readonly wrapErrors?: boolean;
+  /**
+   * A {@link RetryBudget} shared by every call to the dependency: a retry is made only
+   * while it has tokens (else the call gives up with reason `'budget'`). Default: none.
+   */
+  readonly budget?: RetryBudget;
   /** Called once before each retry's wait. Its errors are ignored. */
   readonly onRetry?: (info: RetryInfo) => void;
   /** Called once when the call fails for good through this policy (not for the caller's abort). Its errors are ignored. */
@@ -83,6 +89,7 @@ const RETRY_OPTIONS = [
   'onGiveUp',
   'clock',
   'random',
+  'budget',
   'backoff',
   'baseDelayMs',
   'maxDelayMs',
@@ -93,6 +100,8 @@ const RETRY_OPTIONS = [
 interface RetryState {
   readonly errors: unknown[] | undefined;
   readonly delays: DelaySequence | undefined;
+  /** What the retry that led to this attempt took from the budget (0 without one). */
+  readonly cost: number;
 }
 
 const classifyAt = classifyError as (error: unknown, options?: { nowMs?: number }) => ErrorClassification;
@@ -128,6 +137,7 @@ export class RetryPolicy extends StandalonePolicy {
   readonly maxRetryAfterMs: number;
   readonly wrapErrors: boolean;
   readonly backoff: Backoff;
+  readonly budget: RetryBudget | undefined;
   private readonly retryOn: ((error: unknown, attempt: number) => boolean) | undefined;
   private readonly retryOnResult: ((result: unknown, attempt: number) => boolean) | undefined;
   private readonly onRetry: ((info: RetryInfo) => void) | undefined;
@@ -145,6 +155,10 @@ export class RetryPolicy extends StandalonePolicy {
     });
     this.wrapErrors = booleanOption('retry.wrapErrors', options.wrapErrors, false);
     this.backoff = new Backoff(options, 'retry.');
+    if (options.budget !== undefined && !(options.budget instanceof RetryBudget)) {
+      throw new TypeError(`Invalid option retry.budget: expected a RetryBudget, got ${String(options.budget)}`);
+    }
+    this.budget = options.budget;
     this.retryOn = functionOption('retry.retryOn', options.retryOn);
     this.retryOnResult = functionOption('retry.retryOnResult', options.retryOnResult);
     this.onRetry = functionOption('retry.onRetry', options.onRetry);
@@ -166,12 +180,19 @@ export class RetryPolicy extends StandalonePolicy {
   private attempt<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, actx: Attempt, state: RetryState | undefined): Promise<T> {
     const onError = (error: unknown) => this.afterFailure(ctx, next, actx.attempt, state, error, false);
     const retryOnResult = this.retryOnResult;
+    const budget = this.budget;
+    if (budget !== undefined && retryOnResult === undefined) {
+      return next(actx).then((value) => {
+        budget.succeeded(state?.cost ?? 0);
+        return value;
+      }, onError);
+    }
     if (retryOnResult === undefined) return next(actx).then(undefined, onError);
-    return next(actx).then(
-      (result) =>
-        retryOnResult(result, actx.attempt) ? this.afterFailure(ctx, next, actx.attempt, state, result, true) : result,
-      onError,
-    );
+    return next(actx).then((result) => {
+      if (retryOnResult(result, actx.attempt)) return this.afterFailure(ctx, next, actx.attempt, state, result, true);
+      budget?.succeeded(state?.cost ?? 0);
+      return result;
+    }, onError);
   }
 
   /**
@@ -221,6 +242,30 @@ export class RetryPolicy extends StandalonePolicy {
     if (ctx.deadline !== Infinity && this.clock.now() + delayMs >= ctx.deadline) {
       return this.giveUp(ctx, attempt, errors, 'deadline', failure, isResult, retryAfterMs);
     }
+    if (this.budget !== undefined) {
+      const budget = this.budget;
+      const cost = isResult ? budget.retryCost : budget.costOf(failure);
+      const granted = budget.acquire(cost);
+      const go = (ok: boolean) =>
+        ok
+          ? this.retryAfter(ctx, next, attempt, { errors, delays, cost }, failure, isResult, delayMs, retryAfterMs)
+          : this.giveUp<T>(ctx, attempt, errors, 'budget', failure, isResult, retryAfterMs);
+      return typeof granted === 'boolean' ? go(granted) : granted.then(go);
+    }
+    return this.retryAfter(ctx, next, attempt, { errors, delays, cost: 0 }, failure, isResult, delayMs, retryAfterMs);
+  }
+
+  /** Reports the retry, tells `onRetry`, waits `delayMs` and runs the next attempt. */
+  private retryAfter<T>(
+    ctx: Attempt,
+    next: (ctx: Attempt) => Promise<T>,
+    attempt: number,
+    nextState: RetryState,
+    failure: unknown,
+    isResult: boolean,
+    delayMs: number,
+    retryAfterMs: number | undefined,
+  ): Promise<T> {
     const delaySource = retryAfterMs === undefined ? 'backoff' : 'retry-after';
     if (ctx.recording) {
       ctx.report({ type: 'retry', attempt, delayMs, delaySource, errorType: isResult ? 'result' : errorTypeOf(failure) });
@@ -229,7 +274,6 @@ export class RetryPolicy extends StandalonePolicy {
       const outcome = isResult ? { result: failure } : { error: failure };
       notify(this.onRetry, { attempt, ...outcome, delayMs, delaySource, operation: ctx.operation });
     }
-    const nextState: RetryState = { errors, delays };
     const again = () => {
       if (ctx.slot.aborted) throw ctx.slot.abortReason;
       return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState);
