@@ -199,8 +199,7 @@ export class PrimedStream {
 
   /** Takes one chunk (or the end) from the source, bounded by the idle timeout. */
   read(): Promise<IteratorResult<unknown>> {
-    const head = this.head.shift();
-    if (head !== undefined) return Promise.resolve(head);
+    if (this.head.length > 0) return Promise.resolve(this.head.shift()!);
     const next = this.iterator.next();
     const { idleTimeoutMs, clock } = this.settings;
     return withTimer(next, idleTimeoutMs, 'idle', this.ctx, this.slot, clock);
@@ -217,7 +216,7 @@ export class PrimedStream {
     if (this.ended) return;
     this.ended = true;
     if (failure !== undefined || cancelled) {
-      this.slot.abort(failure?.error ?? new Error('stream cancelled by its reader'));
+      if (this.slot !== this.outer) this.slot.abort(failure?.error ?? new Error('stream cancelled by its reader'));
       closeSource(this.iterator);
     }
     addUsage(this.ctx.call, this.usage);
@@ -249,9 +248,11 @@ export class PrimedStream {
  * `firstChunkTimeoutMs`. Resolves with a {@link PrimedStream}, or the plain result.
  */
 export function streamingStep(settings: StreamSettings): (ctx: Attempt) => Promise<unknown> {
+  const timed = settings.firstChunkTimeoutMs !== undefined || settings.idleTimeoutMs !== undefined;
   return (ctx) => {
-    const slot = new SignalSlot(ctx.slot);
-    const actx = ctx.withSlot(slot);
+    // A layer of its own only where a stream timeout must abort the work's signal; else the source's return() ends it.
+    const slot = timed ? new SignalSlot(ctx.slot) : ctx.slot;
+    const actx = timed ? ctx.withSlot(slot) : ctx;
     ctx.scope.current = actx;
     const started = settings.firstChunkTimeoutMs === undefined ? 0 : settings.clock.now();
     return invoke(ctx.call.work, actx).then((value) => {
@@ -265,7 +266,7 @@ export function streamingStep(settings: StreamSettings): (ctx: Attempt) => Promi
       return withTimer(reading, left, 'first_chunk', actx, slot, settings.clock).then(
         (head) => new PrimedStream(source.iterator, head, source.shape, value, actx, slot, ctx.slot, settings),
         (error: unknown) => {
-          slot.abort(error);
+          if (timed) slot.abort(error);
           closeSource(source.iterator);
           throw error;
         },
@@ -309,30 +310,37 @@ class GuardedStream implements AsyncIterableIterator<unknown> {
     return this;
   }
 
-  async next(): Promise<IteratorResult<unknown>> {
-    if (this.done) return { done: true, value: undefined };
-    for (;;) {
-      const current = this.current;
-      let result: IteratorResult<unknown>;
-      try {
-        result = await current.read();
-        const failed = result.done ? undefined : partError(current.shape, result.value);
-        if (failed !== undefined) throw failed.error;
-      } catch (error) {
-        current.end({ error });
-        if (await this.replayed()) continue;
-        this.finish({ error });
-        throw error;
-      }
-      if (result.done) {
-        current.end(undefined);
-        this.finish(undefined);
-        return result;
-      }
-      current.saw(result.value);
+  /** Written as promise continuations rather than an async loop: a chunk costs one derived promise. */
+  next(): Promise<IteratorResult<unknown>> {
+    if (this.done) return Promise.resolve({ done: true, value: undefined });
+    let read: Promise<IteratorResult<unknown>>;
+    try {
+      read = this.current.read();
+    } catch (error) {
+      read = Promise.reject(error);
+    }
+    return read.then(this.onChunk, this.onError);
+  }
+
+  private readonly onChunk = (result: IteratorResult<unknown>): IteratorResult<unknown> | Promise<IteratorResult<unknown>> => {
+    const current = this.current;
+    if (result.done) {
+      current.end(undefined);
+      this.finish(undefined);
       return result;
     }
-  }
+    const failed = partError(current.shape, result.value);
+    if (failed !== undefined) return this.onError(failed.error);
+    current.saw(result.value);
+    return result;
+  };
+
+  private readonly onError = async (error: unknown): Promise<IteratorResult<unknown>> => {
+    this.current.end({ error });
+    if (await this.replayed()) return this.next();
+    this.finish({ error });
+    throw error;
+  };
 
   async return(value?: unknown): Promise<IteratorResult<unknown>> {
     if (!this.done) {
