@@ -19,7 +19,7 @@ import { endSpan } from '../policies/child-span.js';
 import type { Clock } from '../policies/clock.js';
 import { type Attempt, type Call, invoke, SignalSlot } from '../policies/context.js';
 import { TimeoutError } from '../policies/errors.js';
-import { USAGE_LATER } from '../policies/usage-source.js';
+import { ON_STREAM_END } from '../policies/streamed-result.js';
 import { booleanOption, knownOptions, numberOption } from '../policies/validate.js';
 import * as names from '../telemetry/names.js';
 import { recordFailure } from '../telemetry/spans.js';
@@ -192,8 +192,8 @@ export class PrimedStream {
     readonly settings: StreamSettings,
   ) {}
 
-  /** Registers a reader of the usage known once the stream ends (the rate limiter's reconciliation). */
-  [USAGE_LATER](listener: (usage: TokenUsage | undefined) => void): void {
+  /** Registers a reader of the stream's end and its usage (the bulkhead's release, the rate limiter's reconciliation). */
+  [ON_STREAM_END](listener: (usage: TokenUsage | undefined) => void): void {
     this.usageListeners.push(listener);
   }
 

@@ -5,7 +5,7 @@ import { type Clock, sleep, systemClock, wallTime } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { RateLimitedError } from './errors.js';
 import { type BucketLimit, MemoryRateLimitStore, type RateLimitStore } from './rate-limit-store.js';
-import { whenUsage } from './usage-source.js';
+import { whenUsage } from './streamed-result.js';
 import {
   booleanOption,
   choiceOption,

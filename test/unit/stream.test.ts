@@ -166,6 +166,19 @@ describe('streams under a pipeline', () => {
     expect(tracing().byName('chat attempt 1')[0]?.attributes).toMatchObject({ 'gen_ai.usage.input_tokens': 4 });
   });
 
+  it('a bulkhead holds the slot of a stream until the stream ends', async () => {
+    const pipeline = new ResiliencePipeline({ retry: false, bulkhead: { maxConcurrent: 1, maxQueue: 0 } });
+    const stream = (await pipeline.execute(async function* () {
+      yield 1;
+      yield 2;
+    })) as AsyncIterable<number>;
+    expect(pipeline.bulkhead?.active).toBe(1);
+    await expect(pipeline.execute(async () => 'x')).rejects.toMatchObject({ code: 'BULKHEAD_REJECTED' });
+    await drain(stream);
+    expect(pipeline.bulkhead?.active).toBe(0);
+    await expect(pipeline.execute(async () => 'x')).resolves.toBe('x');
+  });
+
   it('stream: false hands the stream back untouched', async () => {
     const pipeline = new ResiliencePipeline({ stream: false });
     async function* gen() {
