@@ -15,7 +15,7 @@
 import type { Span } from '@opentelemetry/api';
 import { errorTypeOf } from '../classify/index.js';
 import { type TokenUsage, usageOf } from '../classify/usage.js';
-import { endSpan } from '../policies/child-span.js';
+import { endSpan, endWhenSettled } from '../policies/child-span.js';
 import type { Clock } from '../policies/clock.js';
 import { type Attempt, type Call, invoke, SignalSlot } from '../policies/context.js';
 import { TimeoutError } from '../policies/errors.js';
@@ -480,10 +480,6 @@ export function endAttemptSpan<T>(span: Span, call: Call, promise: Promise<T>): 
       endSpan(span);
       return value;
     },
-    (error: unknown) => {
-      recordFailure(span, error, errorTypeOf(error));
-      endSpan(span);
-      throw error;
-    },
+    (error: unknown) => endWhenSettled(span, Promise.reject(error)),
   );
 }

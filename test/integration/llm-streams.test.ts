@@ -15,28 +15,12 @@ import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resilient } from '../../src/index.js';
 import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
-import { type Reply, type ScriptedServer, type SseEvent, startScriptedServer } from './scripted-server.js';
+import { drain as collect } from '../support/streams.js';
+import { error, stream } from './openai-fixtures.js';
+import { type ScriptedServer, type SseEvent, startScriptedServer } from './scripted-server.js';
 
-const USAGE = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
-const chunk = (delta: object, finish: string | null = null) => ({
-  id: 'chatcmpl-1',
-  object: 'chat.completion.chunk',
-  created: 1,
-  model: 'gpt-test',
-  choices: [{ index: 0, delta, finish_reason: finish }],
-  usage: null,
-});
-const openaiStream: SseEvent[] = [
-  { data: chunk({ role: 'assistant', content: 'hel' }) },
-  { data: chunk({ content: 'lo' }, 'stop') },
-  { data: { ...chunk({}), choices: [], usage: USAGE } },
-  { data: '[DONE]' },
-];
-const openaiError = (status: number, headers: Record<string, string> = {}): Reply => ({
-  status,
-  headers,
-  body: { error: { message: `status ${status}`, type: 'server_error', param: null, code: null } },
-});
+const openaiStream = stream;
+const openaiError = error;
 
 let openaiServer: ScriptedServer;
 let anthropicServer: ScriptedServer;
@@ -66,16 +50,6 @@ const retryEvents = (name: string) =>
     .byName(name)[0]!
     .events.filter((e) => e.name === 'resilience.retry')
     .map((e) => e.attributes);
-
-async function collect<T>(stream: AsyncIterable<T>): Promise<{ chunks: T[]; error?: unknown }> {
-  const chunks: T[] = [];
-  try {
-    for await (const c of stream) chunks.push(c);
-    return { chunks };
-  } catch (error) {
-    return { chunks, error };
-  }
-}
 
 describe('openai SDK stream: true', () => {
   const client = () => new OpenAI({ apiKey: 'test', baseURL: `${openaiServer.url}/v1`, maxRetries: 0 });

@@ -1,19 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ResiliencePipeline, resilient, TimeoutError } from '../../src/index.js';
 import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
+import { drain } from '../support/streams.js';
 
 const tracing = useFakeTimersAndTracing();
-
-/** Collects a stream into an array, or the error it ended with. */
-async function drain(stream: AsyncIterable<unknown>): Promise<{ chunks: unknown[]; error?: unknown }> {
-  const chunks: unknown[] = [];
-  try {
-    for await (const chunk of stream) chunks.push(chunk);
-    return { chunks };
-  } catch (error) {
-    return { chunks, error };
-  }
-}
 
 const attr = (name: string) =>
   tracing()
