@@ -17,12 +17,28 @@ function isTc39Context(value: unknown): value is ClassMethodDecoratorContext {
   return typeof value === 'object' && value !== null && 'kind' in value;
 }
 
-/** The class declaring a method: the instance's prototype chain or the class itself (static). */
+/** Own property on every wrapper, pointing at the function it wraps (so stacked decorators find each other). */
+const WRAPS: unique symbol = Symbol('otel-resilience wraps');
+
+/** Whether `candidate` is `method` or a wrapper (of a wrapper ...) of it. */
+function wrapsOrIs(candidate: unknown, method: unknown): boolean {
+  let current = candidate;
+  while (typeof current === 'function') {
+    if (current === method) return true;
+    current = (current as { [WRAPS]?: unknown })[WRAPS];
+  }
+  return false;
+}
+
+/**
+ * The class declaring a method: the first holder on the receiver's prototype chain (or
+ * the class itself, for a static method) whose own `key` is `method` or wraps it.
+ */
 function declaringClassName(self: unknown, key: PropertyKey, method: unknown): string | undefined {
   let holder: unknown = self;
   while (holder !== null && (typeof holder === 'object' || typeof holder === 'function')) {
     const own = Object.getOwnPropertyDescriptor(holder, key);
-    if (own?.value === method) {
+    if (own !== undefined && wrapsOrIs(own.value, method)) {
       return typeof holder === 'function' ? holder.name : (holder as { constructor?: { name?: string } }).constructor?.name;
     }
     holder = Object.getPrototypeOf(holder);
@@ -32,9 +48,13 @@ function declaringClassName(self: unknown, key: PropertyKey, method: unknown): s
 
 /**
  * Turns `wrap` into a method decorator that works in both flavours. The qualified name
- * is `DeclaringClass.method` in both (legacy sees the declaring class at decoration
- * time; for TC39 it is found on the first call from the receiver's prototype chain),
- * so an inherited method is named after the class that declares it.
+ * is `DeclaringClass.method` in both, so an inherited method is named after the class
+ * that declares it: legacy decorators see the class at decoration time; TC39 ones
+ * resolve it through `context.addInitializer` when the class is defined (static
+ * methods) or its first instance is constructed, so a detached call (`const f =
+ * obj.method; f()`) keeps `Class.method`. Only a call before any instance exists
+ * (`Class.prototype.method.call(x)`) resolves it from the receiver instead. Minifiers
+ * rename classes: keep names (esbuild `keepNames`) or pass the decorator's `name`.
  *
  * @throws TypeError when applied to anything but a method
  */
@@ -47,12 +67,16 @@ export function methodDecorator(decoratorName: string, wrap: MethodWrapper) {
       const key = keyOrContext.name;
       const methodName = typeof key === 'symbol' ? (key.description ?? 'symbol') : key;
       let resolved: string | undefined;
-      const wrapped = wrap(target as AnyFunction, (self) => {
-        if (resolved !== undefined) return resolved;
+      const resolve = (self: unknown) => {
         const owner = declaringClassName(self, key, wrapped);
-        if (owner === undefined) return methodName;
-        resolved = `${owner}.${methodName}`;
-        return resolved;
+        if (owner !== undefined) resolved = `${owner}.${methodName}`;
+      };
+      const wrapped = wrap(target as AnyFunction, (self) => {
+        if (resolved === undefined) resolve(self);
+        return resolved ?? methodName;
+      });
+      keyOrContext.addInitializer(function (this: unknown) {
+        if (resolved === undefined) resolve(this);
       });
       return wrapped;
     }
@@ -67,9 +91,42 @@ export function methodDecorator(decoratorName: string, wrap: MethodWrapper) {
   };
 }
 
-/** Gives `wrapper` the `name` and `length` of `original`. */
+/** The reflect-metadata API, where a polyfill (`reflect-metadata`) installed it. */
+interface MetadataReflect {
+  getOwnMetadataKeys(target: object): unknown[];
+  getOwnMetadata(key: unknown, target: object): unknown;
+  defineMetadata(key: unknown, value: unknown, target: object): void;
+}
+
+const SHAPE = new Set<PropertyKey>(['name', 'length', 'prototype', 'arguments', 'caller']);
+
+/**
+ * Gives `wrapper` what other decorators put on `original`, whatever the decorator
+ * order: its `name` and `length`, its other own properties, and its reflect metadata
+ * (`Reflect.defineMetadata`, e.g. NestJS routes from `@Get()` written below ours).
+ * Never throws: what cannot be copied is left.
+ */
 export function preserveShape<F extends AnyFunction>(wrapper: F, original: AnyFunction): F {
   Object.defineProperty(wrapper, 'name', { value: original.name, configurable: true });
   Object.defineProperty(wrapper, 'length', { value: original.length, configurable: true });
+  Object.defineProperty(wrapper, WRAPS, { value: original });
+  for (const key of Reflect.ownKeys(original)) {
+    if (SHAPE.has(key) || key === WRAPS) continue;
+    try {
+      Object.defineProperty(wrapper, key, Object.getOwnPropertyDescriptor(original, key)!);
+    } catch {
+      // A non-configurable clash: leave it.
+    }
+  }
+  const reflect = Reflect as unknown as Partial<MetadataReflect>;
+  if (typeof reflect.getOwnMetadataKeys === 'function' && typeof reflect.defineMetadata === 'function') {
+    try {
+      for (const key of reflect.getOwnMetadataKeys(original)) {
+        reflect.defineMetadata(key, reflect.getOwnMetadata!(key, original), wrapper);
+      }
+    } catch {
+      // A broken polyfill: the wrapper keeps what it has.
+    }
+  }
   return wrapper;
 }

@@ -4,21 +4,6 @@ import { isAsyncGeneratorFunction, lazyStream } from '../pipeline/stream.js';
 import { functionOption, knownOptions } from '../policies/validate.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';
 
-/**
- * What `@resilient` decorates: a method returning a promise, or a stream (an async
- * generator or iterable). A synchronous method is refused at compile time — its
- * decorated calls return a promise, which its type would hide.
- */
-export type AsyncMethod = (this: any, ...args: any[]) => PromiseLike<unknown> | AsyncIterable<unknown>;
-
-/** The `@resilient(...)` decorator, in both flavours (TC39 standard and legacy `experimentalDecorators`). */
-export interface ResilientDecorator {
-  /** TC39 standard decorator. */
-  <M extends AsyncMethod>(method: M, context: ClassMethodDecoratorContext<any, M>): M;
-  /** Legacy `experimentalDecorators`. */
-  <M extends AsyncMethod>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<M>): any;
-}
-
 /** Options of {@link resilient}: the pipeline's, plus what only a wrapped function has. */
 export interface ResilientOptions<A extends unknown[] = unknown[]> extends ResilienceOptions {
   /** Call-span attributes from the arguments (nothing is recorded by default). */
@@ -45,22 +30,68 @@ function createPipeline(options: ResilientOptions<any>): ResiliencePipeline {
   return new ResiliencePipeline(pipelineOptions);
 }
 
+/** An rxjs-style Observable: subscribable, and not a promise. */
+function isObservable(value: unknown): boolean {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
+  const candidate = value as Record<PropertyKey, unknown>;
+  const interop = (Symbol as { observable?: symbol }).observable;
+  return (
+    typeof candidate.subscribe === 'function' &&
+    typeof candidate.then !== 'function' &&
+    (typeof candidate['@@observable'] === 'function' ||
+      (interop !== undefined && typeof candidate[interop] === 'function') ||
+      typeof candidate.pipe === 'function')
+  );
+}
+
 function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOptions<any>, pipeline: ResiliencePipeline) {
   const generator = isAsyncGeneratorFunction(fn);
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
     const name = options.name ?? nameOf(this);
     const signal = options.signal?.(args);
     const call = () =>
-      pipeline.call(name, () => fn.apply(this, args), {
-        attributes: argumentsAttributes(options, args),
-        signal,
-        args,
-        self: this,
-      });
+      pipeline.call(
+        name,
+        () => {
+          const result = fn.apply(this, args);
+          if (isObservable(result)) {
+            throw new TypeError(
+              `@resilient ${name} returned an Observable, which runs only when subscribed, after the policy ended. ` +
+                'Return a promise instead: `return firstValueFrom(observable)` (rxjs), or `lastValueFrom` for the last value.',
+            );
+          }
+          return result;
+        },
+        { attributes: argumentsAttributes(options, args), signal, args, self: this },
+      );
     // An async generator's caller iterates the result at once: it gets a stream, not a promise.
     return generator ? lazyStream(call) : call();
   };
   return preserveShape(wrapper, fn);
+}
+
+/**
+ * A method `@resilient` can decorate: one that returns a promise (the policy awaits it)
+ * or a stream (an async generator or iterable: the policy reads it to its first chunk).
+ */
+export type AsyncMethod = (this: any, ...args: any[]) => PromiseLike<unknown> | AsyncIterable<unknown>;
+
+/**
+ * The `@resilient(...)` decorator, typed for both flavours so that decorating a method
+ * that does not return a promise is a compile error (the wrapper always returns one).
+ */
+export interface ResilientDecorator {
+  /** TC39 standard decorator. */
+  <This, M extends (this: This, ...args: any[]) => PromiseLike<unknown> | AsyncIterable<unknown>>(
+    method: M,
+    context: ClassMethodDecoratorContext<This, M>,
+  ): M;
+  /** Legacy `experimentalDecorators`. */
+  <M extends AsyncMethod>(
+    target: object,
+    key: string | symbol,
+    descriptor: TypedPropertyDescriptor<M>,
+  ): TypedPropertyDescriptor<M>;
 }
 
 /**
@@ -78,7 +109,13 @@ function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOption
  *
  * Inside the method, `currentAttempt()` gives the attempt number and the attempt's
  * `AbortSignal` (aborted by a timeout) to pass to `fetch` or an SDK client.
- * The result is always a promise.
+ * The result is a promise, so only methods returning one can be decorated (a compile
+ * error otherwise) — or a stream: an async generator's wrapper returns an async
+ * iterator at once, and a promise of a stream resolves to the guarded stream once its
+ * first chunk came (see `stream` of {@link ResilienceOptions}). A method returning an rxjs Observable fails its call with a
+ * TypeError telling you to return `firstValueFrom(observable)`: an Observable runs only
+ * when subscribed, after the policy has ended. Other decorators' metadata on the
+ * method (reflect-metadata, own properties) is carried over in either order.
  *
  * @throws TypeError/RangeError at decoration (wrapping) time for invalid options, naming
  *   the option and the value
@@ -86,7 +123,7 @@ function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOption
 export function resilient<A extends unknown[]>(options?: ResilientOptions<A>): ResilientDecorator;
 /** Function form: returns `fn` wrapped by the pipeline of `options` (see the decorator form above). */
 export function resilient<F extends AsyncMethod>(fn: F, options?: ResilientOptions<Parameters<F>>): F;
-export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: ResilientOptions<any>) {
+export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: ResilientOptions<any>): any {
   if (typeof first === 'function') {
     const options = second ?? {};
     const pipeline = createPipeline(options);
@@ -95,5 +132,5 @@ export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: 
   }
   const options = first ?? {};
   const pipeline = createPipeline(options);
-  return methodDecorator('resilient', (method, nameOf) => wrapResilient(method, nameOf, options, pipeline)) as ResilientDecorator;
+  return methodDecorator('resilient', (method, nameOf) => wrapResilient(method, nameOf, options, pipeline));
 }

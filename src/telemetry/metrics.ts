@@ -138,3 +138,20 @@ export function recordAttemptDuration(instruments: Instruments, seconds: number,
     // Instrumentation must never break the user's call.
   }
 }
+
+/**
+ * Counts `count` spans that export lost, by `errorType` (`queue_full` when the export
+ * queue overflowed, else why the export failed), on `resilience.telemetry.dropped_spans`
+ * of the global meter provider. Never throws.
+ */
+export function countDroppedSpans(count: number, errorType: string): void {
+  try {
+    metrics
+      .getMeterProvider()
+      .getMeter(names.INSTRUMENTATION_SCOPE)
+      .createCounter(names.METRIC_DROPPED_SPANS, { description: 'Spans lost by telemetry export', unit: '{span}' })
+      .add(count, { [names.ATTR_ERROR_TYPE]: errorType });
+  } catch {
+    // Instrumentation must never break the user's call.
+  }
+}

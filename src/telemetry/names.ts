@@ -81,6 +81,8 @@ export const ATTR_POLICY_NAME = 'resilience.policy.name';
 export const METRIC_EVENTS = 'resilience.events';
 export const METRIC_ATTEMPT_DURATION = 'resilience.attempt.duration';
 export const METRIC_BREAKER_STATE = 'resilience.circuit_breaker.state';
+/** Spans that telemetry export lost (`error.type`: `queue_full`, or why the export failed). */
+export const METRIC_DROPPED_SPANS = 'resilience.telemetry.dropped_spans';
 
 /** The instrumentation scope every tracer and meter of this SDK is created with. */
 export const INSTRUMENTATION_SCOPE = 'otel-resilience';

@@ -1,17 +1,15 @@
 /**
  * Test helpers: record spans (and metrics) in memory, assert them with vitest matchers,
  * print them as a tree. Needs `@opentelemetry/sdk-trace` and
- * `@opentelemetry/context-async-hooks` (and `@opentelemetry/sdk-metrics` for metrics).
+ * `@opentelemetry/context-async-hooks`; `installTestMetrics()` also
+ * `@opentelemetry/sdk-metrics`, loaded only when it is called.
  */
-import { type AttributeValue, context, metrics, SpanStatusCode, trace } from '@opentelemetry/api';
+import { createRequire } from 'node:module';
+import { type AttributeValue, context, metrics, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  AggregationTemporality,
-  InMemoryMetricExporter,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
-import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import type * as SdkMetrics from '@opentelemetry/sdk-metrics';
+import { type ReadableSpan, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { registeredTracerProvider } from '../setup/registered.js';
 import { SpanClockProcessor } from '../telemetry/clock.js';
 import { printSpanTree, type SpanTreeOptions } from '../telemetry/span-tree.js';
 
@@ -28,35 +26,105 @@ export interface SpanRecorder {
   tree(options?: SpanTreeOptions): string;
   /** Forgets the recorded spans. */
   reset(): void;
-  /** Unregisters the provider and context manager installed by {@link installTestTracing}. */
+  /** Stops recording: unregisters what {@link installTestTracing} registered, or takes the recorder out of the SDK it joined. */
   uninstall(): Promise<void>;
 }
 
 /**
- * Installs a global tracer provider that keeps finished spans in memory, on the span clock
- * ({@link SpanClockProcessor}: sub-ms, causal order for `tree()`; exported
- * synchronously by a `SimpleSpanProcessor`) and an AsyncLocalStorage context manager,
- * replacing whatever was registered. Call in `beforeEach`, `uninstall()` in `afterEach`.
+ * Keeps every sampled span as it ends, synchronously: the SDK's SimpleSpanProcessor
+ * waits for a NodeSDK resource's detectors before it exports, so a test asserting right
+ * after a call would find nothing.
+ */
+class RecordingProcessor implements SpanProcessor {
+  spans: ReadableSpan[] = [];
+  private stopped = false;
+
+  onStart(): void {}
+
+  onEnd(span: ReadableSpan): void {
+    if (!this.stopped && (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0) this.spans.push(span);
+  }
+
+  async forceFlush(): Promise<void> {}
+
+  async shutdown(): Promise<void> {
+    this.stopped = true;
+  }
+}
+
+let saidCannotJoin = false;
+
+/** Providers made by {@link installTestTracing}, which a later install may replace. */
+const ownProviders = new WeakSet<object>();
+
+/** The span processor list of an SDK tracer provider (2.x and 3.x keep it in the same place), if it has one. */
+function processorsOf(provider: object): SpanProcessor[] | undefined {
+  const active = (provider as { _activeSpanProcessor?: { _spanProcessors?: unknown } })._activeSpanProcessor;
+  return Array.isArray(active?._spanProcessors) ? (active._spanProcessors as SpanProcessor[]) : undefined;
+}
+
+/**
+ * Records every span finished in this process in memory, as it ends. Call in `beforeEach`, `uninstall()` in `afterEach`.
+ *
+ * Spans are on the span clock ({@link SpanClockProcessor}: sub-ms, causal order for `tree()`).
+ *
+ * - No SDK registered: installs a tracer provider and an AsyncLocalStorage context manager.
+ * - An SDK registered by someone else (NodeSDK preloaded, e.g. with `--import`): adds the
+ *   recorder to that provider instead of replacing it, so a trace stays whole — the
+ *   spans of its instrumentations (HTTP clients) and ours land in the same recorder.
+ *   A `SpanClockProcessor` goes first in that SDK for the test unless it has one.
+ *   `uninstall()` takes both out again and leaves the SDK running.
+ * - A registered provider that is not an SDK one: replaced for the test, with one
+ *   warning line (once per process).
  */
 export function installTestTracing(): SpanRecorder {
-  const exporter = new InMemorySpanExporter();
-  const provider = new TracerProvider({ spanProcessors: [new SpanClockProcessor(), new SimpleSpanProcessor({ exporter })] });
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  trace.disable();
-  context.disable();
-  context.setGlobalContextManager(contextManager);
-  trace.setGlobalTracerProvider(provider);
-  const spans = () => exporter.getFinishedSpans();
+  const recorder = new RecordingProcessor();
+  const existing = registeredTracerProvider();
+  const attachTo = existing !== undefined && !ownProviders.has(existing) ? processorsOf(existing) : undefined;
+  let uninstall: () => Promise<void>;
+  if (attachTo !== undefined) {
+    // The span clock goes first, for the test's duration, unless the SDK already has one.
+    const clock = attachTo.some((p) => p instanceof SpanClockProcessor) ? undefined : new SpanClockProcessor();
+    if (clock !== undefined) attachTo.unshift(clock);
+    attachTo.push(recorder);
+    uninstall = async () => {
+      for (const added of [clock, recorder]) {
+        const index = added === undefined ? -1 : attachTo.indexOf(added);
+        if (index >= 0) attachTo.splice(index, 1);
+      }
+      await recorder.shutdown();
+    };
+  } else {
+    if (existing !== undefined && !ownProviders.has(existing) && !saidCannotJoin) {
+      saidCannotJoin = true;
+      console.warn(
+        'otel-resilience: installTestTracing(): the registered tracer provider is not an OpenTelemetry SDK one it can join; ' +
+          'replacing it for the test (spans of instrumentations bound to it will not be recorded).',
+      );
+    }
+    const provider = new TracerProvider({ spanProcessors: [new SpanClockProcessor(), recorder] });
+    ownProviders.add(provider);
+    trace.disable();
+    context.disable();
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    trace.setGlobalTracerProvider(provider);
+    uninstall = async () => {
+      if (registeredTracerProvider() === provider) {
+        trace.disable();
+        context.disable();
+      }
+      await provider.shutdown();
+    };
+  }
+  const spans = () => [...recorder.spans];
   return {
     spans,
     byName: (name) => spans().filter((span) => span.name === name),
     tree: (options) => printSpanTree(spans(), options),
-    reset: () => exporter.reset(),
-    uninstall: async () => {
-      trace.disable();
-      context.disable();
-      await provider.shutdown();
+    reset: () => {
+      recorder.spans = [];
     },
+    uninstall,
   };
 }
 
@@ -77,12 +145,23 @@ export interface MetricRecorder {
 
 /**
  * Installs a global meter provider that keeps metrics in memory, collected on demand.
- * Needs `@opentelemetry/sdk-metrics`. Call in `beforeEach`, `uninstall()` in `afterEach`.
+ * Needs `@opentelemetry/sdk-metrics` (loaded on the first call). Call in `beforeEach`,
+ * `uninstall()` in `afterEach`.
+ *
+ * @throws Error naming the package when `@opentelemetry/sdk-metrics` is not installed
  */
 export function installTestMetrics(): MetricRecorder {
-  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 2 ** 30 });
-  const provider = new MeterProvider({ readers: [reader] });
+  let sdk: typeof SdkMetrics;
+  try {
+    sdk = createRequire(import.meta.url)('@opentelemetry/sdk-metrics');
+  } catch (error) {
+    throw new Error('installTestMetrics() needs @opentelemetry/sdk-metrics: npm install -D @opentelemetry/sdk-metrics', {
+      cause: error,
+    });
+  }
+  const exporter = new sdk.InMemoryMetricExporter(sdk.AggregationTemporality.CUMULATIVE);
+  const reader = new sdk.PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 2 ** 30 });
+  const provider = new sdk.MeterProvider({ readers: [reader] });
   metrics.disable();
   metrics.setGlobalMeterProvider(provider);
   return {
@@ -192,8 +271,13 @@ export const spanMatchers = {
 };
 
 /**
- * The matcher types, to merge into vitest's:
- * `declare module 'vitest' { interface Matchers<T = any> extends SpanMatchers<T> {} }`
+ * The matcher types, to merge into vitest's (vitest 5's `Matchers` has two type
+ * parameters, and every declaration must repeat them):
+ * ```ts
+ * declare module 'vitest' {
+ *   interface Matchers<R extends void | Promise<void> = void | Promise<void>, T = unknown> extends SpanMatchers<R> {}
+ * }
+ * ```
  */
 export interface SpanMatchers<R = unknown> {
   toHaveSpan(name: string, expected?: SpanExpectation): R;

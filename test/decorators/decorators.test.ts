@@ -2,6 +2,8 @@
  * The same scenarios against both decorator flavours, each compiled by tsc
  * (`npm run build:fixtures` writes build/tc39 and build/legacy).
  */
+import 'reflect-metadata';
+import { of } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 // @ts-expect-error the fixture builds emit JavaScript only; typed as `Scenarios` below
 import * as legacy from '../../build/legacy/test/decorators/scenarios.js';
@@ -131,5 +133,36 @@ describe.each([
     expect(await mailer.send('ada')).toBe('sent with Mailer.send:ada');
     expect(await mailer.send('ada')).toBe('sent with Mailer.send:ada');
     expect(mailer.sent).toEqual(['ada']);
+  });
+  it.each(['above', 'below'] as const)('carries reflect metadata and own properties of a decorator written %s', async (where) => {
+    const controller = new s.Controller();
+    const method = controller[where];
+    expect(Reflect.getMetadata('path', method)).toBe(`/${where}`);
+    expect((method as unknown as { routeTag: string }).routeTag).toBe(`GET /${where}`);
+    expect(await method.call(controller)).toBe(where);
+    expect(recorder).toHaveSpan(`Controller.${where}`, { attributes: { 'resilience.outcome': 'success' } });
+  });
+
+  it('fails a method returning an Observable with a TypeError naming firstValueFrom, without retrying', async () => {
+    let made = 0;
+    const streams = new s.Streams(() => {
+      made++;
+      return of(1);
+    });
+    await expect(streams.results()).rejects.toThrow(
+      new TypeError(
+        '@resilient Streams.results returned an Observable, which runs only when subscribed, after the policy ended. ' +
+          'Return a promise instead: `return firstValueFrom(observable)` (rxjs), or `lastValueFrom` for the last value.',
+      ),
+    );
+    expect(made).toBe(1);
+  });
+
+  it('names detached calls Class.method, resolved when the class is defined or constructed', () => {
+    const { run } = new s.Detached();
+    const { make } = s.Detached;
+    expect(run()).toBe('detached');
+    expect(make()).toBe('made');
+    expect(recorder.spans().map((span) => span.name)).toEqual(['Detached.run', 'Detached.make']);
   });
 });

@@ -3,6 +3,7 @@
  * `experimentalDecorators` — and exercised by the same tests (decorators.test.ts).
  */
 
+import 'reflect-metadata';
 import { currentAttempt } from '../../src/context/index.js';
 import { CircuitBreaker, currentIdempotencyKey, idempotent, resilient, trace } from '../../src/index.js';
 
@@ -92,5 +93,62 @@ export class Mailer {
   async send(to: string): Promise<string> {
     this.sent.push(to);
     return `sent with ${currentIdempotencyKey()}`;
+  }
+}
+
+/** A decorator like NestJS's `@Get(path)`: reflect metadata and an own property on the method function. */
+export function route(path: string) {
+  return (value: unknown, keyOrContext: unknown, descriptor?: PropertyDescriptor): any => {
+    const method = (descriptor?.value ?? value) as object;
+    Reflect.defineMetadata('path', path, method);
+    Object.defineProperty(method, 'routeTag', { value: `GET ${path}`, configurable: true });
+    return descriptor ?? (typeof keyOrContext === 'object' ? value : undefined);
+  };
+}
+
+export class Controller {
+  @trace()
+  @resilient({ retry: false })
+  @route('/above')
+  async above(): Promise<string> {
+    return 'above';
+  }
+
+  @route('/below')
+  @resilient({ retry: false })
+  @trace()
+  async below(): Promise<string> {
+    return 'below';
+  }
+}
+
+/** Hands back whatever `observe` makes (an rxjs Observable in the test) as a NestJS handler would. */
+export class Streams {
+  constructor(readonly observe: () => unknown) {}
+
+  // Typed as a promise only to get past the compile-time check, as plain JavaScript would.
+  @resilient({ retry: { maxRetries: 2, baseDelayMs: 0 } })
+  results(): Promise<unknown> {
+    return this.observe() as Promise<unknown>;
+  }
+}
+
+export class Detached {
+  @trace()
+  run(): string {
+    return 'detached';
+  }
+
+  @trace()
+  static make(): string {
+    return 'made';
+  }
+}
+
+export class Refused {
+  // @ts-expect-error @resilient refuses, at compile time, a method that does not return a promise
+  @resilient({ retry: false })
+  sync(): number {
+    return 1;
   }
 }

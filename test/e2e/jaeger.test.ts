@@ -216,10 +216,8 @@ describe('export to Jaeger', () => {
     expectChildrenWithinParents(spans);
   });
 
-  // The breaker counts a failure inside the attempt span today, so its transition is stamped
-  // before the attempt ends (its exception event even after it). Flip to it() once the
-  // pipeline ends the attempt before the breaker records (issue #12, pipeline part).
-  it.fails('puts a breaker transition after the end of the attempt that caused it', async () => {
+  // The pipeline ends the attempt before the breaker records (issue #11), so the transition is stamped after it.
+  it('puts a breaker transition after the end of the attempt that caused it', async () => {
     const service = `otel-resilience-e2e-breaker-${process.pid}`;
     const telemetry = startTelemetry({ serviceName: service, endpoint: jaeger.otlpUrl, exportDelayMs: 50 });
     const pipeline = new ResiliencePipeline({

@@ -1,5 +1,7 @@
+import { type SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CircuitBreaker, ResiliencePipeline } from '../../src/index.js';
+import { otlpSpanProcessor } from '../../src/setup/index.js';
 import { installTestMetrics, type MetricRecorder } from '../../src/testing/index.js';
 
 let recorder: MetricRecorder;
@@ -40,5 +42,29 @@ describe('metrics (no tracer registered)', () => {
     ]);
     const states = await recorder.points('resilience.circuit_breaker.state');
     expect(states).toContainEqual({ attributes: { 'resilience.circuit_breaker.name': 'llm' }, value: 1 });
+  });
+});
+
+describe('dropped spans metric', () => {
+  it('counts queue-full drops on resilience.telemetry.dropped_spans by error.type', async () => {
+    const exporter: SpanExporter = {
+      // Never answers, so the first batch stays in flight and the queue fills behind it.
+      export: () => {},
+      shutdown: async () => {},
+    };
+    const processor = otlpSpanProcessor({
+      exporter,
+      maxQueueSize: 2,
+      maxExportBatchSize: 1,
+      exportDelayMs: 60_000,
+      warn: () => {},
+    });
+    const provider = new TracerProvider({ spanProcessors: [processor] });
+    const tracer = provider.getTracer('t');
+    for (let i = 0; i < 5; i++) tracer.startSpan(`s${i}`).end();
+    expect(processor.delivery().dropped).toBe(2);
+    expect(await recorder.points('resilience.telemetry.dropped_spans')).toEqual([
+      { attributes: { 'error.type': 'queue_full' }, value: 2 },
+    ]);
   });
 });
