@@ -29,7 +29,7 @@ import { recordAttemptDuration } from '../telemetry/metrics.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, recordFailure, tracingPropagatesContext } from '../telemetry/spans.js';
 import { ATTEMPT_KEY, publishing, withScope } from './current-attempt.js';
-import { deliverStream, endAttemptSpan, PrimedStream, type StreamOptions, StreamSettings, streamingStep } from './stream.js';
+import { endAttemptSpan, guardOf, type StreamOptions, StreamSettings, streamingStep } from './stream.js';
 import { callUsage, recordUsage } from './usage-tally.js';
 
 /**
@@ -222,6 +222,8 @@ export class ResiliencePipeline {
   readonly rateLimiter: RateLimiter | undefined;
   readonly fallback: FallbackPolicy | undefined;
   private readonly attemptSpans: boolean;
+  /** Whether a stream failing after its first chunk runs the call again (`stream.replay`). */
+  private readonly replay: boolean;
   /** Whether an attempt can still run when the next starts (hedging; an attempt timeout abandons it). */
   private readonly overlappingAttempts: boolean;
   private readonly chain: Step;
@@ -295,6 +297,7 @@ export class ResiliencePipeline {
     // nothing, so it is an event on the call span with no attempt span.
     // fallback → total timeout → retry|hedging → breaker → rate limiter → bulkhead → [attempt] → attempt timeout → chaos
     const streams = options.stream === false ? undefined : new StreamSettings(options.stream ?? {}, clock ?? systemClock);
+    this.replay = streams?.replay ?? false;
     const inner = compose(present([attempt, ...chaos]), streams === undefined ? runWork : streamingStep(streams));
     this.chain = compose(present([this.fallback, total, repeater, this.circuitBreaker, this.rateLimiter, this.bulkhead]), (ctx) =>
       this.attempt(ctx, inner),
@@ -335,9 +338,13 @@ export class ResiliencePipeline {
       const ctx = new Attempt(new Call(name, work, undefined, undefined, args, self), 1, slot, Infinity, scope);
       // With overlapping attempts each attempt stores its own scope; else the call does, once.
       const run = (c: Attempt) => (this.overlappingAttempts ? this.chain(c) : withScope(scope, this.chain, c));
-      return raceCaller(run(ctx), signal, slot).then((value) =>
-        value instanceof PrimedStream ? deliverStream(value, this.replayer(ctx, run)) : value,
-      ) as Promise<T>;
+      const promise = raceCaller(run(ctx), signal, slot) as Promise<T>;
+      if (!this.replay) return promise;
+      return promise.then((value) => {
+        const guard = guardOf(value);
+        if (guard !== undefined) guard.restart = this.replayer(ctx, run);
+        return value;
+      });
     }
     const parent = context.active();
     const span = startSpan(name, this.attributesOf(name, attributes), parent, tracer);
@@ -352,12 +359,14 @@ export class ResiliencePipeline {
     if (span === undefined) return promise;
     return promise.then(
       (value) => {
-        if (value instanceof PrimedStream) {
-          const again = this.replayer(ctx, (c) => context.with(otelContext, run, undefined, c));
-          return deliverStream(value, again, (failure) => {
+        const guard = guardOf(value);
+        if (guard !== undefined) {
+          if (this.replay) guard.restart = this.replayer(ctx, (c) => context.with(otelContext, run, undefined, c));
+          guard.onEnd = (failure) => {
             if (failure !== undefined) recordFailure(span, failure.error, errorTypeOf(failure.error));
             this.finish(span, call, failure === undefined ? (call.outcome ?? 'success') : 'failure');
-          }) as T;
+          };
+          return value;
         }
         this.finish(span, call, call.outcome ?? 'success', value);
         return value;

@@ -245,7 +245,8 @@ export class PrimedStream {
  * The innermost step of a pipeline with streams on: calls the work with a cancellation
  * layer of its own (aborted by the stream timeouts, or when the caller stops reading),
  * and when it returns a stream, reads it up to the first chunk of output within
- * `firstChunkTimeoutMs`. Resolves with a {@link PrimedStream}, or the plain result.
+ * `firstChunkTimeoutMs`. Resolves with the stream the caller receives (see
+ * {@link guardOf}), or the plain result.
  */
 export function streamingStep(settings: StreamSettings): (ctx: Attempt) => Promise<unknown> {
   const timed = settings.firstChunkTimeoutMs !== undefined || settings.idleTimeoutMs !== undefined;
@@ -264,7 +265,7 @@ export function streamingStep(settings: StreamSettings): (ctx: Attempt) => Promi
           : Math.max(1, settings.firstChunkTimeoutMs - (settings.clock.now() - started));
       const reading = readHead(source.iterator, source.shape);
       return withTimer(reading, left, 'first_chunk', actx, slot, settings.clock).then(
-        (head) => new PrimedStream(source.iterator, head, source.shape, value, actx, slot, ctx.slot, settings),
+        (head) => deliver(new PrimedStream(source.iterator, head, source.shape, value, actx, slot, ctx.slot, settings)),
         (error: unknown) => {
           if (timed) slot.abort(error);
           closeSource(source.iterator);
@@ -297,14 +298,23 @@ export type StreamEnd = (failure: { error: unknown } | undefined) => void;
  * chunks that ends the attempt (and the call) when the stream ends, fails or is
  * abandoned, and replays the call when `replay` is on and retries are left.
  */
-class GuardedStream implements AsyncIterableIterator<unknown> {
+export class GuardedStream implements AsyncIterableIterator<unknown> {
   private done = false;
+  /** The attempt whose stream is read now (a replay moves on to the next). */
+  current: PrimedStream;
+  /** Runs the call again (set by the pipeline when `replay` is on). */
+  restart: (() => Promise<unknown>) | undefined = undefined;
+  /** Told when the stream is over (set by the pipeline to end the call span). */
+  onEnd: StreamEnd | undefined = undefined;
 
-  constructor(
-    private current: PrimedStream,
-    private readonly restart: (() => Promise<unknown>) | undefined,
-    private readonly onEnd: StreamEnd | undefined,
-  ) {}
+  constructor(readonly first: PrimedStream) {
+    this.current = first;
+  }
+
+  /** The end of the first attempt's stream, for the policies (a bulkhead's slot, a limiter's usage). */
+  [ON_STREAM_END](listener: (usage: TokenUsage | undefined) => void): void {
+    this.first[ON_STREAM_END](listener);
+  }
 
   [Symbol.asyncIterator](): this {
     return this;
@@ -367,8 +377,9 @@ class GuardedStream implements AsyncIterableIterator<unknown> {
     } catch {
       return false; // the replay failed too: the caller gets the stream's own error
     }
-    if (!(next instanceof PrimedStream)) return false;
-    this.current = next;
+    const guard = guardOf(next);
+    if (guard === undefined) return false;
+    this.current = guard.current;
     return true;
   }
 
@@ -407,23 +418,42 @@ async function* textOf(parts: AsyncIterable<unknown>): AsyncGenerator<string> {
   }
 }
 
+/** Where the caller's stream (a `ReadableStream`, an AI SDK result) keeps its {@link GuardedStream}. */
+const GUARD: unique symbol = Symbol('otel-resilience guarded stream');
+
+/** The {@link GuardedStream} behind a stream the pipeline delivered, or undefined for any other value. */
+export function guardOf(value: unknown): GuardedStream | undefined {
+  if (value instanceof GuardedStream) return value;
+  if (typeof value !== 'object' || value === null) return undefined;
+  return (value as { [GUARD]?: GuardedStream })[GUARD];
+}
+
 /**
  * The stream the caller receives for `primed`, in the shape the work returned: an
  * async iterator, a `ReadableStream`, or the AI SDK result whose `fullStream` and
- * `textStream` read the guarded stream (read one of them: they share it). `restart`
- * runs the call again (for `replay`), `onEnd` is told when the stream is over.
+ * `textStream` read the guarded stream (read one of them: they share it). It carries
+ * its {@link GuardedStream} (see {@link guardOf}) and, for the policies, the end of the
+ * attempt's stream ({@link ON_STREAM_END}).
  */
-export function deliverStream(primed: PrimedStream, restart: (() => Promise<unknown>) | undefined, onEnd?: StreamEnd): unknown {
-  const guarded = new GuardedStream(primed, restart, onEnd);
+function deliver(primed: PrimedStream): unknown {
+  const guarded = new GuardedStream(primed);
   if (primed.shape === 'iterable') return guarded;
-  if (primed.shape === 'readable') return toReadable(guarded);
+  const end = (listener: (usage: TokenUsage | undefined) => void) => guarded[ON_STREAM_END](listener);
+  if (primed.shape === 'readable') {
+    return Object.defineProperties(toReadable(guarded), { [GUARD]: { value: guarded }, [ON_STREAM_END]: { value: end } });
+  }
   const original = primed.original as object;
   return new Proxy(original, {
     get(target, key) {
+      if (key === GUARD) return guarded;
+      if (key === ON_STREAM_END) return end;
       if (key === 'fullStream') return toReadable(guarded);
       if (key === 'textStream') return toReadable(textOf(guarded));
       const value = Reflect.get(target, key, target);
       return typeof value === 'function' ? value.bind(target) : value;
+    },
+    has(target, key) {
+      return key === GUARD || key === ON_STREAM_END || Reflect.has(target, key);
     },
   });
 }
@@ -470,8 +500,9 @@ export function lazyStream(start: () => Promise<unknown>): AsyncIterableIterator
 export function endAttemptSpan<T>(span: Span, call: Call, promise: Promise<T>): Promise<T> {
   return promise.then(
     (value) => {
-      if (value instanceof PrimedStream) {
-        value.span = span;
+      const guard = guardOf(value);
+      if (guard !== undefined) {
+        guard.first.span = span;
         return value;
       }
       const usage = usageOf(value);

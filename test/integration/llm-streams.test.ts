@@ -167,11 +167,11 @@ describe('Anthropic SDK stream: true', () => {
     { name: 'anthropic.stream', retry: { baseDelayMs: 1 } },
   );
 
-  it('an overloaded 529 with retry-after is retried; usage from message_start and message_delta', async () => {
+  it('an overloaded 529 is retried after its retry-after-ms; usage from message_start and message_delta', async () => {
     anthropicServer.script(
       {
         status: 529,
-        headers: { 'retry-after': '0' },
+        headers: { 'retry-after-ms': '40', 'retry-after': '1' },
         body: { type: 'error', error: { type: 'overloaded_error', message: 'x' } },
       },
       { sse: events },
@@ -182,6 +182,7 @@ describe('Anthropic SDK stream: true', () => {
     expect(anthropicServer.requests).toHaveLength(2);
     expect(retryEvents('anthropic.stream')[0]).toMatchObject({
       'error.type': '529',
+      'resilience.retry.delay_ms': 40,
       'resilience.retry.delay_source': 'retry-after',
     });
     expect(recorder.byName('anthropic.stream')[0]?.attributes).toMatchObject({
