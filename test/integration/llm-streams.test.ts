@@ -10,13 +10,13 @@
 
 import { createOpenAI } from '@ai-sdk/openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { streamText } from 'ai';
+import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resilient } from '../../src/index.js';
 import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
 import { drain as collect } from '../support/streams.js';
-import { error, stream } from './openai-fixtures.js';
+import { error, stream, USAGE } from './openai-fixtures.js';
 import { type ScriptedServer, type SseEvent, startScriptedServer } from './scripted-server.js';
 
 const openaiStream = stream;
@@ -134,6 +134,29 @@ describe('AI SDK streamText', () => {
     expect(openaiServer.requests).toHaveLength(1);
     expect(attempts('ai.stream')[0]?.attributes['resilience.stream.chunks']).toBeGreaterThanOrEqual(1);
     expect(recorder.byName('ai.stream')[0]?.attributes).toMatchObject({ 'resilience.outcome': 'failure' });
+  });
+});
+
+describe('AI SDK generateText', () => {
+  it('a 429 is retried after its retry-after-ms; the usage of the result on its attempt and the call', async () => {
+    const model = createOpenAI({ apiKey: 'test', baseURL: `${openaiServer.url}/v1` }).chat('gpt-test');
+    const completion = {
+      id: 'chatcmpl-1',
+      object: 'chat.completion',
+      created: 1,
+      model: 'gpt-test',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'hello' }, finish_reason: 'stop' }],
+      usage: USAGE,
+    };
+    openaiServer.script(openaiError(429, { 'retry-after-ms': '20' }), { body: completion });
+    const ask = resilient(async () => generateText({ model, prompt: 'hi', maxRetries: 0 }), { name: 'ai.generate' });
+    expect((await ask()).text).toBe('hello');
+    expect(retryEvents('ai.generate')[0]).toMatchObject({ 'resilience.retry.delay_ms': 20, 'error.type': '429' });
+    expect(attempts('ai.generate')[1]?.attributes).toMatchObject({
+      'gen_ai.usage.input_tokens': 11,
+      'gen_ai.usage.output_tokens': 7,
+    });
+    expect(recorder.byName('ai.generate')[0]?.attributes).toMatchObject({ 'gen_ai.usage.input_tokens': 11 });
   });
 });
 
