@@ -9,8 +9,8 @@
  * the policies, but its span stays open until the stream ends; an error after that is
  * recorded on it with the number of chunks delivered, and thrown to the caller — not
  * replayed (a replayed half-answer duplicates text and tokens) unless `replay` is on.
- * This file is longer than most: the attempt side (priming) and the caller side (the
- * guarded iterator with its idle timeout, usage and span ends) are one protocol.
+ * The stream shapes themselves (opening, AI SDK parts, usage in chunks) are in
+ * stream-source.ts.
  */
 import type { Span } from '@opentelemetry/api';
 import { errorTypeOf } from '../classify/index.js';
@@ -23,6 +23,7 @@ import { ON_STREAM_END } from '../policies/streamed-result.js';
 import { booleanOption, knownOptions, numberOption } from '../policies/validate.js';
 import * as names from '../telemetry/names.js';
 import { recordFailure } from '../telemetry/spans.js';
+import { chunkUsage, closeSource, partError, readHead, type Shape, sourceOf, textOf, toReadable } from './stream-source.js';
 import { addUsage, recordUsage } from './usage-tally.js';
 
 /** Options of streamed results (`stream` of `@resilient` / the pipeline). */
@@ -69,64 +70,6 @@ export class StreamSettings {
   }
 }
 
-/** How the caller receives the stream back: the shape the work returned. */
-type Shape = 'iterable' | 'readable' | 'ai-sdk';
-
-/** Parts of an AI SDK `fullStream` that are bookkeeping, not output: they do not end the retryable phase. */
-const AI_SDK_PREAMBLE = new Set(['start', 'start-step', 'text-start', 'reasoning-start', 'raw', 'stream-start']);
-
-function isObject(value: unknown): value is Record<PropertyKey, any> {
-  return (typeof value === 'object' && value !== null) || typeof value === 'function';
-}
-
-/** The AI SDK's `streamText` result: it has both `textStream` and `fullStream`. */
-function isAiSdkStream(value: Record<PropertyKey, any>): boolean {
-  return 'fullStream' in value && 'textStream' in value;
-}
-
-/** The stream a work's result is, with its shape, or undefined when it is a plain value. */
-function sourceOf(value: unknown): { iterator: AsyncIterator<unknown>; shape: Shape } | undefined {
-  if (!isObject(value)) return undefined;
-  try {
-    if (isAiSdkStream(value)) return { iterator: value.fullStream[Symbol.asyncIterator](), shape: 'ai-sdk' };
-    if (typeof value[Symbol.asyncIterator] === 'function') {
-      const shape = typeof ReadableStream !== 'undefined' && value instanceof ReadableStream ? 'readable' : 'iterable';
-      return { iterator: value[Symbol.asyncIterator](), shape };
-    }
-  } catch {
-    // A result whose stream cannot be opened is handed back as it is.
-  }
-  return undefined;
-}
-
-/** The error an AI SDK part carries (`error` parts carry the real `APICallError`), if any. */
-function partError(shape: Shape, chunk: unknown): { error: unknown } | undefined {
-  if (shape !== 'ai-sdk' || !isObject(chunk)) return undefined;
-  if (chunk.type === 'error') return { error: chunk.error };
-  return undefined;
-}
-
-/**
- * The token usage a stream's chunk reports, merged with what earlier chunks did: the
- * openai last chunk (`include_usage`), the AI SDK `finish` part (`totalUsage`),
- * Anthropic's `message_start` (input) and `message_delta` (output so far).
- */
-export function chunkUsage(chunk: unknown, prior: TokenUsage | undefined): TokenUsage | undefined {
-  if (!isObject(chunk)) return prior;
-  try {
-    if (chunk.type === 'message_start') return usageOf(chunk.message) ?? prior;
-    if (chunk.type === 'message_delta' && isObject(chunk.usage)) {
-      const output = chunk.usage.output_tokens;
-      const input = typeof chunk.usage.input_tokens === 'number' ? chunk.usage.input_tokens : prior?.inputTokens;
-      return typeof output === 'number' && input !== undefined ? { inputTokens: input, outputTokens: output } : prior;
-    }
-    if (chunk.usage === undefined && chunk.totalUsage === undefined) return prior;
-    return usageOf(chunk) ?? prior;
-  } catch {
-    return prior;
-  }
-}
-
 /** `promise`, or a rejection with a `TimeoutError` of `scope` after `ms` (aborting `slot`). */
 function withTimer<T>(
   promise: Promise<T>,
@@ -155,15 +98,6 @@ function withTimer<T>(
       },
     );
   });
-}
-
-/** Closes a source we stop reading; its own failure to close is not the caller's. */
-function closeSource(iterator: AsyncIterator<unknown>): void {
-  try {
-    iterator.return?.()?.then(undefined, () => {});
-  } catch {
-    // As above.
-  }
 }
 
 /**
@@ -276,20 +210,6 @@ export function streamingStep(settings: StreamSettings): (ctx: Attempt) => Promi
   };
 }
 
-/** Reads `iterator` up to its first chunk of output (or its end); throws an AI SDK error part's error. */
-async function readHead(iterator: AsyncIterator<unknown>, shape: Shape): Promise<IteratorResult<unknown>[]> {
-  const head: IteratorResult<unknown>[] = [];
-  for (;;) {
-    const result = await iterator.next();
-    const failed = result.done ? undefined : partError(shape, result.value);
-    if (failed !== undefined) throw failed.error;
-    head.push(result);
-    if (result.done || shape !== 'ai-sdk' || !AI_SDK_PREAMBLE.has((result.value as { type?: unknown })?.type as string)) {
-      return head;
-    }
-  }
-}
-
 /** What the caller's stream does when it ends: the pipeline finishes the call span. */
 export type StreamEnd = (failure: { error: unknown } | undefined) => void;
 
@@ -393,31 +313,6 @@ export class GuardedStream implements AsyncIterableIterator<unknown> {
   }
 }
 
-/** A `ReadableStream` reading `iterator`; cancelling it returns the iterator. */
-function toReadable(iterable: AsyncIterable<unknown>): ReadableStream<unknown> {
-  const iterator = iterable[Symbol.asyncIterator]();
-  return new ReadableStream<unknown>(
-    {
-      async pull(controller) {
-        const result = await iterator.next();
-        if (result.done) controller.close();
-        else controller.enqueue(result.value);
-      },
-      async cancel(reason) {
-        await iterator.return?.(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
-
-/** AI SDK text parts carry `text` (AI SDK 5+) or `textDelta` (4). */
-async function* textOf(parts: AsyncIterable<unknown>): AsyncGenerator<string> {
-  for await (const part of parts) {
-    if (isObject(part) && part.type === 'text-delta') yield (part.text ?? part.textDelta) as string;
-  }
-}
-
 /** Where the caller's stream (a `ReadableStream`, an AI SDK result) keeps its {@link GuardedStream}. */
 const GUARD: unique symbol = Symbol('otel-resilience guarded stream');
 
@@ -456,41 +351,6 @@ function deliver(primed: PrimedStream): unknown {
       return key === GUARD || key === ON_STREAM_END || Reflect.has(target, key);
     },
   });
-}
-
-/** Whether `fn` is an async generator function (its calls return a stream at once, not a promise). */
-export function isAsyncGeneratorFunction(fn: unknown): boolean {
-  return typeof fn === 'function' && fn.constructor?.name === 'AsyncGeneratorFunction';
-}
-
-/**
- * An async iterator returned at once for a call that resolves to a stream (a wrapped
- * async generator: `for await (const t of tokens())` needs an iterable, not a promise).
- * The call starts on the first `next()`.
- */
-export function lazyStream(start: () => Promise<unknown>): AsyncIterableIterator<unknown> {
-  let inner: Promise<AsyncIterator<unknown>> | undefined;
-  const open = () =>
-    (inner ??= start().then((value) => {
-      const iterable = value as AsyncIterable<unknown>;
-      return iterable[Symbol.asyncIterator]();
-    }));
-  return {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    next: () => open().then((it) => it.next()),
-    return: async (value?: unknown) => {
-      if (inner === undefined) return { done: true, value };
-      const it = await inner;
-      return (await it.return?.(value)) ?? { done: true, value };
-    },
-    throw: async (error?: unknown) => {
-      const it = await open();
-      if (it.throw === undefined) throw error;
-      return it.throw(error);
-    },
-  };
 }
 
 /**
