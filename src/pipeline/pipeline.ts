@@ -23,6 +23,7 @@ import { type FallbackOptions, FallbackPolicy, type FallbackStep } from '../poli
 import { type HedgingOptions, HedgingPolicy } from '../policies/hedging.js';
 import { RateLimiter, type RateLimiterOptions } from '../policies/rate-limiter.js';
 import { type RetryOptions, RetryPolicy } from '../policies/retry.js';
+import { cancelStreamedResult } from '../policies/streamed-result.js';
 import { TimeoutPolicy } from '../policies/timeout.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption, stringOption } from '../policies/validate.js';
 import { recordAttemptDuration } from '../telemetry/metrics.js';
@@ -461,6 +462,7 @@ export class ResiliencePipeline {
       },
       (error: unknown) => {
         if (error instanceof HedgeLostError) {
+          promise.then(cancelStreamedResult, () => {}); // a stream that arrives after losing is never read
           span.setAttribute(names.ATTR_HEDGE_OUTCOME, 'lost');
           endSpan(span);
           throw error;

@@ -19,7 +19,7 @@ import { endSpan, endWhenSettled } from '../policies/child-span.js';
 import type { Clock } from '../policies/clock.js';
 import { type Attempt, type Call, invoke, SignalSlot } from '../policies/context.js';
 import { TimeoutError } from '../policies/errors.js';
-import { ON_STREAM_END } from '../policies/streamed-result.js';
+import { CANCEL_STREAM, ON_STREAM_END } from '../policies/streamed-result.js';
 import { booleanOption, knownOptions, numberOption } from '../policies/validate.js';
 import * as names from '../telemetry/names.js';
 import { recordFailure } from '../telemetry/spans.js';
@@ -236,6 +236,11 @@ export class GuardedStream implements AsyncIterableIterator<unknown> {
     this.first[ON_STREAM_END](listener);
   }
 
+  /** Ends the stream unread (its reader will never come). */
+  [CANCEL_STREAM](): void {
+    void this.return();
+  }
+
   [Symbol.asyncIterator](): this {
     return this;
   }
@@ -334,21 +339,27 @@ function deliver(primed: PrimedStream): unknown {
   const guarded = new GuardedStream(primed);
   if (primed.shape === 'iterable') return guarded;
   const end = (listener: (usage: TokenUsage | undefined) => void) => guarded[ON_STREAM_END](listener);
+  const cancel = () => guarded[CANCEL_STREAM]();
   if (primed.shape === 'readable') {
-    return Object.defineProperties(toReadable(guarded), { [GUARD]: { value: guarded }, [ON_STREAM_END]: { value: end } });
+    return Object.defineProperties(toReadable(guarded), {
+      [GUARD]: { value: guarded },
+      [ON_STREAM_END]: { value: end },
+      [CANCEL_STREAM]: { value: cancel },
+    });
   }
   const original = primed.original as object;
   return new Proxy(original, {
     get(target, key) {
       if (key === GUARD) return guarded;
       if (key === ON_STREAM_END) return end;
+      if (key === CANCEL_STREAM) return cancel;
       if (key === 'fullStream') return toReadable(guarded);
       if (key === 'textStream') return toReadable(textOf(guarded));
       const value = Reflect.get(target, key, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
     has(target, key) {
-      return key === GUARD || key === ON_STREAM_END || Reflect.has(target, key);
+      return key === GUARD || key === ON_STREAM_END || key === CANCEL_STREAM || Reflect.has(target, key);
     },
   });
 }

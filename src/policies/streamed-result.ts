@@ -10,9 +10,18 @@ import { type TokenUsage, usageOf } from '../classify/usage.js';
 /** The method by which a streamed result takes a reader of its end (and the usage it reported). */
 export const ON_STREAM_END: unique symbol = Symbol('otel-resilience stream end');
 
+/** The method that cancels a streamed result nobody will read (a hedge that lost the race). */
+export const CANCEL_STREAM: unique symbol = Symbol('otel-resilience cancel stream');
+
 /** A result whose stream has not ended yet. */
 export interface StreamedResult {
   [ON_STREAM_END](listener: (usage: TokenUsage | undefined) => void): void;
+  [CANCEL_STREAM](): void;
+}
+
+/** Cancels `value` when it is a streamed result (its source closed, its spans ended); nothing otherwise. */
+export function cancelStreamedResult(value: unknown): void {
+  if (isStreamedResult(value)) value[CANCEL_STREAM]();
 }
 
 /** Whether `value` is a streamed result. */

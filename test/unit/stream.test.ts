@@ -169,6 +169,29 @@ describe('streams under a pipeline', () => {
     await expect(pipeline.execute(async () => 'x')).resolves.toBe('x');
   });
 
+  it('a hedge whose stream comes after the winner is cancelled: its bulkhead slot is freed', async () => {
+    let n = 0;
+    const closed: number[] = [];
+    const pipeline = new ResiliencePipeline({
+      hedging: { maxHedgedAttempts: 1, delayMs: 10 },
+      bulkhead: { maxConcurrent: 2, maxQueue: 0 },
+    });
+    const result = pipeline.execute(async function* () {
+      const me = ++n;
+      try {
+        await new Promise((r) => setTimeout(r, me === 1 ? 30 : 5)); // the hedge (2) answers first
+        yield me;
+      } finally {
+        closed.push(me);
+      }
+    });
+    await vi.advanceTimersByTimeAsync(40);
+    const { chunks } = await drain((await result) as AsyncIterable<number>);
+    expect(chunks).toEqual([2]);
+    expect(closed.sort()).toEqual([1, 2]);
+    expect(pipeline.bulkhead?.active).toBe(0);
+  });
+
   it('stream: false hands the stream back untouched', async () => {
     const pipeline = new ResiliencePipeline({ stream: false });
     async function* gen() {
