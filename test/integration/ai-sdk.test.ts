@@ -10,17 +10,9 @@ import { APICallError, generateText, RetryError, streamText } from 'ai';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { classifyError, resilient, usageOf } from '../../src/index.js';
 import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
-import { error, stream, USAGE } from './openai-fixtures.js';
+import { completion, error, stream } from './openai-fixtures.js';
 import { caught, type ScriptedServer, startScriptedServer } from './scripted-server.js';
 
-const completion = {
-  id: 'chatcmpl-1',
-  object: 'chat.completion',
-  created: 1,
-  model: 'gpt-test',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'hello there' }, finish_reason: 'stop' }],
-  usage: USAGE,
-};
 let server: ScriptedServer;
 let recorder: SpanRecorder;
 beforeAll(async () => {

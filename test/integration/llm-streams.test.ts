@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { resilient } from '../../src/index.js';
 import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
 import { drain as collect } from '../support/streams.js';
-import { error, stream, USAGE } from './openai-fixtures.js';
+import { completion, error, stream } from './openai-fixtures.js';
 import { type ScriptedServer, type SseEvent, startScriptedServer } from './scripted-server.js';
 
 const openaiStream = stream;
@@ -140,17 +140,9 @@ describe('AI SDK streamText', () => {
 describe('AI SDK generateText', () => {
   it('a 429 is retried after its retry-after-ms; the usage of the result on its attempt and the call', async () => {
     const model = createOpenAI({ apiKey: 'test', baseURL: `${openaiServer.url}/v1` }).chat('gpt-test');
-    const completion = {
-      id: 'chatcmpl-1',
-      object: 'chat.completion',
-      created: 1,
-      model: 'gpt-test',
-      choices: [{ index: 0, message: { role: 'assistant', content: 'hello' }, finish_reason: 'stop' }],
-      usage: USAGE,
-    };
     openaiServer.script(openaiError(429, { 'retry-after-ms': '20' }), { body: completion });
     const ask = resilient(async () => generateText({ model, prompt: 'hi', maxRetries: 0 }), { name: 'ai.generate' });
-    expect((await ask()).text).toBe('hello');
+    expect((await ask()).text).toBe('hello there');
     expect(retryEvents('ai.generate')[0]).toMatchObject({ 'resilience.retry.delay_ms': 20, 'error.type': '429' });
     expect(attempts('ai.generate')[1]?.attributes).toMatchObject({
       'gen_ai.usage.input_tokens': 11,

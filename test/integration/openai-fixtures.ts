@@ -1,10 +1,20 @@
 /**
- * OpenAI chat-completions replies for the scripted server: a streamed answer
+ * OpenAI chat-completions replies for the scripted server: a completion, a streamed answer
  * (`hel` + `lo`, usage in the last chunk as `include_usage` sends it) and an API error.
  */
 import type { Reply, SseEvent } from './scripted-server.js';
 
 export const USAGE = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
+
+/** A chat completion answering `hello there`, with {@link USAGE}. */
+export const completion = {
+  id: 'chatcmpl-1',
+  object: 'chat.completion',
+  created: 1,
+  model: 'gpt-test',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'hello there' }, finish_reason: 'stop' }],
+  usage: USAGE,
+};
 
 /** A `chat.completion.chunk` with one choice's `delta`. */
 export const chunk = (delta: object, finish: string | null = null) => ({
