@@ -90,7 +90,14 @@ export {
 export { type TimeoutOptions, TimeoutPolicy } from './policies/timeout.js';
 export { CorruptRecordError } from './stores/corrupt-record-error.js';
 export { SpanClockProcessor, spanClockNow } from './telemetry/clock.js';
-export type { CircuitState, GiveUpReason, ResilienceEvent, TimeoutScope } from './telemetry/events.js';
+export type {
+  BreakerReason,
+  BreakerWhy,
+  CircuitState,
+  GiveUpReason,
+  ResilienceEvent,
+  TimeoutScope,
+} from './telemetry/events.js';
 export {
   WorkflowFailedError,
   WorkflowLeaseHeldError,

@@ -6,7 +6,7 @@
  */
 import { trace as otelTrace, SpanStatusCode } from '@opentelemetry/api';
 import type OpenAI from 'openai';
-import { BrokenCircuitError, CircuitBreaker, resilient, trace } from 'otel-resilience';
+import { BrokenCircuitError, CircuitBreaker, errorTypeOf, resilient, trace } from 'otel-resilience';
 import { currentAttempt } from 'otel-resilience/context';
 
 /** One breaker per dependency: every method calling the primary model shares it. */
@@ -125,13 +125,13 @@ export class Agent {
       this.tools.formatReport(topic, text);
       return { topic, outcome: attempt > 1 ? 'recovered' : 'answered', model: this.models.primary, reason: '' };
     } catch (error) {
-      const reason = error instanceof BrokenCircuitError ? 'breaker open' : (error as Error).name;
+      const reason = error instanceof BrokenCircuitError ? 'breaker open' : errorTypeOf(error);
       try {
         const answer = await this.llm.completeFallback(this.models.fallback, prompt);
         this.tools.formatReport(topic, answer);
         return { topic, outcome: 'fell_back', model: this.models.fallback, reason };
       } catch (fallbackError) {
-        return { topic, outcome: 'failed', model: '-', reason: `${reason}; fallback: ${(fallbackError as Error).name}` };
+        return { topic, outcome: 'failed', model: '-', reason: `${reason}; fallback: ${errorTypeOf(fallbackError)}` };
       }
     }
   }

@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { context, createContextKey, propagation } from '@opentelemetry/api';
+import { type Attributes, context, createContextKey, propagation } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
@@ -109,6 +109,21 @@ function llmServiceTracing(endpoint: string): TracerProvider {
   });
 }
 
+/** Why a breaker moved, from its state-change event: the counts against their thresholds. */
+function breakerWhy(a: Attributes): string {
+  const percent = (value: unknown) => `${Math.round(Number(value) * 100)}%`;
+  switch (a['resilience.circuit_breaker.reason']) {
+    case 'failure-threshold':
+      return `${a['resilience.circuit_breaker.failures']}/${a['resilience.circuit_breaker.failure_threshold']} failures`;
+    case 'failure-rate':
+      return `failure rate ${percent(a['resilience.circuit_breaker.failure_rate'])} ≥ ${percent(a['resilience.circuit_breaker.failure_rate_threshold'])}`;
+    case 'slow-call-rate':
+      return `slow calls ${percent(a['resilience.circuit_breaker.slow_call_rate'])} ≥ ${percent(a['resilience.circuit_breaker.slow_call_rate_threshold'])}, this one ${Math.round(Number(a['resilience.circuit_breaker.call_duration_ms']))}ms`;
+    default:
+      return String(a['resilience.circuit_breaker.reason']);
+  }
+}
+
 /**
  * One line per resilience event of a trace: spans in start order, each span's events in
  * the order recorded (timestamps of different spans are only ordered to the millisecond).
@@ -124,7 +139,7 @@ function happenings(spans: readonly ReadableSpan[]): string[] {
       );
     } else if (name === 'resilience.timeout') lines.push(`timeout ${a['resilience.timeout.ms']}ms`);
     else if (name === 'resilience.circuit_breaker.state_change') {
-      lines.push(`breaker ${a['resilience.circuit_breaker.from']}→${a['resilience.circuit_breaker.to']}`);
+      lines.push(`breaker ${a['resilience.circuit_breaker.from']}→${a['resilience.circuit_breaker.to']} (${breakerWhy(a)})`);
     } else if (name === 'resilience.circuit_breaker.rejected') lines.push('short-circuited');
     else if (name === 'resilience.rate_limiter.waited')
       lines.push(`waited ${a['resilience.rate_limiter.waited_ms']}ms for budget`);
@@ -133,7 +148,11 @@ function happenings(spans: readonly ReadableSpan[]): string[] {
     else if (name === 'resilience.bulkhead.rejected') lines.push(`bulkhead rejected (${a['resilience.reject_reason']})`);
     else if (name === 'resilience.hedge') lines.push(`hedge #${a['resilience.attempt']} launched`);
     else if (name === 'resilience.chaos') lines.push(`chaos ${a['resilience.chaos.name']}`);
-    else if (name === 'resilience.fallback') lines.push(`fallback → ${a['resilience.fallback.name']}`);
+    else if (name === 'resilience.fallback') {
+      const step = a['resilience.fallback.name'];
+      const outcome = a['resilience.fallback.outcome'];
+      lines.push(outcome === 'answered' ? `fallback → ${step}` : `fallback ${step} ${outcome} (${a['error.type'] ?? 'result'})`);
+    } else if (name === 'resilience.fallback.exhausted') lines.push('no fallback left');
   }
   return lines;
 }

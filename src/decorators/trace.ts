@@ -1,8 +1,8 @@
 import { type Attributes, context, trace as otelTrace, type Span, type SpanKind } from '@opentelemetry/api';
-import { errorTypeOf } from '../classify/index.js';
+import { failSpan } from '../policies/child-span.js';
 import { functionOption, knownOptions, numberOption, stringOption } from '../policies/validate.js';
 import * as names from '../telemetry/names.js';
-import { getTracer, recordFailure } from '../telemetry/spans.js';
+import { getTracer } from '../telemetry/spans.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';
 
 /** Options of {@link trace} and {@link traced}. */
@@ -34,7 +34,7 @@ function safeAttributes<T>(fn: ((value: T) => Attributes) | undefined, value: T)
 }
 
 function fail(span: Span, error: unknown): void {
-  recordFailure(span, error, errorTypeOf(error));
+  failSpan(span, error);
   span.end();
 }
 

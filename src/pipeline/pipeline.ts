@@ -3,7 +3,7 @@ import { errorTypeOf } from '../classify/index.js';
 import { usageOf } from '../classify/usage.js';
 import { Bulkhead, type BulkheadOptions } from '../policies/bulkhead.js';
 import { type ChaosOptions, ChaosPolicy } from '../policies/chaos.js';
-import { endSpan, endWhenSettled, startChildSpan, startSpan } from '../policies/child-span.js';
+import { endSpan, endWhenSettled, failSpan, startChildSpan, startSpan } from '../policies/child-span.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../policies/circuit-breaker.js';
 import { type Clock, type RandomSource, systemClock } from '../policies/clock.js';
 import {
@@ -28,7 +28,7 @@ import { TimeoutPolicy } from '../policies/timeout.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption, stringOption } from '../policies/validate.js';
 import { recordAttemptDuration } from '../telemetry/metrics.js';
 import * as names from '../telemetry/names.js';
-import { getTracer, recordFailure, tracingPropagatesContext } from '../telemetry/spans.js';
+import { getTracer, tracingPropagatesContext } from '../telemetry/spans.js';
 import { ATTEMPT_KEY, publishing, withScope } from './current-attempt.js';
 import { endAttemptSpan, guardOf, type StreamOptions, StreamSettings, streamingStep } from './stream.js';
 import { callUsage, recordUsage } from './usage-tally.js';
@@ -176,22 +176,36 @@ const runWork: Step = (ctx) => {
 };
 
 /**
- * The span of attempt `attempt`, linked to the previous attempt's span (a retry or a
- * hedge follows from it). Its `resilience.attempt` is set after the start: a child
- * span's sampling follows its parent, and attributes given at the start cost the SDK
- * about four times as much (they are validated twice).
+ * The span of attempt `attempt` (`<call> attempt`, the same name for every attempt and
+ * hedge), linked to the previous attempt's span (a retry or a hedge follows from it),
+ * with the time the retry before it actually slept. Its attributes are set after the
+ * start: a child span's sampling follows its parent, and attributes given at the start
+ * cost the SDK about four times as much (they are validated twice).
  */
 function startAttemptSpan(call: Call, attempt: number): Span | undefined {
   const previous = call.lastAttemptSpan;
   const links = previous === undefined ? undefined : [{ context: previous.spanContext() }];
-  const span = startChildSpan(call, names.attemptSpanName(call.operation, attempt), undefined, links);
+  const span = startChildSpan(call, names.attemptSpanName(call.operation), undefined, links);
   call.lastAttemptSpan = span;
+  const slept = call.sleptMs;
+  call.sleptMs = undefined;
   try {
     span?.setAttribute(names.ATTR_ATTEMPT, attempt);
+    if (slept !== undefined) span?.setAttribute(names.ATTR_RETRY_SLEPT_MS, slept);
   } catch {
     // Instrumentation must never break the user's call.
   }
   return span;
+}
+
+/** Ends a hedged attempt's span, marked `won` or `lost`. Never throws. */
+function endHedgeSpan(span: Span, outcome: 'won' | 'lost'): void {
+  try {
+    span.setAttribute(names.ATTR_HEDGE_OUTCOME, outcome);
+  } catch {
+    // Instrumentation must never break the user's call.
+  }
+  endSpan(span);
 }
 
 /**
@@ -204,12 +218,15 @@ function startAttemptSpan(call: Call, attempt: number): Span | undefined {
  * open breaker rejects before a token is spent.
  *
  * Each `execute` is one traced call: a span named after the operation with
- * `code.function.name`, one child span per attempt (`<name> attempt N`, attribute
- * `resilience.attempt`), the policies' decisions as span events on the call span
+ * `code.function.name`, one child span per attempt (`<name> attempt`, the number in
+ * `resilience.attempt`), waits in a bulkhead queue or for rate-limit budget as child
+ * spans, the policies' decisions as span events on the call span
  * (`resilience.retry`, `resilience.circuit_breaker.state_change`, `resilience.timeout`,
  * …), and `resilience.attempts` / `resilience.outcome` (`success`, `failure`,
  * `fallback`, `rejected`) on the call span. A retried failure is an error on its
- * attempt span only; the final failure is the call span's error. With no OpenTelemetry
+ * attempt span only; the final failure is the call span's error, its exception recorded
+ * there only when no attempt or fallback span recorded it (the stack is written once),
+ * `exception.type` the class name and `error.type` the classification's. With no OpenTelemetry
  * SDK registered, spans are no-ops and only the policies cost anything.
  *
  * @throws TypeError/RangeError naming the option, for invalid options
@@ -364,7 +381,8 @@ export class ResiliencePipeline {
         if (guard !== undefined) {
           if (this.replay) guard.restart = this.replayer(ctx, (c) => context.with(otelContext, run, undefined, c));
           guard.onEnd = (failure) => {
-            if (failure !== undefined) recordFailure(span, failure.error, errorTypeOf(failure.error));
+            // The attempt span recorded the exception; the call span records it only if it is another error.
+            if (failure !== undefined) failSpan(span, failure.error, call.recordedError?.error !== failure.error);
             this.finish(span, call, failure === undefined ? (call.outcome ?? 'success') : 'failure');
           };
           return value;
@@ -373,7 +391,8 @@ export class ResiliencePipeline {
         return value;
       },
       (error: unknown) => {
-        recordFailure(span, error, errorTypeOf(error));
+        // The exception is recorded once: not again when an attempt or fallback span recorded it.
+        failSpan(span, error, call.recordedError === undefined || call.recordedError.error !== error);
         this.finish(span, call, isPolicyRejection(error) ? 'rejected' : 'failure');
         throw error;
       },
@@ -451,23 +470,34 @@ export class ResiliencePipeline {
     return this.endHedgedAttempt(span, ctx, promise);
   }
 
-  /** A hedged attempt's span ends when it settles or loses, marked `won` or `lost`. */
+  /**
+   * A hedged attempt's span ends when it settles or loses, marked `won` or `lost`. A
+   * loser's span ends the moment the winner aborts it — synchronously, before the
+   * winner's value travels out to end the call span — so it lies within the call span.
+   */
   private endHedgedAttempt(span: Span, ctx: Attempt, promise: Promise<unknown>): Promise<unknown> {
-    const lost = new Promise<never>((_, reject) => ctx.slot.onAbort(reject));
+    let ended = false;
+    let rejectLost: (reason: unknown) => void = () => {};
+    const lost = new Promise<never>((_, reject) => {
+      rejectLost = reject;
+    });
+    ctx.slot.onAbort((reason) => {
+      if (ended || !(reason instanceof HedgeLostError)) return;
+      ended = true;
+      endHedgeSpan(span, 'lost');
+      promise.then(cancelStreamedResult, () => {}); // a stream that arrives after losing is never read
+      rejectLost(reason);
+    });
     return Promise.race([promise, lost]).then(
       (value) => {
-        span.setAttribute(names.ATTR_HEDGE_OUTCOME, 'won');
-        endSpan(span);
+        ended = true;
+        endHedgeSpan(span, 'won');
         return value;
       },
       (error: unknown) => {
-        if (error instanceof HedgeLostError) {
-          promise.then(cancelStreamedResult, () => {}); // a stream that arrives after losing is never read
-          span.setAttribute(names.ATTR_HEDGE_OUTCOME, 'lost');
-          endSpan(span);
-          throw error;
-        }
-        return endWhenSettled(span, Promise.reject(error));
+        if (ended) throw error;
+        ended = true;
+        return endWhenSettled(span, Promise.reject(error), ctx.call);
       },
     );
   }

@@ -13,16 +13,14 @@
  * stream-source.ts.
  */
 import type { Span } from '@opentelemetry/api';
-import { errorTypeOf } from '../classify/index.js';
 import { type TokenUsage, usageOf } from '../classify/usage.js';
-import { endSpan, endWhenSettled } from '../policies/child-span.js';
+import { endSpan, endWhenSettled, failSpan } from '../policies/child-span.js';
 import type { Clock } from '../policies/clock.js';
 import { type Attempt, type Call, invoke, SignalSlot } from '../policies/context.js';
 import { TimeoutError } from '../policies/errors.js';
 import { CANCEL_STREAM, ON_STREAM_END } from '../policies/streamed-result.js';
 import { booleanOption, knownOptions, numberOption } from '../policies/validate.js';
 import * as names from '../telemetry/names.js';
-import { recordFailure } from '../telemetry/spans.js';
 import { chunkUsage, closeSource, partError, readHead, type Shape, sourceOf, textOf, toReadable } from './stream-source.js';
 import { addUsage, recordUsage } from './usage-tally.js';
 
@@ -170,7 +168,10 @@ export class PrimedStream {
     } catch {
       // Instrumentation must never break the user's call.
     }
-    if (failure !== undefined) recordFailure(span, failure.error, errorTypeOf(failure.error));
+    if (failure !== undefined) {
+      failSpan(span, failure.error);
+      this.ctx.call.recordedError = failure;
+    }
     endSpan(span);
   }
 }
@@ -382,6 +383,6 @@ export function endAttemptSpan<T>(span: Span, call: Call, promise: Promise<T>): 
       endSpan(span);
       return value;
     },
-    (error: unknown) => endWhenSettled(span, Promise.reject(error)),
+    (error: unknown) => endWhenSettled(span, Promise.reject(error), call),
   );
 }

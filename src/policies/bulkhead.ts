@@ -1,3 +1,5 @@
+import * as names from '../telemetry/names.js';
+import { endWaitSpan, startChildSpan } from './child-span.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { DeadlineQueue } from './deadline-queue.js';
@@ -29,8 +31,9 @@ interface Waiter {
  * a pipeline every attempt and hedge takes a slot, and an attempt abandoned by its
  * attempt timeout keeps its slot until its work really settles; up to `maxQueue` more wait in
  * arrival order for a slot, each for at most `queueTimeoutMs`; any other call is
- * rejected at once with {@link BulkheadRejectedError}. A call that waited reports
- * `resilience.bulkhead.queued` with the time it waited; a rejection reports
+ * rejected at once with {@link BulkheadRejectedError}. A wait in the queue is a child
+ * span of the call (`bulkhead wait`, `resilience.bulkhead.waited_ms`) and a
+ * `resilience.bulkhead.queued` event with the time it waited; a rejection reports
  * `resilience.bulkhead.rejected`. Share one instance to bound the calls to one
  * dependency across methods.
  *
@@ -76,6 +79,12 @@ export class Bulkhead extends StandalonePolicy {
     }
     if (this.queue.length >= this.maxQueue) return Promise.reject(this.rejection(ctx, 'queue-full'));
     const enqueuedAt = this.clock.now();
+    // The wait is a child span of the call, visible in the timeline.
+    const span = startChildSpan(ctx.call, names.SPAN_BULKHEAD_WAIT, {
+      [names.ATTR_BULKHEAD_NAME]: this.name,
+    });
+    const waited = (extra?: { [names.ATTR_REJECT_REASON]: string }) =>
+      endWaitSpan(span, names.ATTR_BULKHEAD_WAITED_MS, this.clock.now() - enqueuedAt, extra);
     return new Promise<void>((resolve, reject) => {
       // The attempt's signal follows the caller's and a total timeout's: a waiter whose
       // call was given up leaves the queue at once, freeing its place.
@@ -87,11 +96,13 @@ export class Bulkhead extends StandalonePolicy {
       };
       const onAbort = () => {
         leave();
+        waited();
         reject(signal.reason);
       };
       const waiter: Waiter = {
         admit: () => {
           leave();
+          waited();
           resolve();
         },
       };
@@ -100,6 +111,7 @@ export class Bulkhead extends StandalonePolicy {
           ? undefined
           : this.deadlines.add(enqueuedAt + this.queueTimeoutMs, () => {
               leave();
+              waited({ [names.ATTR_REJECT_REASON]: 'queue-timeout' });
               reject(this.rejection(ctx, 'queue-timeout'));
             });
       signal.addEventListener('abort', onAbort, { once: true });

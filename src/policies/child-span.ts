@@ -1,5 +1,5 @@
 import { type Attributes, type Context, context, type Link, type Span, type Tracer, trace } from '@opentelemetry/api';
-import { errorTypeOf } from '../classify/index.js';
+import { errorClassName, errorTypeOf } from '../classify/index.js';
 import { getTracer, recordFailure } from '../telemetry/spans.js';
 import type { Call } from './context.js';
 
@@ -36,19 +36,49 @@ export function childContext(call: Call, span: Span): Context {
   return trace.setSpan(call.otelContext!, span);
 }
 
-/** Ends `span` once `promise` settles, marking it failed on rejection; returns `promise`'s outcome. */
-export function endWhenSettled<T>(span: Span, promise: Promise<T>): Promise<T> {
+/**
+ * Marks `span` failed with `error`: `error.type` from the classification (walking the
+ * cause chain), `exception.type` the class name, the exception recorded unless
+ * `exception` is false (recorded on a child span already). Never throws.
+ */
+export function failSpan(span: Span, error: unknown, exception = true): void {
+  recordFailure(span, error, errorTypeOf(error), errorClassName(error), exception);
+}
+
+/**
+ * Ends `span` once `promise` settles, marking it failed on rejection; returns `promise`'s
+ * outcome. With `call`, a recorded error is remembered there, so the call span that
+ * fails with the same error does not record its exception a second time.
+ */
+export function endWhenSettled<T>(span: Span, promise: Promise<T>, call?: Call): Promise<T> {
   return promise.then(
     (value) => {
       endSpan(span);
       return value;
     },
     (error: unknown) => {
-      recordFailure(span, error, errorTypeOf(error));
+      failSpan(span, error);
+      if (call !== undefined) call.recordedError = { error };
       endSpan(span);
       throw error;
     },
   );
+}
+
+/**
+ * Ends the span of a wait (a bulkhead queue, rate-limit budget; started with
+ * {@link startChildSpan}) with the time waited, in ms, as `waitedAttribute` and any
+ * `extra` attributes. Does nothing for an undefined span; never throws.
+ */
+export function endWaitSpan(span: Span | undefined, waitedAttribute: string, waitedMs: number, extra?: Attributes): void {
+  if (span === undefined) return;
+  try {
+    span.setAttribute(waitedAttribute, waitedMs);
+    if (extra !== undefined) span.setAttributes(extra);
+  } catch {
+    // Instrumentation must never break the user's call.
+  }
+  endSpan(span);
 }
 
 /** Ends a span; never throws (instrumentation must not break the call). */

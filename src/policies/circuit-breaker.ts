@@ -1,5 +1,5 @@
 import { classifyError } from '../classify/index.js';
-import type { CircuitState } from '../telemetry/events.js';
+import type { BreakerWhy, CircuitState } from '../telemetry/events.js';
 import { watchState } from '../telemetry/metrics.js';
 import type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './circuit-breaker-store.js';
 import { type Clock, systemClock } from './clock.js';
@@ -97,6 +97,8 @@ export interface CircuitStateChange {
   readonly breaker: string;
   readonly from: CircuitState;
   readonly to: CircuitState;
+  /** Why: the reason and the numbers that decided it (failures and threshold, rates, the deciding call's duration). */
+  readonly why: BreakerWhy;
 }
 
 const BREAKER_OPTIONS = [
@@ -312,13 +314,14 @@ export class CircuitBreaker extends StandalonePolicy {
    */
   isolate(): CircuitIsolation {
     this.isolations++;
-    if (this.current !== 'isolated') this.transition('isolated', undefined);
+    if (this.current !== 'isolated') this.transition('isolated', undefined, { reason: 'isolated' });
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
-        if (this.isolations > 0 && --this.isolations === 0 && this.current === 'isolated') this.transition('closed', undefined);
+        if (this.isolations > 0 && --this.isolations === 0 && this.current === 'isolated')
+          this.transition('closed', undefined, { reason: 'released' });
       },
     };
   }
@@ -326,7 +329,7 @@ export class CircuitBreaker extends StandalonePolicy {
   /** Closes the circuit and forgets all counts (and every isolation). */
   reset(): void {
     this.isolations = 0;
-    this.transition('closed', undefined);
+    this.transition('closed', undefined, { reason: 'reset' });
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
@@ -377,7 +380,7 @@ export class CircuitBreaker extends StandalonePolicy {
         const now = this.clock.now();
         const waitMs = this.openedAt + this.halfOpenAfterMs - now;
         if (waitMs > 0) return new BrokenCircuitError(this.name, 'open', waitMs);
-        this.transition('half_open', ctx);
+        this.transition('half_open', ctx, { reason: 'half-open-after' });
         this.probeStarts.push(now);
         return undefined;
       }
@@ -385,7 +388,7 @@ export class CircuitBreaker extends StandalonePolicy {
         const now = this.clock.now();
         if (this.probeStarts.length > 0 && now - this.probeStarts[0]! >= this.probeTimeoutMs) {
           // The oldest probe is overdue: it counts as failed.
-          this.transition('open', ctx);
+          this.transition('open', ctx, { reason: 'probe-timeout' });
           return new BrokenCircuitError(this.name, 'open', this.halfOpenAfterMs);
         }
         if (this.probeStarts.length >= this.halfOpenMaxCalls) return new BrokenCircuitError(this.name, 'half_open');
@@ -398,16 +401,18 @@ export class CircuitBreaker extends StandalonePolicy {
   /** Records an outcome: `failed` true/false, or undefined for "ignore (caller aborted)". */
   private settle(ctx: Attempt, generation: number, probe: boolean, failed: boolean | undefined, startedAt: number): void {
     if (generation !== this.generation) return;
-    const slow = this.slowCallDurationMs !== undefined && this.clock.now() - startedAt >= this.slowCallDurationMs;
+    const durationMs = this.slowCallDurationMs === undefined ? 0 : this.clock.now() - startedAt;
+    const slow = this.slowCallDurationMs !== undefined && durationMs >= this.slowCallDurationMs;
     if (probe) {
-      if (slow && failed === false) failed = true;
+      const slowProbe = slow && failed === false;
+      if (slowProbe) failed = true;
       const index = this.probeStarts.indexOf(startedAt);
       if (index >= 0) this.probeStarts.splice(index, 1);
       if (failed === undefined) return;
       if (failed) {
-        this.transition('open', ctx);
+        this.transition('open', ctx, this.timed({ reason: slowProbe ? 'probe-slow' : 'probe-failed' }, durationMs, slow));
       } else if (++this.probeSuccesses >= this.successThreshold) {
-        this.transition('closed', ctx);
+        this.transition('closed', ctx, this.timed({ reason: 'probes-succeeded' }, durationMs, slow));
       }
       return;
     }
@@ -415,7 +420,9 @@ export class CircuitBreaker extends StandalonePolicy {
     if (this.failureRateThreshold === undefined) {
       this.consecutiveFailures = failed ? this.consecutiveFailures + 1 : 0;
       if (this.consecutiveFailures >= this.failureThreshold) {
-        this.transition('open', ctx);
+        const failures = this.consecutiveFailures;
+        const why: BreakerWhy = { reason: 'failure-threshold', failures, failureThreshold: this.failureThreshold };
+        this.transition('open', ctx, this.timed(why, durationMs, slow));
         return;
       }
     }
@@ -427,7 +434,27 @@ export class CircuitBreaker extends StandalonePolicy {
     if (calls < this.minimumThroughput) return;
     const failureRateReached = this.failureRateThreshold !== undefined && failures / calls >= this.failureRateThreshold;
     const slowRateReached = this.slowCallRateThreshold !== undefined && slowCalls / calls >= this.slowCallRateThreshold;
-    if (failureRateReached || slowRateReached) this.transition('open', ctx);
+    if (!failureRateReached && !slowRateReached) return;
+    const why: BreakerWhy = {
+      reason: failureRateReached ? 'failure-rate' : 'slow-call-rate',
+      calls,
+      ...(this.failureRateThreshold === undefined
+        ? {}
+        : { failureRate: failures / calls, failureRateThreshold: this.failureRateThreshold }),
+      ...(this.slowCallRateThreshold === undefined
+        ? {}
+        : { slowCallRate: slowCalls / calls, slowCallRateThreshold: this.slowCallRateThreshold }),
+    };
+    this.transition('open', ctx, this.timed(why, durationMs, slow));
+  }
+
+  /**
+   * `why` with, when slow-call detection is on, how long the deciding call took and
+   * whether that was slow (built only for a transition, not for every call).
+   */
+  private timed(why: BreakerWhy, durationMs: number, slow: boolean): BreakerWhy {
+    if (this.slowCallDurationMs === undefined) return why;
+    return { ...why, callDurationMs: durationMs, callSlow: slow, slowCallDurationMs: this.slowCallDurationMs };
   }
 
   /** Starts reading the shared state when a read is due; the calling call does not wait for it. */
@@ -461,14 +488,21 @@ export class CircuitBreaker extends StandalonePolicy {
     if (shared.generation <= this.sharedGeneration) return;
     this.sharedGeneration = shared.generation;
     if (shared.state === this.current) return;
-    this.transition(shared.state, undefined, shared.openRemainingMs, false);
+    this.transition(shared.state, undefined, { reason: 'shared' }, shared.openRemainingMs, false);
   }
 
   /**
-   * Moves to `to`. An open circuit has `openRemainingMs` left before probing (default: the
-   * whole `halfOpenAfterMs`). A shared breaker publishes the change unless it adopted it.
+   * Moves to `to`, for the reason `why` (reported on the causing call's span). An open
+   * circuit has `openRemainingMs` left before probing (default: the whole
+   * `halfOpenAfterMs`). A shared breaker publishes the change unless it adopted it.
    */
-  private transition(to: CircuitState, ctx: Attempt | undefined, openRemainingMs = this.halfOpenAfterMs, publish = true): void {
+  private transition(
+    to: CircuitState,
+    ctx: Attempt | undefined,
+    why: BreakerWhy,
+    openRemainingMs = this.halfOpenAfterMs,
+    publish = true,
+  ): void {
     const from = this.current;
     this.current = to;
     this.generation++;
@@ -479,7 +513,7 @@ export class CircuitBreaker extends StandalonePolicy {
     if (to === 'closed') this.window?.clear();
     if (publish && this.store !== undefined && to !== 'half_open') this.publish(this.store, to);
     if (from === to) return;
-    const change: CircuitStateChange = { breaker: this.name, from, to };
+    const change: CircuitStateChange = { breaker: this.name, from, to, why };
     if (ctx?.recording) ctx.report({ type: 'breaker-state-change', ...change });
     notify(
       to === 'open'

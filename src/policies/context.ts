@@ -136,6 +136,10 @@ export class Call<T = unknown> {
   outcome: string | undefined = undefined;
   /** The span of the attempt started last, which the next attempt's span links to. */
   lastAttemptSpan: Span | undefined = undefined;
+  /** The error last recorded as an exception on a child span (an attempt, a fallback step): the call span does not record it again. */
+  recordedError: { readonly error: unknown } | undefined = undefined;
+  /** The time the retry actually slept before the attempt about to start, in ms (for its span), if it slept. */
+  sleptMs: number | undefined = undefined;
   /** The metric instruments, when a meter provider is registered. */
   readonly metrics: Instruments | undefined = getInstruments();
 

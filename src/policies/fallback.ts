@@ -42,10 +42,13 @@ const defaultShouldFallback = (failure: Failure) => 'error' in failure;
  * order until one succeeds (and `shouldFallback` accepts its result). Outermost in a
  * pipeline, so it also covers rejections by the rate limiter, the breaker and the
  * total timeout; the caller's abort never triggers it. Each step runs in its own child
- * span (`<call> fallback <step>`); the step that answered is reported in a
- * `resilience.fallback` event with the `error.type` that triggered it, and the call's
- * `resilience.outcome` is `fallback`. If every step fails, the last step's error is
- * thrown.
+ * span (`<call> fallback <step>`) and is reported, once it ended, in a
+ * `resilience.fallback` event on the call span: the step, why it ran
+ * (`resilience.fallback.trigger`: `error.type` of the failure before it), what it did
+ * (`resilience.fallback.outcome`: `answered`, `failed` with its `error.type`, or
+ * `refused`), and the call's `resilience.outcome` is `fallback` when one answered. If
+ * every step fails, `resilience.fallback.exhausted` is reported and the last step's
+ * error is thrown.
  *
  * @throws TypeError naming the option, for invalid options
  */
@@ -71,10 +74,10 @@ export class FallbackPolicy extends StandalonePolicy {
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     return next(ctx).then(
-      (result) => (this.wants({ result }) ? this.fallBack(ctx, { result }, 0) : result),
+      (result) => (this.wants({ result }) ? this.fallBack(ctx, 0, { result }) : result),
       (error: unknown) => {
         if (ctx.slot.aborted || !this.wants({ error })) throw error;
-        return this.fallBack(ctx, { error }, 0);
+        return this.fallBack(ctx, 0, { error });
       },
     );
   }
@@ -87,33 +90,48 @@ export class FallbackPolicy extends StandalonePolicy {
     }
   }
 
-  /** Tries step `index` and, while they fail, the ones after it. */
-  private fallBack<T>(ctx: Attempt, trigger: Failure, index: number, failure: Failure = trigger): Promise<T> {
+  /**
+   * Tries step `index` and, while they fail, the ones after it. Each step tried is
+   * reported once it ended (`resilience.fallback`: why it ran, what it did, its error);
+   * running out of steps as `resilience.fallback.exhausted`.
+   */
+  private fallBack<T>(ctx: Attempt, index: number, failure: Failure): Promise<T> {
     const step = this.steps[index]!;
     const call = ctx.call;
     const run = () => invoke(() => step.handler.call(call.self, failure, ...call.args) as T, ctx);
     const span = startChildSpan(call, names.fallbackSpanName(call.operation, step.name), {
       [names.ATTR_FALLBACK_NAME]: step.name,
     });
-    const attempt = span === undefined ? run() : endWhenSettled(span, context.with(childContext(call, span), run));
+    const attempt = span === undefined ? run() : endWhenSettled(span, context.with(childContext(call, span), run), call);
     const last = index === this.steps.length - 1;
     return attempt.then(
       (result) => {
-        if (!last && this.wants({ result })) return this.fallBack(ctx, trigger, index + 1, { result });
-        this.chosen(ctx, step.name, trigger);
+        const refused = !last && this.wants({ result });
+        this.tried(ctx, step.name, failure, refused ? 'refused' : 'answered');
+        if (refused) return this.fallBack(ctx, index + 1, { result });
+        ctx.call.outcome = 'fallback';
         return result;
       },
       (error: unknown) => {
-        if (last || ctx.slot.aborted) throw error;
-        return this.fallBack(ctx, trigger, index + 1, { error });
+        this.tried(ctx, step.name, failure, 'failed', error);
+        if (ctx.slot.aborted) throw error;
+        if (last) {
+          if (ctx.recording) ctx.report({ type: 'fallback-exhausted', steps: index + 1, errorType: errorTypeOf(error) });
+          throw error;
+        }
+        return this.fallBack(ctx, index + 1, { error });
       },
     );
   }
 
-  private chosen(ctx: Attempt, step: string, trigger: Failure): void {
-    ctx.call.outcome = 'fallback';
-    if (ctx.recording) {
-      ctx.report({ type: 'fallback', fallback: step, errorType: 'error' in trigger ? errorTypeOf(trigger.error) : 'result' });
-    }
+  private tried(ctx: Attempt, step: string, failure: Failure, outcome: 'answered' | 'failed' | 'refused', error?: unknown): void {
+    if (!ctx.recording) return;
+    ctx.report({
+      type: 'fallback',
+      fallback: step,
+      trigger: 'error' in failure ? errorTypeOf(failure.error) : 'result',
+      outcome,
+      errorType: outcome === 'failed' ? errorTypeOf(error) : undefined,
+    });
   }
 }

@@ -1,6 +1,8 @@
 import { classifyError, errorTypeOf } from '../classify/index.js';
 import { rateLimitPauseMs } from '../classify/rate-limit-headers.js';
 import type { TokenUsage } from '../classify/usage.js';
+import * as names from '../telemetry/names.js';
+import { endWaitSpan, startChildSpan } from './child-span.js';
 import { type Clock, sleep, systemClock, wallTime } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { RateLimitedError } from './errors.js';
@@ -101,7 +103,9 @@ function bucketOptions(name: string, prefix: string, value: TokenBucketOptions):
  * A call takes its cost from every budget of its key. Budget that is not there yet is
  * reserved (the bucket goes negative, so later calls queue behind it in order): in
  * `'wait'` mode the call waits for it when that takes at most `maxWaitMs` and reports
- * `resilience.rate_limiter.waited`; otherwise the reservation is undone and the call
+ * `resilience.rate_limiter.waited` (and, traced in a pipeline, a child span
+ * `rate limiter wait` with `resilience.rate_limiter.waited_ms`, the time actually
+ * waited); otherwise the reservation is undone and the call
  * is rejected with {@link RateLimitedError} carrying `retryAfterMs`, reported as
  * `resilience.rate_limiter.rejected`. With `actualCost`, the difference between the
  * estimate and the real cost is settled after the call. A cancelled wait keeps its
@@ -269,7 +273,23 @@ export class RateLimiter extends StandalonePolicy {
     // A cancelled wait keeps its reservation: calls that queued behind it were given
     // their times counting on it, and a refund would let them and the next caller
     // through together, over the budget.
-    return sleep(waitMs, ctx.signal, this.clock).then(() => next(ctx).then(settle, failed));
+    // The wait is a child span of the call, visible in the timeline, with the ms waited.
+    const span = startChildSpan(ctx.call, names.SPAN_RATE_LIMITER_WAIT, {
+      [names.ATTR_RATE_LIMITER_NAME]: this.name,
+    });
+    if (span === undefined) return sleep(waitMs, ctx.signal, this.clock).then(() => next(ctx).then(settle, failed));
+    const from = this.clock.now();
+    const waited = () => endWaitSpan(span, names.ATTR_RATE_LIMITER_WAITED_MS, this.clock.now() - from);
+    return sleep(waitMs, ctx.signal, this.clock).then(
+      () => {
+        waited();
+        return next(ctx).then(settle, failed);
+      },
+      (error: unknown) => {
+        waited();
+        throw error;
+      },
+    );
   }
 
   /** Charges the usage budget the call's real tokens instead of its estimate. */

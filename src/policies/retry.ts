@@ -1,4 +1,5 @@
 import { classifyError, type ErrorClassification, errorTypeOf } from '../classify/index.js';
+import { spanClockNow } from '../telemetry/clock.js';
 import type { GiveUpReason } from '../telemetry/events.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
 import { type Clock, type RandomSource, sleep, systemClock, wallTime } from './clock.js';
@@ -128,7 +129,10 @@ export function classifyOnClock(error: unknown, clock: Clock): ErrorClassificati
  * error not worth retrying is rethrown at once; the caller's abort stops retrying at
  * once; a rejection by the SDK's own breaker, rate limiter or bulkhead is not retried
  * by default. `onRetry` / `onGiveUp` see every attempt's error. Each decision is
- * reported as a `resilience.retry` / `resilience.retry.exhausted` event.
+ * reported as a `resilience.retry` / `resilience.retry.exhausted` event (the retry event
+ * with the planned delay, and `resilience.retry.retry_after_ignored` when an invalid
+ * header was ignored); in a traced pipeline the next attempt's span has
+ * `resilience.retry.slept_ms`, the time actually slept on the span clock.
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
@@ -227,7 +231,8 @@ export class RetryPolicy extends StandalonePolicy {
       classification = verdict;
     }
     if (attempt > this.maxRetries) return this.giveUp(ctx, attempt, errors, 'max-retries', failure, isResult);
-    const retryAfterMs = isResult ? undefined : (classification ?? classifyOnClock(failure, this.clock)).retryAfterMs;
+    const classified = isResult ? undefined : (classification ?? classifyOnClock(failure, this.clock));
+    const retryAfterMs = classified?.retryAfterMs;
     let delayMs: number;
     let delays = state?.delays;
     if (retryAfterMs !== undefined) {
@@ -248,11 +253,11 @@ export class RetryPolicy extends StandalonePolicy {
       const granted = budget.acquire(cost);
       const go = (ok: boolean) =>
         ok
-          ? this.retryAfter(ctx, next, attempt, { errors, delays, cost }, failure, isResult, delayMs, retryAfterMs)
+          ? this.retryAfter(ctx, next, attempt, { errors, delays, cost }, failure, isResult, delayMs, classified)
           : this.giveUp<T>(ctx, attempt, errors, 'budget', failure, isResult, retryAfterMs);
       return typeof granted === 'boolean' ? go(granted) : granted.then(go);
     }
-    return this.retryAfter(ctx, next, attempt, { errors, delays, cost: 0 }, failure, isResult, delayMs, retryAfterMs);
+    return this.retryAfter(ctx, next, attempt, { errors, delays, cost: 0 }, failure, isResult, delayMs, classified);
   }
 
   /** Reports the retry, tells `onRetry`, waits `delayMs` and runs the next attempt. */
@@ -264,11 +269,12 @@ export class RetryPolicy extends StandalonePolicy {
     failure: unknown,
     isResult: boolean,
     delayMs: number,
-    retryAfterMs: number | undefined,
+    classified: ErrorClassification | undefined,
   ): Promise<T> {
-    const delaySource = retryAfterMs === undefined ? 'backoff' : 'retry-after';
+    const delaySource = classified?.retryAfterMs === undefined ? 'backoff' : 'retry-after';
     if (ctx.recording) {
-      ctx.report({ type: 'retry', attempt, delayMs, delaySource, errorType: isResult ? 'result' : errorTypeOf(failure) });
+      const errorType = isResult ? 'result' : errorTypeOf(failure);
+      ctx.report({ type: 'retry', attempt, delayMs, delaySource, errorType, retryAfterIgnored: classified?.retryAfterIgnored });
     }
     if (this.onRetry !== undefined) {
       const outcome = isResult ? { result: failure } : { error: failure };
@@ -279,7 +285,14 @@ export class RetryPolicy extends StandalonePolicy {
       return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState);
     };
     // A 0 ms delay does not wait on a timer.
-    return delayMs > 0 ? sleep(delayMs, ctx.signal, this.clock).then(again) : again();
+    if (delayMs <= 0) return again();
+    if (ctx.call.span === undefined) return sleep(delayMs, ctx.signal, this.clock).then(again);
+    // What the next attempt's span shows as slept, on the clock of the spans themselves.
+    const sleptFrom = spanClockNow();
+    return sleep(delayMs, ctx.signal, this.clock).then(() => {
+      ctx.call.sleptMs = Math.round((spanClockNow() - sleptFrom) * 10) / 10;
+      return again();
+    });
   }
 
   /**

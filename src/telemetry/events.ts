@@ -7,6 +7,45 @@ export type CircuitState = 'closed' | 'open' | 'half_open' | 'isolated';
  */
 export type TimeoutScope = 'attempt' | 'total' | 'first_chunk' | 'idle';
 
+/**
+ * Why a circuit breaker moved: `failure-threshold` (consecutive failures), `failure-rate`
+ * / `slow-call-rate` (over the sliding window), `probe-failed` / `probe-slow` /
+ * `probe-timeout` (a half-open probe failed, was slow, or is overdue), `probes-succeeded`,
+ * `half-open-after` (the open period passed), `isolated`, `released`, `reset`, `shared`
+ * (another process's change, through the store).
+ */
+export type BreakerReason =
+  | 'failure-threshold'
+  | 'failure-rate'
+  | 'slow-call-rate'
+  | 'probe-failed'
+  | 'probe-slow'
+  | 'probe-timeout'
+  | 'probes-succeeded'
+  | 'half-open-after'
+  | 'isolated'
+  | 'released'
+  | 'reset'
+  | 'shared';
+
+/** Why a breaker moved and the numbers that decided it (each present where it applies). */
+export interface BreakerWhy {
+  readonly reason: BreakerReason;
+  /** Consecutive failures counted and `failureThreshold`. */
+  readonly failures?: number;
+  readonly failureThreshold?: number;
+  /** Calls in the sliding window; failure and slow-call rates (0–1) over them, with their thresholds. */
+  readonly calls?: number;
+  readonly failureRate?: number;
+  readonly failureRateThreshold?: number;
+  readonly slowCallRate?: number;
+  readonly slowCallRateThreshold?: number;
+  /** The deciding call's duration in ms, whether it was slow, and `slowCallDurationMs` (slow-call detection on). */
+  readonly callDurationMs?: number;
+  readonly callSlow?: boolean;
+  readonly slowCallDurationMs?: number;
+}
+
 /** Why retrying stopped. */
 export type GiveUpReason = 'max-retries' | 'retry-after-too-long' | 'deadline' | 'budget';
 
@@ -19,12 +58,14 @@ export type ResilienceEvent =
       readonly type: 'retry';
       /** The attempt that failed (1-based). */
       readonly attempt: number;
-      /** The wait before the next attempt, in ms, as actually slept. */
+      /** The planned wait before the next attempt, in ms (the next attempt's span says what was slept). */
       readonly delayMs: number;
       /** Where the wait came from. */
       readonly delaySource: 'backoff' | 'retry-after';
       /** `error.type` of the failure, or `'result'` when a result was retried. */
       readonly errorType: string;
+      /** An invalid `retry-after-ms` / `Retry-After` header that was ignored (`name: value`), if any. */
+      readonly retryAfterIgnored?: string | undefined;
     }
   | {
       readonly type: 'retry-exhausted';
@@ -36,6 +77,8 @@ export type ResilienceEvent =
       readonly breaker: string;
       readonly from: CircuitState;
       readonly to: CircuitState;
+      /** Why it moved, with the counts that decided it. */
+      readonly why: BreakerWhy;
     }
   | {
       readonly type: 'breaker-rejected';
@@ -77,10 +120,23 @@ export type ResilienceEvent =
       readonly errorType: string;
     }
   | {
+      /** One fallback step tried. */
       readonly type: 'fallback';
-      /** Name of the fallback step that produced the result. */
+      /** The step's name. */
       readonly fallback: string;
-      /** `error.type` of the failure that triggered the fallback, or `'result'`. */
+      /** Why it was tried: `error.type` of the failure before it (the primary's or the previous step's), or `'result'`. */
+      readonly trigger: string;
+      /** `answered`; `failed` (its error in `errorType`); `refused`: its result did not satisfy `shouldFallback`. */
+      readonly outcome: 'answered' | 'failed' | 'refused';
+      /** `error.type` of the step's own error, when it failed. */
+      readonly errorType?: string | undefined;
+    }
+  | {
+      /** Every fallback step was tried and none answered: the call fails with the last one's error. */
+      readonly type: 'fallback-exhausted';
+      /** Steps tried. */
+      readonly steps: number;
+      /** `error.type` of what the caller gets, or `'result'`. */
       readonly errorType: string;
     }
   | {

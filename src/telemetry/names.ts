@@ -8,6 +8,10 @@
 /** Semantic-convention attributes (stable in semconv 1.45). */
 export const ATTR_ERROR_TYPE = 'error.type';
 export const ATTR_CODE_FUNCTION_NAME = 'code.function.name';
+export const EVENT_EXCEPTION = 'exception';
+export const ATTR_EXCEPTION_TYPE = 'exception.type';
+export const ATTR_EXCEPTION_MESSAGE = 'exception.message';
+export const ATTR_EXCEPTION_STACKTRACE = 'exception.stacktrace';
 
 /**
  * GenAI token usage (OpenTelemetry GenAI semantic conventions v1.37, development
@@ -25,9 +29,28 @@ export const ATTR_RETRY_DELAY_MS = 'resilience.retry.delay_ms';
 export const ATTR_RETRY_DELAY_SOURCE = 'resilience.retry.delay_source';
 export const ATTR_RETRY_GIVE_UP_REASON = 'resilience.retry.give_up_reason';
 export const ATTR_RETRY_AFTER_MS = 'resilience.retry_after_ms';
+/** A `retry-after-ms` / `Retry-After` header that was present but invalid, so the backoff was used (`name: value`). */
+export const ATTR_RETRY_AFTER_IGNORED = 'resilience.retry.retry_after_ignored';
+/** On an attempt after a retry: the time actually slept before it, in ms (`resilience.retry.delay_ms` is the plan). */
+export const ATTR_RETRY_SLEPT_MS = 'resilience.retry.slept_ms';
 export const ATTR_BREAKER_NAME = 'resilience.circuit_breaker.name';
 export const ATTR_BREAKER_FROM = 'resilience.circuit_breaker.from';
 export const ATTR_BREAKER_TO = 'resilience.circuit_breaker.to';
+/** Why the breaker moved (see `BreakerReason` in events.ts). */
+export const ATTR_BREAKER_REASON = 'resilience.circuit_breaker.reason';
+/** Consecutive failures counted, and the `failureThreshold` they reached. */
+export const ATTR_BREAKER_FAILURES = 'resilience.circuit_breaker.failures';
+export const ATTR_BREAKER_FAILURE_THRESHOLD = 'resilience.circuit_breaker.failure_threshold';
+/** Calls in the sliding window, and the failure and slow-call rates (0–1) over them with their thresholds. */
+export const ATTR_BREAKER_CALLS = 'resilience.circuit_breaker.calls';
+export const ATTR_BREAKER_FAILURE_RATE = 'resilience.circuit_breaker.failure_rate';
+export const ATTR_BREAKER_FAILURE_RATE_THRESHOLD = 'resilience.circuit_breaker.failure_rate_threshold';
+export const ATTR_BREAKER_SLOW_CALL_RATE = 'resilience.circuit_breaker.slow_call_rate';
+export const ATTR_BREAKER_SLOW_CALL_RATE_THRESHOLD = 'resilience.circuit_breaker.slow_call_rate_threshold';
+/** The causing call's duration in ms and whether it counted as slow (`>= slowCallDurationMs`). */
+export const ATTR_BREAKER_CALL_DURATION_MS = 'resilience.circuit_breaker.call_duration_ms';
+export const ATTR_BREAKER_CALL_SLOW = 'resilience.circuit_breaker.call_slow';
+export const ATTR_BREAKER_SLOW_CALL_DURATION_MS = 'resilience.circuit_breaker.slow_call_duration_ms';
 export const ATTR_TIMEOUT_SCOPE = 'resilience.timeout.scope';
 export const ATTR_TIMEOUT_MS = 'resilience.timeout.ms';
 export const ATTR_BULKHEAD_NAME = 'resilience.bulkhead.name';
@@ -36,6 +59,12 @@ export const ATTR_REJECT_REASON = 'resilience.reject_reason';
 export const ATTR_RATE_LIMITER_NAME = 'resilience.rate_limiter.name';
 export const ATTR_RATE_LIMITER_WAITED_MS = 'resilience.rate_limiter.waited_ms';
 export const ATTR_FALLBACK_NAME = 'resilience.fallback.name';
+/** Why a fallback step was tried: `error.type` of the failure before it, or `'result'`. */
+export const ATTR_FALLBACK_TRIGGER = 'resilience.fallback.trigger';
+/** What a step did: `answered`, `failed` (its error in `error.type`) or `refused` (its result did not satisfy `shouldFallback`). */
+export const ATTR_FALLBACK_OUTCOME = 'resilience.fallback.outcome';
+/** Steps tried before the fallback chain ran out. */
+export const ATTR_FALLBACK_STEPS = 'resilience.fallback.steps';
 export const ATTR_HEDGE_OUTCOME = 'resilience.hedge.outcome';
 /** Chunks a streamed attempt delivered to the caller (set when its stream ends, also on failure). */
 export const ATTR_STREAM_CHUNKS = 'resilience.stream.chunks';
@@ -64,6 +93,7 @@ export const EVENT_RATE_LIMITER_WAITED = 'resilience.rate_limiter.waited';
 export const EVENT_RATE_LIMITER_REJECTED = 'resilience.rate_limiter.rejected';
 export const EVENT_RATE_LIMITER_STORE_FAILED = 'resilience.rate_limiter.store_failed';
 export const EVENT_FALLBACK = 'resilience.fallback';
+export const EVENT_FALLBACK_EXHAUSTED = 'resilience.fallback.exhausted';
 export const EVENT_HEDGE = 'resilience.hedge';
 export const EVENT_CHAOS = 'resilience.chaos';
 export const EVENT_IDEMPOTENCY = 'resilience.idempotency';
@@ -92,7 +122,19 @@ export function fallbackSpanName(callName: string, step: string): string {
   return `${callName} fallback ${step}`;
 }
 
-/** Span name of attempt `n` of the call named `callName`. */
-export function attemptSpanName(callName: string, attempt: number): string {
-  return `${callName} attempt ${attempt}`;
+/**
+ * Span name of every attempt (and hedge) of the call named `callName`: the same for all,
+ * so span names stay low-cardinality (gRPC A72 names each `Attempt.<method>`); the
+ * number is the `resilience.attempt` attribute.
+ */
+export function attemptSpanName(callName: string): string {
+  return `${callName} attempt`;
 }
+
+/**
+ * Span names of a call's waits, child spans of the call span: named for the policy, the
+ * same for every call (the instance in `resilience.bulkhead.name` /
+ * `resilience.rate_limiter.name`), short enough for Jaeger's span column.
+ */
+export const SPAN_BULKHEAD_WAIT = 'bulkhead wait';
+export const SPAN_RATE_LIMITER_WAIT = 'rate limiter wait';

@@ -28,7 +28,7 @@ function describe(attributes: Attributes | undefined, skip: ReadonlySet<string>)
   return parts.length ? `  ${parts.join(' ')}` : '';
 }
 
-const SPAN_SKIP = new Set(['resilience.attempt', ATTR_ERROR_TYPE]);
+const SPAN_SKIP = new Set([ATTR_ERROR_TYPE]);
 const EVENT_SKIP = new Set<string>();
 
 /** Options of {@link printSpanTree}. */

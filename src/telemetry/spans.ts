@@ -9,7 +9,7 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import type { ResilienceEvent } from './events.js';
+import type { BreakerWhy, ResilienceEvent } from './events.js';
 import * as names from './names.js';
 
 let cachedProvider: TracerProvider | undefined;
@@ -60,20 +60,55 @@ export function getTracer(): Tracer | undefined {
 }
 
 /**
- * Marks `span` failed: exception recorded (as a span event, the one place that does it,
- * ready to move to the Logs API), status Error with the message, `error.type` set.
+ * Marks `span` failed — the one function that does it: status Error with the message,
+ * `error.type` set to `errorType` (the classification's, which walks the cause chain),
+ * and, unless `exception` is false (the same error was already recorded on a child
+ * span of this call: its stack is not written twice), an `exception` event with
+ * `exception.type` = `exceptionType` (the class name, `errorClassName`; OpenTelemetry
+ * JS's `recordException` would put an error's `code` there), `exception.message` and
+ * `exception.stacktrace`. Without `exceptionType` the SDK's `recordException` is used.
  * Never throws.
  */
-export function recordFailure(span: Span, error: unknown, errorType: string): void {
+export function recordFailure(span: Span, error: unknown, errorType: string, exceptionType?: string, exception = true): void {
   try {
     if (!span.isRecording()) return;
     const message = error instanceof Error ? error.message : String(error);
-    span.recordException(error instanceof Error ? error : message);
+    if (!exception) {
+      // Recorded on a child span already.
+    } else if (exceptionType === undefined) {
+      span.recordException(error instanceof Error ? error : message);
+    } else {
+      const attributes: Attributes = { [names.ATTR_EXCEPTION_TYPE]: exceptionType, [names.ATTR_EXCEPTION_MESSAGE]: message };
+      const stack = error instanceof Error ? error.stack : undefined;
+      if (typeof stack === 'string') attributes[names.ATTR_EXCEPTION_STACKTRACE] = stack;
+      span.addEvent(names.EVENT_EXCEPTION, attributes);
+    }
     span.setAttribute(names.ATTR_ERROR_TYPE, errorType);
     span.setStatus({ code: SpanStatusCode.ERROR, message });
   } catch {
     // Instrumentation must never break the user's call.
   }
+}
+
+/** `attributes` with `key` set to `value` when it is defined. */
+function withOptional(attributes: Attributes, key: string, value: string | number | boolean | undefined): Attributes {
+  if (value !== undefined) attributes[key] = value;
+  return attributes;
+}
+
+/** The span-event attributes of a breaker's reasons, those that apply, added to `attributes`. */
+function breakerWhy(why: BreakerWhy, attributes: Attributes): Attributes {
+  attributes[names.ATTR_BREAKER_REASON] = why.reason;
+  withOptional(attributes, names.ATTR_BREAKER_FAILURES, why.failures);
+  withOptional(attributes, names.ATTR_BREAKER_FAILURE_THRESHOLD, why.failureThreshold);
+  withOptional(attributes, names.ATTR_BREAKER_CALLS, why.calls);
+  withOptional(attributes, names.ATTR_BREAKER_FAILURE_RATE, why.failureRate);
+  withOptional(attributes, names.ATTR_BREAKER_FAILURE_RATE_THRESHOLD, why.failureRateThreshold);
+  withOptional(attributes, names.ATTR_BREAKER_SLOW_CALL_RATE, why.slowCallRate);
+  withOptional(attributes, names.ATTR_BREAKER_SLOW_CALL_RATE_THRESHOLD, why.slowCallRateThreshold);
+  withOptional(attributes, names.ATTR_BREAKER_CALL_DURATION_MS, why.callDurationMs);
+  withOptional(attributes, names.ATTR_BREAKER_CALL_SLOW, why.callSlow);
+  return withOptional(attributes, names.ATTR_BREAKER_SLOW_CALL_DURATION_MS, why.slowCallDurationMs);
 }
 
 /** The span event name and attributes for a resilience event. */
@@ -82,12 +117,16 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
     case 'retry':
       return [
         names.EVENT_RETRY,
-        {
-          [names.ATTR_ATTEMPT]: event.attempt,
-          [names.ATTR_RETRY_DELAY_MS]: event.delayMs,
-          [names.ATTR_RETRY_DELAY_SOURCE]: event.delaySource,
-          [names.ATTR_ERROR_TYPE]: event.errorType,
-        },
+        withOptional(
+          {
+            [names.ATTR_ATTEMPT]: event.attempt,
+            [names.ATTR_RETRY_DELAY_MS]: event.delayMs,
+            [names.ATTR_RETRY_DELAY_SOURCE]: event.delaySource,
+            [names.ATTR_ERROR_TYPE]: event.errorType,
+          },
+          names.ATTR_RETRY_AFTER_IGNORED,
+          event.retryAfterIgnored,
+        ),
       ];
     case 'retry-exhausted':
       return [
@@ -97,17 +136,17 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
     case 'breaker-state-change':
       return [
         names.EVENT_BREAKER_STATE_CHANGE,
-        {
+        breakerWhy(event.why, {
           [names.ATTR_BREAKER_NAME]: event.breaker,
           [names.ATTR_BREAKER_FROM]: event.from,
           [names.ATTR_BREAKER_TO]: event.to,
-        },
+        }),
       ];
-    case 'breaker-rejected': {
-      const attributes: Attributes = { [names.ATTR_BREAKER_NAME]: event.breaker };
-      if (event.retryAfterMs !== undefined) attributes[names.ATTR_RETRY_AFTER_MS] = event.retryAfterMs;
-      return [names.EVENT_BREAKER_REJECTED, attributes];
-    }
+    case 'breaker-rejected':
+      return [
+        names.EVENT_BREAKER_REJECTED,
+        withOptional({ [names.ATTR_BREAKER_NAME]: event.breaker }, names.ATTR_RETRY_AFTER_MS, event.retryAfterMs),
+      ];
     case 'timeout':
       return [names.EVENT_TIMEOUT, { [names.ATTR_TIMEOUT_SCOPE]: event.scope, [names.ATTR_TIMEOUT_MS]: event.timeoutMs }];
     case 'bulkhead-queued':
@@ -136,7 +175,23 @@ function toSpanEvent(event: ResilienceEvent): [string, Attributes] {
         { [names.ATTR_RATE_LIMITER_NAME]: event.limiter, [names.ATTR_ERROR_TYPE]: event.errorType },
       ];
     case 'fallback':
-      return [names.EVENT_FALLBACK, { [names.ATTR_FALLBACK_NAME]: event.fallback, [names.ATTR_ERROR_TYPE]: event.errorType }];
+      return [
+        names.EVENT_FALLBACK,
+        withOptional(
+          {
+            [names.ATTR_FALLBACK_NAME]: event.fallback,
+            [names.ATTR_FALLBACK_TRIGGER]: event.trigger,
+            [names.ATTR_FALLBACK_OUTCOME]: event.outcome,
+          },
+          names.ATTR_ERROR_TYPE,
+          event.errorType,
+        ),
+      ];
+    case 'fallback-exhausted':
+      return [
+        names.EVENT_FALLBACK_EXHAUSTED,
+        { [names.ATTR_FALLBACK_STEPS]: event.steps, [names.ATTR_ERROR_TYPE]: event.errorType },
+      ];
     case 'hedge':
       return [names.EVENT_HEDGE, { [names.ATTR_ATTEMPT]: event.attempt }];
     case 'idempotency':

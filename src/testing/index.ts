@@ -244,7 +244,7 @@ type Received = SpanRecorder | readonly ReadableSpan[];
 /**
  * Vitest matchers for recorded spans. Register once with `expect.extend(spanMatchers)`
  * and declare the types (see {@link SpanMatchers}), then:
- * `expect(recorder).toHaveSpan('Llm.complete attempt 2', { status: 'error', parent: 'Llm.complete' })`.
+ * `expect(recorder).toHaveSpan('Llm.complete attempt', { status: 'error', parent: 'Llm.complete' })`.
  * Failure messages include the whole span tree.
  */
 export const spanMatchers = {

@@ -28,9 +28,12 @@ describe('the demo', () => {
     const { stdout } = await runDemo({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:9/v1/traces' });
     expect(stdout).toContain('no collector at http://127.0.0.1:9/v1/traces');
     expect(stdout).toMatch(/retry 429 \+300ms \(Retry-After\)/);
-    expect(stdout).toMatch(/breaker closed→open/);
-    expect(stdout).toMatch(/breaker half_open→closed/);
-    expect(stdout).toMatch(/LlmClient\.complete attempt\b.*ERROR/);
+    expect(stdout).toMatch(/breaker closed→open \(4\/4 failures\)/);
+    expect(stdout).toMatch(/breaker half_open→closed \(probes-succeeded\)/);
+    // One name for every attempt, the number and the time slept before it as attributes.
+    expect(stdout).toMatch(/LlmClient\.complete attempt \(.*ERROR 503 {2}attempt=1$/m);
+    expect(stdout).toMatch(/LlmClient\.complete attempt \(.*attempt=2 retry\.slept_ms=\d/m);
+    expect(stdout).not.toMatch(/attempt \d+ \(/);
     expect(stdout).toMatch(/^2 +compare: churn by region +recovered /m);
     expect(stdout).toMatch(/fell back \(breaker open\)/);
     expect(stdout).not.toContain('In Jaeger');
@@ -48,9 +51,12 @@ describe('the demo', () => {
     expect(stdout).toMatch(/bulkhead .*queued \d+ms/);
     expect(stdout).toMatch(/hedging .*hedge #2 launched/);
     expect(stdout).toMatch(/chaos .*chaos malformed-output, retry result/);
-    expect(stdout).toMatch(/fallback chain .*fallback → rule-based/);
-    expect(stdout).toMatch(/slow-call breaker .*breaker closed→open, short-circuited/);
-    expect(stdout).toMatch(/PolicyTour\.search attempt 1 .*hedge\.outcome=lost/);
+    expect(stdout).toMatch(/fallback chain .*fallback secondary-model failed \(503\), fallback → rule-based/);
+    expect(stdout).toMatch(/slow-call breaker .*breaker closed→open \(slow calls 100% ≥ 50%, this one \d+ms\), short-circuited/);
+    expect(stdout).toMatch(/PolicyTour\.search attempt .*attempt=1 hedge\.outcome=lost/);
+    // Waits are child spans in the timeline.
+    expect(stdout).toMatch(/─ rate limiter wait \(\d+ ms\).*rate_limiter\.waited_ms=\d+/);
+    expect(stdout).toMatch(/─ bulkhead wait \(\d+ ms\).*bulkhead\.waited_ms=\d+/);
   });
 
   it('exports to Jaeger: root spans per task with their outcome, CLIENT spans to the LLM service, its SERVER spans', async () => {

@@ -2,17 +2,20 @@
  * End to end: a resilient call with retries and a breaker opening, exported by
  * startTelemetry() over OTLP/HTTP to a real Jaeger v2 (collector/jaeger.yaml), read
  * back through Jaeger's query API. Besides what each trace shows, its order: each retry
- * event between the attempts it separates, every child within its parent, HTTP client
- * spans within their attempt. Attempts are found by `resilience.attempt`, not by name.
+ * event between the attempts it separates, a breaker transition after the end of the
+ * attempt that caused it, every child within its parent (a losing hedge included), HTTP
+ * client spans within their attempt; attempt span names stable (`<call> attempt`); a
+ * rejected call without attempt span; bulkhead and rate-limit waits as child spans.
+ * Attempts are found by `resilience.attempt`, not by name.
  */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CircuitBreaker, ResiliencePipeline } from '../../src/index.js';
+import { Bulkhead, CircuitBreaker, RateLimiter, ResiliencePipeline } from '../../src/index.js';
 import { startTelemetry } from '../../src/setup/index.js';
-import { type JaegerSpan, logFields, type RunningJaeger, startJaeger, waitForTrace } from '../support/jaeger.js';
+import { type JaegerSpan, logFields, type RunningJaeger, startJaeger, tracesOf, waitForTrace } from '../support/jaeger.js';
 
 let jaeger: RunningJaeger;
 
@@ -46,6 +49,25 @@ function expectRetriesBetweenAttempts(call: JaegerSpan, attempts: readonly Jaege
     expect(retry.timestamp, `retry after attempt ${n}`).toBeGreaterThanOrEqual(end(failed) - SLACK_US);
     if (next) expect(retry.timestamp, `retry before attempt ${n + 1}`).toBeLessThanOrEqual(next.startTime + SLACK_US);
   }
+}
+
+/**
+ * The spans of the first trace of `service` with a span named `name` and that span's
+ * parent (spans of one trace arrive in several exports), waiting up to 20 s for it.
+ */
+async function traceWith(service: string, name: string): Promise<JaegerSpan[]> {
+  const complete = (spans: JaegerSpan[]) =>
+    spans.some(
+      (s) =>
+        s.operationName === name &&
+        spans.some((p) => s.references.some((r) => r.refType === 'CHILD_OF' && r.spanID === p.spanID)),
+    );
+  for (let i = 0; i < 80; i++) {
+    const found = (await tracesOf(jaeger.queryUrl, service)).find(complete);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`No trace with a span "${name}" for service "${service}" in Jaeger after 20 s`);
 }
 
 /** Every span starts and ends within its parent (no clock skew for Jaeger to adjust). */
@@ -87,6 +109,9 @@ describe('export to Jaeger', () => {
 
     const attempts = attemptsOf(spans, call);
     expect(attempts.map((s) => tag(s, 'resilience.attempt'))).toEqual([1, 2]);
+    // One operation name for every attempt (gRPC A72): Jaeger's operation list stays short.
+    expect(new Set(attempts.map((s) => s.operationName))).toEqual(new Set(['e2e.ask attempt']));
+    expect(tag(attempts[1]!, 'resilience.retry.slept_ms')).toBeGreaterThanOrEqual(20);
     for (const attempt of attempts) {
       expect(attempt.references).toContainEqual(expect.objectContaining({ refType: 'CHILD_OF', spanID: call.spanID }));
       expect(tag(attempt, 'error')).toBe(true);
@@ -152,11 +177,11 @@ describe('export to Jaeger', () => {
     const [first, hedge] = attemptsOf(hedgeSpans, search);
     expect(tag(first!, 'resilience.hedge.outcome')).toBe('lost');
     expect(tag(hedge!, 'resilience.hedge.outcome')).toBe('won');
+    expect(first!.operationName).toBe(hedge!.operationName);
     const hedgeEvent = search.logs.find((log) => logFields(log).event === 'resilience.hedge')!;
     expect(hedgeEvent.timestamp, 'the hedge event before the hedged attempt').toBeLessThanOrEqual(hedge!.startTime + SLACK_US);
-    // The lost attempt's span ends when its abort lands, just after the call span (tens of µs):
-    // the pipeline should end it first (issue #12, pipeline part); checked for the others.
-    expectChildrenWithinParents(hedgeSpans.filter((s) => s !== first));
+    // The lost attempt's span ends when the winner aborts it, before the call span ends.
+    expectChildrenWithinParents(hedgeSpans);
     expect(first!.references).toEqual([expect.objectContaining({ refType: 'CHILD_OF', spanID: search.spanID })]);
     expect(search.logs.map(logFields)).toContainEqual(
       expect.objectContaining({ event: 'resilience.hedge', 'resilience.attempt': 2 }),
@@ -169,9 +194,28 @@ describe('export to Jaeger', () => {
     const rule = chainSpans.find((s) => s.operationName === 'e2e.answer fallback rule-based')!;
     expect(tag(secondary, 'otel.status_code')).toBe('ERROR');
     expect(rule.references).toEqual([expect.objectContaining({ refType: 'CHILD_OF', spanID: answer.spanID })]);
-    expect(answer.logs.map(logFields)).toContainEqual(
-      expect.objectContaining({ event: 'resilience.fallback', 'resilience.fallback.name': 'rule-based', 'error.type': '429' }),
+    const fallbacks = answer.logs.map(logFields).filter((e) => e.event === 'resilience.fallback');
+    expect(fallbacks).toHaveLength(2);
+    expect(fallbacks).toContainEqual(
+      expect.objectContaining({
+        'resilience.fallback.name': 'secondary-model',
+        'resilience.fallback.trigger': '429',
+        'resilience.fallback.outcome': 'failed',
+        'error.type': '503',
+      }),
     );
+    expect(fallbacks).toContainEqual(
+      expect.objectContaining({
+        'resilience.fallback.name': 'rule-based',
+        'resilience.fallback.trigger': '503',
+        'resilience.fallback.outcome': 'answered',
+      }),
+    );
+    // The trace whose fallback answered has one error: the failed step's, not an attempt's.
+    expect(chainSpans.filter((s) => tag(s, 'otel.status_code') === 'ERROR').map((s) => s.operationName)).toEqual([
+      'e2e.answer fallback secondary-model',
+    ]);
+    expectChildrenWithinParents(chainSpans);
   });
 
   it('shows HTTP client spans (undici instrumentation) inside the attempts that sent them', async () => {
@@ -216,8 +260,9 @@ describe('export to Jaeger', () => {
     expectChildrenWithinParents(spans);
   });
 
-  // The pipeline ends the attempt before the breaker records (issue #11), so the transition is stamped after it.
-  it('puts a breaker transition after the end of the attempt that caused it', async () => {
+  // The breaker sits outside the attempt (DESIGN order): it records the outcome once the
+  // attempt's span has ended, so the transition is stamped after that end, with its reasons.
+  it('puts a breaker transition after the end of the attempt that caused it, saying why', async () => {
     const service = `otel-resilience-e2e-breaker-${process.pid}`;
     const telemetry = startTelemetry({ serviceName: service, endpoint: jaeger.otlpUrl, exportDelayMs: 50 });
     const pipeline = new ResiliencePipeline({
@@ -232,6 +277,66 @@ describe('export to Jaeger', () => {
     const opened = call.logs.find((log) => logFields(log).event === 'resilience.circuit_breaker.state_change')!;
     const second = attemptsOf(spans, call)[1]!;
     expect(opened.timestamp).toBeGreaterThanOrEqual(end(second) - SLACK_US);
+    expect(logFields(opened)).toMatchObject({
+      'resilience.circuit_breaker.to': 'open',
+      'resilience.circuit_breaker.reason': 'failure-threshold',
+      'resilience.circuit_breaker.failures': 2,
+      'resilience.circuit_breaker.failure_threshold': 2,
+    });
+    expectChildrenWithinParents(spans);
+  });
+
+  it('a call the open breaker rejects has no attempt span, and its exception once', async () => {
+    const service = `otel-resilience-e2e-rejected-${process.pid}`;
+    const telemetry = startTelemetry({ serviceName: service, endpoint: jaeger.otlpUrl, exportDelayMs: 50 });
+    const breaker = new CircuitBreaker({ name: 'e2e-rejects', failureThreshold: 1, halfOpenAfterMs: 60_000 });
+    breaker.isolate();
+    const pipeline = new ResiliencePipeline({ name: 'e2e.rejected', retry: { maxRetries: 2 }, circuitBreaker: breaker });
+    await expect(pipeline.execute(async () => 'never sent')).rejects.toMatchObject({ code: 'BROKEN_CIRCUIT' });
+    expect(await telemetry.shutdown()).toBe(true);
+    const spans = await waitForTrace(jaeger.queryUrl, service, 'e2e.rejected');
+    expect(spans.map((s) => s.operationName)).toEqual(['e2e.rejected']);
+    const [call] = spans;
+    expect(tag(call!, 'resilience.outcome')).toBe('rejected');
+    expect(tag(call!, 'resilience.attempts')).toBe(0);
+    const events = call!.logs.map(logFields);
+    expect(events.filter((e) => e.event === 'exception')).toEqual([
+      expect.objectContaining({ 'exception.type': 'BrokenCircuitError' }),
+    ]);
+    expect(events).toContainEqual(expect.objectContaining({ event: 'resilience.circuit_breaker.rejected' }));
+  });
+
+  it('shows bulkhead-queue and rate-limit waits as child spans within their call', async () => {
+    const service = `otel-resilience-e2e-waits-${process.pid}`;
+    const telemetry = startTelemetry({ serviceName: service, endpoint: jaeger.otlpUrl, exportDelayMs: 50 });
+    const bulkhead = new ResiliencePipeline({
+      name: 'e2e.pool',
+      retry: false,
+      bulkhead: new Bulkhead({ name: 'e2e-pool', maxConcurrent: 1, maxQueue: 1 }),
+    });
+    const limited = new ResiliencePipeline({
+      name: 'e2e.limited',
+      retry: false,
+      rateLimiter: new RateLimiter({ name: 'e2e-rpm', limits: { tokensPerInterval: 1, intervalMs: 100 } }),
+    });
+    const slow = () => new Promise((resolve) => setTimeout(() => resolve('done'), 60));
+    await Promise.all([bulkhead.execute(slow), bulkhead.execute(slow), limited.execute(slow), limited.execute(slow)]);
+    expect(await telemetry.shutdown()).toBe(true);
+
+    for (const [operation, wait, waited] of [
+      ['e2e.pool', 'bulkhead wait', 'resilience.bulkhead.waited_ms'],
+      ['e2e.limited', 'rate limiter wait', 'resilience.rate_limiter.waited_ms'],
+    ] as const) {
+      await waitForTrace(jaeger.queryUrl, service, operation);
+      const spans = await traceWith(service, wait);
+      const waitSpan = spans.find((s) => s.operationName === wait)!;
+      const call = spans.find((s) => s.spanID === waitSpan.references.find((r) => r.refType === 'CHILD_OF')?.spanID)!;
+      expect(call.operationName).toBe(operation);
+      // The second call waited for the first (60 ms in the pool; ~100 ms for the budget).
+      expect(Number(tag(waitSpan, waited))).toBeGreaterThanOrEqual(40);
+      expect(waitSpan.duration / 1000).toBeGreaterThanOrEqual(40);
+      expectChildrenWithinParents(spans);
+    }
   });
 
   it('startTelemetry() with the collector down neither fails nor hangs', async () => {

@@ -303,6 +303,10 @@ describe('options (property)', () => {
     .map((options) => {
       // Hedging takes the place of retry: keep one of them.
       if (options.hedging && options.retry !== undefined && options.retry !== false) delete options.hedging;
+      // Unbounded retries of a fault chaos always injects never end (as they should; with a
+      // 0 ms backoff not even a total timeout stops them, as no timer gets a turn): bound them.
+      const retry = options.retry as { maxRetries?: number } | false | undefined;
+      if (options.chaos && retry && retry.maxRetries === Infinity) options.retry = { ...retry, maxRetries: 20 };
       return options as Record<string, unknown>;
     });
 

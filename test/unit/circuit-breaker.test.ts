@@ -25,6 +25,28 @@ function recordChanges(breaker: CircuitBreaker) {
 }
 
 describe('CircuitBreaker, consecutive-failure mode', () => {
+  it('tells hooks and listeners why it moved', async () => {
+    const clock = manualClock();
+    const opened: CircuitStateChange[] = [];
+    const breaker = new CircuitBreaker({ failureThreshold: 2, halfOpenAfterMs: 1000, clock, onOpen: (c) => opened.push(c) });
+    const reasons: string[] = [];
+    breaker.onStateChange((c) => reasons.push(c.why.reason));
+    for (let i = 0; i < 2; i++) await outcome(breaker, fail());
+    expect(opened).toEqual([
+      {
+        breaker: 'circuit-breaker',
+        from: 'closed',
+        to: 'open',
+        why: { reason: 'failure-threshold', failures: 2, failureThreshold: 2 },
+      },
+    ]);
+    clock.advance(1000);
+    await outcome(breaker, fail());
+    breaker.isolate().release();
+    breaker.reset();
+    expect(reasons).toEqual(['failure-threshold', 'half-open-after', 'probe-failed', 'isolated', 'released']);
+  });
+
   it('goes closed -> open -> half-open -> closed', async () => {
     const clock = manualClock();
     const breaker = new CircuitBreaker({ failureThreshold: 3, halfOpenAfterMs: 1000, clock });

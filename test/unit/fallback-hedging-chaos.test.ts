@@ -41,8 +41,9 @@ describe('fallback', () => {
       "Agent.answer  attempts=1 outcome=fallback
       ├─ Agent.answer fallback secondary-model  ERROR 503  fallback.name=secondary-model
       │  └─ • exception
+      ├─ • resilience.fallback  fallback.name=secondary-model fallback.trigger=429 fallback.outcome=failed error.type=503
       ├─ Agent.answer fallback rule-based  fallback.name=rule-based
-      └─ • resilience.fallback  fallback.name=rule-based error.type=429"
+      └─ • resilience.fallback  fallback.name=rule-based fallback.trigger=503 fallback.outcome=answered"
     `);
   });
 
@@ -94,8 +95,13 @@ describe('hedging', () => {
     expect(signals[0]!.aborted).toBe(true);
     expect(signals[0]!.reason).toBeInstanceOf(HedgeLostError);
     expect(signals[1]!.aborted).toBe(false);
-    expect(tracing()).toHaveSpan('search attempt 1', { status: 'unset', attributes: { 'resilience.hedge.outcome': 'lost' } });
-    expect(tracing()).toHaveSpan('search attempt 2', { attributes: { 'resilience.hedge.outcome': 'won' } });
+    expect(tracing()).toHaveSpan('search attempt', {
+      status: 'unset',
+      attributes: { 'resilience.attempt': 1, 'resilience.hedge.outcome': 'lost' },
+    });
+    expect(tracing()).toHaveSpan('search attempt', {
+      attributes: { 'resilience.attempt': 2, 'resilience.hedge.outcome': 'won' },
+    });
     expect(tracing()).toHaveSpan('search', {
       attributes: { 'resilience.attempts': 2, 'resilience.outcome': 'success' },
       events: [{ name: 'resilience.hedge', attributes: { 'resilience.attempt': 2 } }],

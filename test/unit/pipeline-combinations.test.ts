@@ -33,22 +33,22 @@ describe('policy combinations', () => {
     await expect(answer).resolves.toBe('canned answer');
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "agent.ask  attempts=3 outcome=fallback
-      ├─ agent.ask attempt 1  ERROR 503
+      ├─ agent.ask attempt  ERROR 503  attempt=1
       │  └─ • exception
       ├─ • resilience.chaos  chaos.kind=fault chaos.name=first-call-503
       ├─ • resilience.retry  attempt=1 retry.delay_ms=100 retry.delay_source=backoff error.type=503
-      ├─ agent.ask attempt 2  ERROR TimeoutError
+      ├─ agent.ask attempt  ERROR TimeoutError  attempt=2 retry.slept_ms=100
       │  └─ • exception
       ├─ • resilience.timeout  timeout.scope=attempt timeout.ms=300
       ├─ • resilience.retry  attempt=2 retry.delay_ms=200 retry.delay_source=backoff error.type=TimeoutError
-      ├─ agent.ask attempt 3  ERROR TimeoutError
+      ├─ agent.ask attempt  ERROR TimeoutError  attempt=3 retry.slept_ms=200
       │  └─ • exception
       ├─ • resilience.timeout  timeout.scope=attempt timeout.ms=300
-      ├─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=closed circuit_breaker.to=open
+      ├─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=closed circuit_breaker.to=open circuit_breaker.reason=failure-threshold circuit_breaker.failures=3 circuit_breaker.failure_threshold=3
       ├─ • resilience.retry  attempt=3 retry.delay_ms=400 retry.delay_source=backoff error.type=TimeoutError
       ├─ • resilience.circuit_breaker.rejected  circuit_breaker.name=llm retry_after_ms=29600
       ├─ agent.ask fallback canned  fallback.name=canned
-      └─ • resilience.fallback  fallback.name=canned error.type=BrokenCircuitError"
+      └─ • resilience.fallback  fallback.name=canned fallback.trigger=BrokenCircuitError fallback.outcome=answered"
     `);
   });
 
@@ -62,7 +62,7 @@ describe('policy combinations', () => {
       "op  attempts=0 outcome=fallback
       ├─ • resilience.rate_limiter.rejected  rate_limiter.name=rpm retry_after_ms=60000
       ├─ op fallback fallback 1  fallback.name=fallback 1
-      └─ • resilience.fallback  fallback.name=fallback 1 error.type=RateLimitedError"
+      └─ • resilience.fallback  fallback.name=fallback 1 fallback.trigger=RateLimitedError fallback.outcome=answered"
     `);
   });
 
@@ -99,9 +99,9 @@ describe('policy combinations', () => {
     await expect(result).resolves.toBe('r2');
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "search  attempts=2 outcome=success
-      ├─ search attempt 1  hedge.outcome=lost
+      ├─ search attempt  attempt=1 hedge.outcome=lost
       ├─ • resilience.hedge  attempt=2
-      └─ search attempt 2  hedge.outcome=won"
+      └─ search attempt  attempt=2 hedge.outcome=won"
     `);
   });
 
@@ -111,13 +111,12 @@ describe('policy combinations', () => {
     await expect(result).resolves.toBe(502);
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "op  ERROR 502  attempts=2 outcome=failure
-      ├─ op attempt 1  ERROR 502
+      ├─ op attempt  ERROR 502  attempt=1
       │  └─ • exception
       ├─ • resilience.retry  attempt=1 retry.delay_ms=400 retry.delay_source=backoff error.type=502
-      ├─ op attempt 2  ERROR 502
+      ├─ op attempt  ERROR 502  attempt=2 retry.slept_ms=400
       │  └─ • exception
-      ├─ • resilience.retry.exhausted  attempts=2 retry.give_up_reason=deadline
-      └─ • exception"
+      └─ • resilience.retry.exhausted  attempts=2 retry.give_up_reason=deadline"
     `);
   });
 });

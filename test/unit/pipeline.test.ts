@@ -19,13 +19,13 @@ describe('ResiliencePipeline telemetry', () => {
     await expect(result).resolves.toBe('answer');
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "llm.chat  attempts=3 outcome=success
-      ├─ llm.chat attempt 1  ERROR 503
+      ├─ llm.chat attempt  ERROR 503  attempt=1
       │  └─ • exception
       ├─ • resilience.retry  attempt=1 retry.delay_ms=100 retry.delay_source=backoff error.type=503
-      ├─ llm.chat attempt 2  ERROR 429
+      ├─ llm.chat attempt  ERROR 429  attempt=2 retry.slept_ms=100
       │  └─ • exception
       ├─ • resilience.retry  attempt=2 retry.delay_ms=1000 retry.delay_source=retry-after error.type=429
-      └─ llm.chat attempt 3"
+      └─ llm.chat attempt  attempt=3 retry.slept_ms=1000"
     `);
     expect(tracing()).toHaveSpan('llm.chat', { status: 'unset', parent: null });
     // Each attempt's span links to the one before it: a retry follows from its predecessor.
@@ -33,7 +33,7 @@ describe('ResiliencePipeline telemetry', () => {
       (n) =>
         tracing()
           .spans()
-          .find((s) => s.name === `llm.chat attempt ${n}`)!,
+          .find((s) => s.name === 'llm.chat attempt' && s.attributes['resilience.attempt'] === n)!,
     );
     expect(first!.links).toEqual([]);
     expect(second!.links.map((l) => l.context.spanId)).toEqual([first!.spanContext().spanId]);
@@ -49,9 +49,20 @@ describe('ResiliencePipeline telemetry', () => {
       events: [
         { name: 'resilience.retry', attributes: { 'resilience.attempt': 1 } },
         { name: 'resilience.retry.exhausted', attributes: { 'resilience.attempts': 2 } },
-        'exception',
       ],
     });
+    // The last attempt's exception is recorded on its span only: the stack is not written twice.
+    expect(
+      tracing()
+        .byName('db.query')[0]!
+        .events.map((e) => e.name),
+    ).not.toContain('exception');
+    const exceptions = tracing()
+      .byName('db.query attempt')
+      .map((s) => s.events.find((e) => e.name === 'exception')!.attributes);
+    expect(exceptions).toHaveLength(2);
+    for (const attributes of exceptions)
+      expect(attributes).toMatchObject({ 'exception.type': 'Error', 'exception.message': 'HTTP 502' });
   });
 
   it('a permanent error fails at once, and attempt spans exist even for one attempt', async () => {
@@ -59,9 +70,8 @@ describe('ResiliencePipeline telemetry', () => {
     await expect(pipeline.execute(() => Promise.reject(httpError(400)))).rejects.toMatchObject({ status: 400 });
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "op  ERROR 400  attempts=1 outcome=failure
-      ├─ op attempt 1  ERROR 400
-      │  └─ • exception
-      └─ • exception"
+      └─ op attempt  ERROR 400  attempt=1
+         └─ • exception"
     `);
   });
 
@@ -86,9 +96,9 @@ describe('ResiliencePipeline telemetry', () => {
     await expect(pipeline.execute(async () => 'back')).resolves.toBe('back');
     expect(tracing().tree({ timings: false })).toMatchInlineSnapshot(`
       "llm.chat  attempts=1 outcome=success
-      ├─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=open circuit_breaker.to=half_open
-      ├─ llm.chat attempt 1
-      └─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=half_open circuit_breaker.to=closed"
+      ├─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=open circuit_breaker.to=half_open circuit_breaker.reason=half-open-after
+      ├─ llm.chat attempt  attempt=1
+      └─ • resilience.circuit_breaker.state_change  circuit_breaker.name=llm circuit_breaker.from=half_open circuit_breaker.to=closed circuit_breaker.reason=probes-succeeded"
     `);
   });
 
@@ -100,7 +110,7 @@ describe('ResiliencePipeline telemetry', () => {
     const [first, second] = tracing().byName('db.get');
     expect(first!.events.map((e) => e.name)).toEqual(['exception']);
     expect(second!.events.map((e) => e.name)).toEqual(['resilience.circuit_breaker.state_change', 'exception']);
-    expect(tracing().byName('db.get attempt 1')).toHaveLength(0); // no retry configured: no attempt spans
+    expect(tracing().byName('db.get attempt')).toHaveLength(0); // no retry configured: no attempt spans
   });
 
   it('an attempt timeout aborts the attempt signal, is retried, and shows as a timeout event', async () => {
@@ -122,7 +132,10 @@ describe('ResiliencePipeline telemetry', () => {
         { name: 'resilience.retry', attributes: { 'error.type': 'TimeoutError' } },
       ],
     });
-    expect(tracing()).toHaveSpan('tool attempt 1', { status: 'error', attributes: { 'error.type': 'TimeoutError' } });
+    expect(tracing()).toHaveSpan('tool attempt', {
+      status: 'error',
+      attributes: { 'resilience.attempt': 1, 'error.type': 'TimeoutError' },
+    });
   });
 
   it('a total timeout stops the whole call and says so', async () => {
