@@ -84,7 +84,7 @@ describe('NestJS CommonJS app', () => {
     expect(out).toContain('above/oslo 200 sunny in oslo');
     expect(out).toContain('below/bergen 200 rain in bergen');
     expect(out).toContain(
-      'route.above\n└─ WeatherController.above  attempts=2 outcome=success\n   ├─ WeatherController.above attempt 1  ERROR 503',
+      'route.above\n└─ WeatherController.above  attempts=2 outcome=success\n   ├─ WeatherController.above attempt  ERROR 503  attempt=1',
     );
     expect(out).toContain('WeatherController.below  attempts=1 outcome=success\n└─ WeatherController.below');
   });
