@@ -42,6 +42,17 @@ const OUTCOME_ATTRIBUTES = { 'resilience.attempts': 1, 'resilience.outcome': 'su
 const BATCH = 100;
 const work = async () => 42;
 
+/** Chunks of the streamed-call rows: an LLM answer of this many tokens. */
+const CHUNKS = 100;
+async function* tokens() {
+  for (let i = 0; i < CHUNKS; i++) yield i;
+}
+/** Reads a stream to its end. */
+async function drain(stream: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of stream);
+}
+const streamedCall = resilient(tokens, { name: 'llm.stream' });
+
 /** A failure the retry policies all treat as transient. */
 const transient = Object.assign(new Error('HTTP 503'), { status: 503 });
 /** Fails every other call: one failure, then success, each call. */
@@ -202,6 +213,8 @@ async function main(): Promise<void> {
         }),
     },
     { key: 'resilientTraced', name: '@resilient traced (retry+breaker+attempt timeout)', fn: () => service.resilient() },
+    { key: 'streamBare', name: `bare stream of ${CHUNKS} chunks (for await)`, fn: () => drain(tokens()) },
+    { key: 'streamResilient', name: `resilient(stream) traced, ${CHUNKS} chunks`, fn: () => drain(streamedCall()) },
     {
       key: 'handWritten',
       name: 'hand-written: call span + cockatiel + span per attempt',
@@ -329,6 +342,10 @@ async function main(): Promise<void> {
   for (const r of rows) {
     console.log(`${r.name.padEnd(nameWidth)}  ${String(r.ns).padStart(8)}  ${r.ratioToBare.toFixed(1).padStart(7)}`);
   }
+  console.log(
+    `streamed call: ${((get('streamResilient') - get('streamBare')) / CHUNKS).toFixed(0)} ns per chunk over iterating the bare stream ` +
+      `(the call's fixed cost spread over ${CHUNKS} chunks included)`,
+  );
   console.log('\nbudget');
   for (const b of budget) console.log(`${b.met ? 'met   ' : 'MISSED'}  ${b.check}: ${b.ratio.toFixed(2)}`);
   console.log(

@@ -41,6 +41,7 @@ export {
   pendingIdempotencyRecords,
 } from './idempotency/idempotent.js';
 export { type ResilienceOptions, ResiliencePipeline } from './pipeline/pipeline.js';
+export type { StreamOptions } from './pipeline/stream.js';
 export { Backoff, type BackoffFunction, type BackoffKind, type BackoffOptions, type Jitter } from './policies/backoff.js';
 export { Bulkhead, type BulkheadOptions } from './policies/bulkhead.js';
 export { type ChaosOptions, ChaosPolicy, chaosFaults, seededRandom } from './policies/chaos.js';
@@ -76,6 +77,12 @@ export {
   type RetryOptions,
   RetryPolicy,
 } from './policies/retry.js';
+export {
+  MemoryRetryBudgetStore,
+  RetryBudget,
+  type RetryBudgetOptions,
+  type RetryBudgetStore,
+} from './policies/retry-budget.js';
 export { type TimeoutOptions, TimeoutPolicy } from './policies/timeout.js';
 export { CorruptRecordError } from './stores/corrupt-record-error.js';
 export { SpanClockProcessor, spanClockNow } from './telemetry/clock.js';

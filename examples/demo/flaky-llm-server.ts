@@ -77,17 +77,29 @@ function completion(model: string, prompt: string) {
 
 const apiError = (message: string, type: string) => ({ error: { message, type, param: null, code: null } });
 
-async function readBody(req: IncomingMessage): Promise<{ model: string; prompt: string }> {
+/** A streamed answer (`stream: true`): the completion's words as chat.completion.chunk events, usage last, then `[DONE]`. */
+function streamCompletion(res: ServerResponse, model: string, prompt: string): void {
+  const { id, created, choices, usage } = completion(model, prompt);
+  const chunk = (delta: object, extra: object = {}) =>
+    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`;
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  for (const word of choices[0]!.message.content.split(/(?<= )/)) res.write(chunk({ content: word }));
+  res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`);
+  res.end('data: [DONE]\n\n');
+}
+
+async function readBody(req: IncomingMessage): Promise<{ model: string; prompt: string; stream: boolean }> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   try {
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
       model?: string;
       messages?: Array<{ content?: string }>;
+      stream?: boolean;
     };
-    return { model: body.model ?? 'unknown', prompt: body.messages?.at(-1)?.content ?? '' };
+    return { model: body.model ?? 'unknown', prompt: body.messages?.at(-1)?.content ?? '', stream: body.stream === true };
   } catch {
-    return { model: 'unknown', prompt: '' };
+    return { model: 'unknown', prompt: '', stream: false };
   }
 }
 
@@ -162,7 +174,7 @@ export async function startFlakyLlmServer(options: FlakyServerOptions = {}): Pro
     }
     // From the request's arrival, so the span shows the time spent reading its body too.
     const span = tracer?.startSpan('POST /v1/chat/completions', serverSpan(req), caller(req));
-    const { model, prompt } = await readBody(req);
+    const { model, prompt, stream } = await readBody(req);
     const fault = pick(model);
     requests.push({ model, fault: fault.kind });
     if (span !== undefined) {
@@ -172,7 +184,8 @@ export async function startFlakyLlmServer(options: FlakyServerOptions = {}): Pro
     }
     switch (fault.kind) {
       case 'ok':
-        json(res, 200, completion(model, prompt));
+        if (stream) streamCompletion(res, model, prompt);
+        else json(res, 200, completion(model, prompt));
         return;
       case 'rate-limit': {
         const headers: Record<string, string> = {};

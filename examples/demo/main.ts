@@ -26,7 +26,9 @@ import { printSpanTree, SpanClockProcessor, startTelemetry } from 'otel-resilien
 import { answers, otlpEndpoint } from '../otlp.js';
 import { Agent, LlmClient, type Outcome, primaryModelBreaker, type Task, type TaskKind, Tools } from './agent.js';
 import { type FlakyLlmServer, startFlakyLlmServer } from './flaky-llm-server.js';
+import { startMcpToolServer } from './mcp-tool-server.js';
 import { PolicyTour, TOUR_SCRIPT } from './policy-tour.js';
+import { STREAM_MODEL, StreamingAgent } from './streamed-answer.js';
 
 const PRIMARY = 'gpt-large';
 const FALLBACK = 'gpt-small';
@@ -212,6 +214,20 @@ async function runBatch(memory: InMemorySpanExporter, server: FlakyLlmServer, op
   return (traces.find((t) => t.outcome === 'recovered') ?? busiest).traceId;
 }
 
+/** The streamed task: an MCP tool call, then the answer token by token; prints its span tree. */
+async function runStreamed(memory: InMemorySpanExporter, openai: OpenAI): Promise<void> {
+  const tools = await startMcpToolServer();
+  try {
+    process.stdout.write('\nStreamed answer (MCP tool lookup_metric, then stream: true): ');
+    await new StreamingAgent(openai, tools.url).run('quarterly revenue', (text) => process.stdout.write(text));
+    const { traceId, spans } = latestTrace(memory, 'task stream');
+    console.log(`\n\nSpan tree of the streamed task (trace ${traceId}):\n`);
+    console.log(printSpanTree(spans));
+  } finally {
+    await tools.close();
+  }
+}
+
 /** The policy tour: one scene per policy, a table, and every scene's span tree. Returns the last trace id. */
 async function runTour(memory: InMemorySpanExporter, openai: OpenAI): Promise<string> {
   const rows = [['policy', 'ms', 'what happened']];
@@ -250,6 +266,8 @@ async function main(): Promise<void> {
     slowMs: 1500,
     script: {
       ...TOUR_SCRIPT,
+      // The streamed answer: refused before its first token, then streamed.
+      [STREAM_MODEL]: [{ kind: 'rate-limit', retryAfterMs: 200 }, { kind: 'ok' }],
       [PRIMARY]: [
         { kind: 'ok' },
         { kind: 'rate-limit', retryAfterMs: 300 },
@@ -273,6 +291,7 @@ async function main(): Promise<void> {
   console.log(exporting ? `exporting traces to ${endpoint}` : `no collector at ${endpoint}: traces stay in this terminal`);
   console.log('');
   const traceId = args.policies ? await runTour(memory, openai) : await runBatch(memory, server, openai);
+  if (!args.policies) await runStreamed(memory, openai);
 
   undici.disable();
   const [flushed] = await Promise.all([telemetry.shutdown(), llmTracing?.shutdown().catch(() => undefined)]);

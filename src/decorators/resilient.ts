@@ -1,5 +1,6 @@
 import type { Attributes } from '@opentelemetry/api';
 import { PIPELINE_OPTIONS, type ResilienceOptions, ResiliencePipeline } from '../pipeline/pipeline.js';
+import { isAsyncGeneratorFunction, lazyStream } from '../pipeline/stream-source.js';
 import { functionOption, knownOptions } from '../policies/validate.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';
 
@@ -44,29 +45,36 @@ function isObservable(value: unknown): boolean {
 }
 
 function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOptions<any>, pipeline: ResiliencePipeline) {
-  const wrapper = function (this: unknown, ...args: unknown[]): Promise<unknown> {
+  const generator = isAsyncGeneratorFunction(fn);
+  const wrapper = function (this: unknown, ...args: unknown[]): unknown {
     const name = options.name ?? nameOf(this);
     const signal = options.signal?.(args);
-    return pipeline.call(
-      name,
-      () => {
-        const result = fn.apply(this, args);
-        if (isObservable(result)) {
-          throw new TypeError(
-            `@resilient ${name} returned an Observable, which runs only when subscribed, after the policy ended. ` +
-              'Return a promise instead: `return firstValueFrom(observable)` (rxjs), or `lastValueFrom` for the last value.',
-          );
-        }
-        return result;
-      },
-      { attributes: argumentsAttributes(options, args), signal, args, self: this },
-    );
+    const call = () =>
+      pipeline.call(
+        name,
+        () => {
+          const result = fn.apply(this, args);
+          if (isObservable(result)) {
+            throw new TypeError(
+              `@resilient ${name} returned an Observable, which runs only when subscribed, after the policy ended. ` +
+                'Return a promise instead: `return firstValueFrom(observable)` (rxjs), or `lastValueFrom` for the last value.',
+            );
+          }
+          return result;
+        },
+        { attributes: argumentsAttributes(options, args), signal, args, self: this },
+      );
+    // An async generator's caller iterates the result at once: it gets a stream, not a promise.
+    return generator ? lazyStream(call) : call();
   };
   return preserveShape(wrapper, fn);
 }
 
-/** A method `@resilient` can decorate: one that returns a promise (the policy awaits it). */
-export type AsyncMethod = (this: any, ...args: any[]) => PromiseLike<unknown>;
+/**
+ * A method `@resilient` can decorate: one that returns a promise (the policy awaits it)
+ * or a stream (an async generator or iterable: the policy reads it to its first chunk).
+ */
+export type AsyncMethod = (this: any, ...args: any[]) => PromiseLike<unknown> | AsyncIterable<unknown>;
 
 /**
  * The `@resilient(...)` decorator, typed for both flavours so that decorating a method
@@ -74,7 +82,7 @@ export type AsyncMethod = (this: any, ...args: any[]) => PromiseLike<unknown>;
  */
 export interface ResilientDecorator {
   /** TC39 standard decorator. */
-  <This, M extends (this: This, ...args: any[]) => PromiseLike<unknown>>(
+  <This, M extends (this: This, ...args: any[]) => PromiseLike<unknown> | AsyncIterable<unknown>>(
     method: M,
     context: ClassMethodDecoratorContext<This, M>,
   ): M;
@@ -101,8 +109,10 @@ export interface ResilientDecorator {
  *
  * Inside the method, `currentAttempt()` gives the attempt number and the attempt's
  * `AbortSignal` (aborted by a timeout) to pass to `fetch` or an SDK client.
- * The result is always a promise, so only methods returning one can be decorated (a
- * compile error otherwise). A method returning an rxjs Observable fails its call with a
+ * The result is a promise, so only methods returning one can be decorated (a compile
+ * error otherwise) — or a stream: an async generator's wrapper returns an async
+ * iterator at once, and a promise of a stream resolves to the guarded stream once its
+ * first chunk came (see `stream` of {@link ResilienceOptions}). A method returning an rxjs Observable fails its call with a
  * TypeError telling you to return `firstValueFrom(observable)`: an Observable runs only
  * when subscribed, after the policy has ended. Other decorators' metadata on the
  * method (reflect-metadata, own properties) is carried over in either order.
@@ -112,7 +122,7 @@ export interface ResilientDecorator {
  */
 export function resilient<A extends unknown[]>(options?: ResilientOptions<A>): ResilientDecorator;
 /** Function form: returns `fn` wrapped by the pipeline of `options` (see the decorator form above). */
-export function resilient<F extends (...args: any[]) => Promise<unknown>>(fn: F, options?: ResilientOptions<Parameters<F>>): F;
+export function resilient<F extends AsyncMethod>(fn: F, options?: ResilientOptions<Parameters<F>>): F;
 export function resilient(first?: AnyFunction | ResilientOptions<any>, second?: ResilientOptions<any>): any {
   if (typeof first === 'function') {
     const options = second ?? {};

@@ -1,5 +1,6 @@
 import { type Attributes, context, type Span, trace } from '@opentelemetry/api';
 import { errorTypeOf } from '../classify/index.js';
+import { usageOf } from '../classify/usage.js';
 import { Bulkhead, type BulkheadOptions } from '../policies/bulkhead.js';
 import { type ChaosOptions, ChaosPolicy } from '../policies/chaos.js';
 import { endSpan, endWhenSettled, failSpan, startChildSpan, startSpan } from '../policies/child-span.js';
@@ -23,12 +24,15 @@ import { type FallbackOptions, FallbackPolicy, type FallbackStep } from '../poli
 import { type HedgingOptions, HedgingPolicy } from '../policies/hedging.js';
 import { RateLimiter, type RateLimiterOptions } from '../policies/rate-limiter.js';
 import { type RetryOptions, RetryPolicy } from '../policies/retry.js';
+import { cancelStreamedResult } from '../policies/streamed-result.js';
 import { TimeoutPolicy } from '../policies/timeout.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption, stringOption } from '../policies/validate.js';
 import { recordAttemptDuration } from '../telemetry/metrics.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, tracingPropagatesContext } from '../telemetry/spans.js';
 import { ATTEMPT_KEY, publishing, withScope } from './current-attempt.js';
+import { endAttemptSpan, guardOf, type StreamOptions, StreamSettings, streamingStep } from './stream.js';
+import { callUsage, recordUsage } from './usage-tally.js';
 
 /**
  * Options of {@link ResiliencePipeline}, `@resilient` and `resilient(fn)`. Every policy
@@ -92,6 +96,13 @@ export interface ResilienceOptions {
   readonly clock?: Clock;
   /** Random source for jitter of the retry this pipeline creates (default `Math.random`). */
   readonly random?: RandomSource;
+  /**
+   * Streamed results (async iterables, `ReadableStream`, the AI SDK's `streamText`
+   * result): their timeouts and replay ({@link StreamOptions}); default `{}` — an
+   * attempt is retried until its first chunk, never replayed after it. `false` hands a
+   * stream back untouched (the attempt ends when the stream is returned).
+   */
+  readonly stream?: StreamOptions | false;
 }
 
 /** The option names of {@link ResilienceOptions}. */
@@ -109,6 +120,7 @@ export const PIPELINE_OPTIONS: readonly string[] = [
   'attemptSpans',
   'clock',
   'random',
+  'stream',
 ];
 
 type Step = (ctx: Attempt) => Promise<unknown>;
@@ -229,6 +241,8 @@ export class ResiliencePipeline {
   readonly rateLimiter: RateLimiter | undefined;
   readonly fallback: FallbackPolicy | undefined;
   private readonly attemptSpans: boolean;
+  /** Whether a stream failing after its first chunk runs the call again (`stream.replay`). */
+  private readonly replay: boolean;
   /** Whether an attempt can still run when the next starts (hedging; an attempt timeout abandons it). */
   private readonly overlappingAttempts: boolean;
   private readonly chain: Step;
@@ -301,7 +315,9 @@ export class ResiliencePipeline {
     // The attempt (its span, its count) starts once they admitted it: a rejection sent
     // nothing, so it is an event on the call span with no attempt span.
     // fallback → total timeout → retry|hedging → breaker → rate limiter → bulkhead → [attempt] → attempt timeout → chaos
-    const inner = compose(present([attempt, ...chaos]), runWork);
+    const streams = options.stream === false ? undefined : new StreamSettings(options.stream ?? {}, clock ?? systemClock);
+    this.replay = streams?.replay ?? false;
+    const inner = compose(present([attempt, ...chaos]), streams === undefined ? runWork : streamingStep(streams));
     this.chain = compose(present([this.fallback, total, repeater, this.circuitBreaker, this.rateLimiter, this.bulkhead]), (ctx) =>
       this.attempt(ctx, inner),
     );
@@ -340,8 +356,14 @@ export class ResiliencePipeline {
       // No SDK registered: no spans, no OpenTelemetry context — only the policies run.
       const ctx = new Attempt(new Call(name, work, undefined, undefined, args, self), 1, slot, Infinity, scope);
       // With overlapping attempts each attempt stores its own scope; else the call does, once.
-      const promise = this.overlappingAttempts ? this.chain(ctx) : withScope(scope, this.chain, ctx);
-      return raceCaller(promise as Promise<T>, signal, slot);
+      const run = (c: Attempt) => (this.overlappingAttempts ? this.chain(c) : withScope(scope, this.chain, c));
+      const promise = raceCaller(run(ctx), signal, slot) as Promise<T>;
+      if (!this.replay) return promise;
+      return promise.then((value) => {
+        const guard = guardOf(value);
+        if (guard !== undefined) guard.restart = this.replayer(ctx, run);
+        return value;
+      });
     }
     const parent = context.active();
     const span = startSpan(name, this.attributesOf(name, attributes), parent, tracer);
@@ -356,7 +378,17 @@ export class ResiliencePipeline {
     if (span === undefined) return promise;
     return promise.then(
       (value) => {
-        this.finish(span, call, call.outcome ?? 'success');
+        const guard = guardOf(value);
+        if (guard !== undefined) {
+          if (this.replay) guard.restart = this.replayer(ctx, (c) => context.with(otelContext, run, undefined, c));
+          guard.onEnd = (failure) => {
+            // The attempt span recorded the exception; the call span records it only if it is another error.
+            if (failure !== undefined) failSpan(span, failure.error, call.recordedError?.error !== failure.error);
+            this.finish(span, call, failure === undefined ? (call.outcome ?? 'success') : 'failure');
+          };
+          return value;
+        }
+        this.finish(span, call, call.outcome ?? 'success', value);
         return value;
       },
       (error: unknown) => {
@@ -366,6 +398,14 @@ export class ResiliencePipeline {
         throw error;
       },
     );
+  }
+
+  /** Runs the call again from its next attempt (a stream's `replay`), while retries are left. */
+  private replayer(ctx: Attempt, run: (ctx: Attempt) => Promise<unknown>): () => Promise<unknown> {
+    return () =>
+      ctx.call.attempts > (this.retry?.maxRetries ?? 0)
+        ? Promise.reject(new RangeError('no retries left to replay the stream'))
+        : run(ctx.withAttempt(ctx.call.attempts + 1));
   }
 
   private attributesOf(name: string, extra: Attributes | undefined): Attributes {
@@ -378,7 +418,8 @@ export class ResiliencePipeline {
     return attributes;
   }
 
-  private finish(span: Span, call: Call, outcome: string): void {
+  private finish(span: Span, call: Call, outcome: string, value?: unknown): void {
+    recordUsage(span, callUsage(call) ?? (this.attemptSpans ? undefined : usageOf(value)));
     try {
       span.setAttributes({ [names.ATTR_ATTEMPTS]: call.attempts, [names.ATTR_OUTCOME]: outcome });
     } catch {
@@ -426,7 +467,7 @@ export class ResiliencePipeline {
     } else {
       promise = context.with(attemptContext, () => withScope(scoped.scope, inner, scoped));
     }
-    if (this.hedging === undefined) return endWhenSettled(span, promise, call);
+    if (this.hedging === undefined) return endAttemptSpan(span, call, promise);
     return this.endHedgedAttempt(span, ctx, promise);
   }
 
@@ -445,6 +486,7 @@ export class ResiliencePipeline {
       if (ended || !(reason instanceof HedgeLostError)) return;
       ended = true;
       endHedgeSpan(span, 'lost');
+      promise.then(cancelStreamedResult, () => {}); // a stream that arrives after losing is never read
       rejectLost(reason);
     });
     return Promise.race([promise, lost]).then(

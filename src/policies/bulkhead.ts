@@ -4,6 +4,7 @@ import { type Clock, systemClock } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { BulkheadRejectedError } from './errors.js';
+import { isStreamedResult, ON_STREAM_END } from './streamed-result.js';
 import { clockOption, countOption, knownOptions, numberOption, stringOption } from './validate.js';
 
 /** Options of {@link Bulkhead}. */
@@ -129,7 +130,8 @@ export class Bulkhead extends StandalonePolicy {
   /**
    * Runs `next` in a held slot and frees the slot when it settles — or, when an inner
    * attempt timeout abandoned the work, when the work itself settles: abandoned work
-   * still runs against the dependency.
+   * still runs against the dependency. A streamed result holds its slot until its
+   * stream ends (read to the end, failed, or cancelled by the reader).
    */
   private guard<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     let abandoned: Promise<unknown> | undefined;
@@ -139,7 +141,9 @@ export class Bulkhead extends StandalonePolicy {
     };
     return next(ctx.withOnAbandon((work) => (abandoned = work))).then(
       (value) => {
-        settle();
+        // A stream still runs against the dependency after its first chunk: its slot is held until it ends.
+        if (isStreamedResult(value)) value[ON_STREAM_END](settle);
+        else settle();
         return value;
       },
       (error: unknown) => {

@@ -46,16 +46,16 @@ export class BrokenCircuitError extends ResilienceError {
 
 /**
  * A timeout fired. An attempt timeout is retryable (the next attempt gets a fresh
- * budget); a total timeout is not.
+ * budget), and so are a stream's `first_chunk` and `idle` timeouts; a total timeout is not.
  */
 export class TimeoutError extends ResilienceError {
-  /** `'attempt'` or `'total'`. */
+  /** `'attempt'`, `'total'`, `'first_chunk'` or `'idle'`. */
   readonly scope: TimeoutScope;
   /** The configured timeout, in milliseconds. */
   readonly timeoutMs: number;
 
   constructor(scope: TimeoutScope, timeoutMs: number) {
-    super(`The ${scope} timeout of ${timeoutMs} ms elapsed`, 'TIMEOUT', scope === 'attempt');
+    super(`The ${scope} timeout of ${timeoutMs} ms elapsed`, 'TIMEOUT', scope !== 'total');
     this.scope = scope;
     this.timeoutMs = timeoutMs;
   }

@@ -3,6 +3,7 @@ import { type Attempt, SignalSlot, StandalonePolicy } from './context.js';
 import { type Deadline, DeadlineQueue } from './deadline-queue.js';
 import { HedgeLostError, isPolicyRejection } from './errors.js';
 import { classifyOnClock } from './retry.js';
+import { cancelStreamedResult } from './streamed-result.js';
 import { clockOption, functionOption, knownOptions, numberOption } from './validate.js';
 
 /** Options of {@link HedgingPolicy}. */
@@ -82,7 +83,10 @@ export class HedgingPolicy extends StandalonePolicy {
         next(ctx.withAttempt(attempt).withSlot(slot)).then(
           (value) => {
             pending--;
-            if (done) return;
+            if (done) {
+              cancelStreamedResult(value); // a losing hedge's stream: nobody will read it
+              return;
+            }
             finish(attempt);
             resolve(value);
           },

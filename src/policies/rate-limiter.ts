@@ -1,11 +1,15 @@
-import { errorTypeOf } from '../classify/index.js';
+import { classifyError, errorTypeOf } from '../classify/index.js';
+import { rateLimitPauseMs } from '../classify/rate-limit-headers.js';
+import type { TokenUsage } from '../classify/usage.js';
 import * as names from '../telemetry/names.js';
 import { endWaitSpan, startChildSpan } from './child-span.js';
-import { type Clock, sleep, systemClock } from './clock.js';
+import { type Clock, sleep, systemClock, wallTime } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { RateLimitedError } from './errors.js';
 import { type BucketLimit, MemoryRateLimitStore, type RateLimitStore } from './rate-limit-store.js';
+import { whenUsage } from './streamed-result.js';
 import {
+  booleanOption,
   choiceOption,
   clockOption,
   functionOption,
@@ -52,6 +56,22 @@ export interface RateLimiterOptions<A extends unknown[] = unknown[], R = unknown
    * response; the difference to the estimate is charged or refunded.
    */
   readonly actualCost?: (result: R, args: A) => Cost;
+  /**
+   * The budget that counts LLM tokens: once a call's result (or its stream, when it
+   * ends) reports token usage, that budget is charged input + output tokens instead of
+   * the estimate — no `actualCost` needed. Default: the budget named `tokens`, if any;
+   * `false`: none. Ignored when `actualCost` is given.
+   */
+  readonly usageBudget?: string | false;
+  /**
+   * `true` to follow the provider: when a response's rate-limit headers say a budget is
+   * exhausted (OpenAI `x-ratelimit-remaining-*` / `x-ratelimit-reset-*`, Anthropic
+   * `anthropic-ratelimit-*-remaining` / `-reset`) or a 429 carries Retry-After, this
+   * limiter holds the key's further calls until the reset — before the provider says
+   * no — waiting (within `maxWaitMs`) or rejecting as its `mode` says. Held in this
+   * process. Default `false`.
+   */
+  readonly learn?: boolean;
   /**
    * Where the buckets live (default: this process's memory). A shared store
    * (`RedisRateLimitStore` from `otel-resilience/redis`) makes replicas share one budget;
@@ -106,6 +126,11 @@ export class RateLimiter extends StandalonePolicy {
   private readonly key: ((args: unknown[]) => string) | undefined;
   private readonly cost: ((args: unknown[]) => Cost) | undefined;
   private readonly actualCost: ((result: unknown, args: unknown[]) => Cost) | undefined;
+  /** Index in `limits` of the budget reconciled from token usage, or -1. */
+  private readonly usageIndex: number;
+  private readonly learn: boolean;
+  /** Per key, until when (clock ms) the provider's headers said to hold calls. */
+  private readonly heldUntil = new Map<string, number>();
   private readonly clock: Clock;
   private readonly store: RateLimitStore;
   /** This process's buckets, used while a shared store fails. */
@@ -121,6 +146,8 @@ export class RateLimiter extends StandalonePolicy {
       'key',
       'cost',
       'actualCost',
+      'usageBudget',
+      'learn',
       'store',
       'clock',
     ]);
@@ -154,6 +181,13 @@ export class RateLimiter extends StandalonePolicy {
       }
     }
     this.unitAmounts = this.cost === undefined ? this.amounts(1) : [];
+    const usageBudget =
+      options.usageBudget === false ? undefined : stringOption('rateLimiter.usageBudget', options.usageBudget, 'tokens');
+    this.usageIndex = usageBudget === undefined ? -1 : this.limits.findIndex((limit) => limit.name === usageBudget);
+    if (options.usageBudget !== undefined && options.usageBudget !== false && this.usageIndex < 0) {
+      throw new RangeError(`Invalid option rateLimiter.usageBudget: no budget named "${options.usageBudget}"`);
+    }
+    this.learn = booleanOption('rateLimiter.learn', options.learn, false);
     this.clock = clockOption('rateLimiter.clock', options.clock, systemClock);
     this.store =
       implementsOption<RateLimitStore>('rateLimiter.store', options.store, 'RateLimitStore', ['reserve', 'adjust']) ??
@@ -171,6 +205,17 @@ export class RateLimiter extends StandalonePolicy {
   private admit<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     const args = ctx.call.args;
     const key = this.key === undefined ? SINGLE : this.key(args);
+    if (this.learn) {
+      const heldMs = this.heldFor(key);
+      if (heldMs > 0) {
+        if (this.mode === 'reject' || heldMs > this.maxWaitMs) {
+          if (ctx.recording) ctx.report({ type: 'rate-limiter-rejected', limiter: this.name, retryAfterMs: heldMs });
+          return Promise.reject(new RateLimitedError(this.name, heldMs));
+        }
+        if (ctx.recording) ctx.report({ type: 'rate-limiter-waited', limiter: this.name, waitedMs: heldMs });
+        return sleep(heldMs, ctx.signal, this.clock).then(() => this.admit(ctx, next));
+      }
+    }
     const amounts = this.cost === undefined ? this.unitAmounts : this.amounts(this.cost(args));
     let reserved: number | Promise<number>;
     try {
@@ -204,6 +249,7 @@ export class RateLimiter extends StandalonePolicy {
       return Promise.reject(new RateLimitedError(this.name, waitMs));
     }
     const settle = (value: T) => {
+      if (this.learn) this.hold(key, rateLimitPauseMs(value, wallTime(this.clock)));
       if (this.actualCost !== undefined) {
         const actual = this.amounts(this.actualCost(value, ctx.call.args), false);
         this.adjust(
@@ -211,10 +257,18 @@ export class RateLimiter extends StandalonePolicy {
           key,
           amounts.map((estimate, i) => estimate - actual[i]!),
         );
+      } else if (this.usageIndex >= 0) {
+        whenUsage(value, (usage) => this.reconcile(store, key, amounts, usage));
       }
       return value;
     };
-    if (waitMs === 0) return next(ctx).then(settle);
+    const failed = this.learn
+      ? (error: unknown) => {
+          this.hold(key, this.pauseAfter(error));
+          throw error;
+        }
+      : undefined;
+    if (waitMs === 0) return next(ctx).then(settle, failed);
     if (ctx.recording) ctx.report({ type: 'rate-limiter-waited', limiter: this.name, waitedMs: waitMs });
     // A cancelled wait keeps its reservation: calls that queued behind it were given
     // their times counting on it, and a refund would let them and the next caller
@@ -223,19 +277,55 @@ export class RateLimiter extends StandalonePolicy {
     const span = startChildSpan(ctx.call, names.SPAN_RATE_LIMITER_WAIT, {
       [names.ATTR_RATE_LIMITER_NAME]: this.name,
     });
-    if (span === undefined) return sleep(waitMs, ctx.signal, this.clock).then(() => next(ctx).then(settle));
+    if (span === undefined) return sleep(waitMs, ctx.signal, this.clock).then(() => next(ctx).then(settle, failed));
     const from = this.clock.now();
     const waited = () => endWaitSpan(span, names.ATTR_RATE_LIMITER_WAITED_MS, this.clock.now() - from);
     return sleep(waitMs, ctx.signal, this.clock).then(
       () => {
         waited();
-        return next(ctx).then(settle);
+        return next(ctx).then(settle, failed);
       },
       (error: unknown) => {
         waited();
         throw error;
       },
     );
+  }
+
+  /** Charges the usage budget the call's real tokens instead of its estimate. */
+  private reconcile(store: RateLimitStore, key: string, amounts: readonly number[], usage: TokenUsage | undefined): void {
+    if (usage === undefined) return;
+    const delta = amounts.map((estimate, i) => (i === this.usageIndex ? estimate - (usage.inputTokens + usage.outputTokens) : 0));
+    this.adjust(store, key, delta);
+  }
+
+  /** The hold a failure asks for: its rate-limit headers, or a 429's Retry-After. */
+  private pauseAfter(error: unknown): number | undefined {
+    const fromHeaders = rateLimitPauseMs(error, wallTime(this.clock));
+    const classification = classifyError(error, { nowMs: wallTime(this.clock) });
+    const retryAfter = classification.category === 'rate-limited' ? classification.retryAfterMs : undefined;
+    return Math.max(fromHeaders ?? 0, retryAfter ?? 0) || undefined;
+  }
+
+  /** Holds the key's calls for `ms` (the longer of this and any hold already set). */
+  private hold(key: string, ms: number | undefined): void {
+    if (ms === undefined || !(ms > 0)) return;
+    const now = this.clock.now();
+    if (this.heldUntil.size >= 10_000) {
+      for (const [held, until] of this.heldUntil) if (until <= now) this.heldUntil.delete(held);
+    }
+    const until = now + ms;
+    if (until > (this.heldUntil.get(key) ?? 0)) this.heldUntil.set(key, until);
+  }
+
+  /** How long the key's calls are still held, in ms (0: not held). */
+  private heldFor(key: string): number {
+    const until = this.heldUntil.get(key);
+    if (until === undefined) return 0;
+    const left = until - this.clock.now();
+    if (left > 0) return left;
+    this.heldUntil.delete(key);
+    return 0;
   }
 
   /** Gives `amounts` back to the buckets (negative amounts charge more), not waiting for a shared store. */

@@ -5,6 +5,7 @@ import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
 import { type Clock, type RandomSource, sleep, systemClock, wallTime, yieldTurn } from './clock.js';
 import { type Attempt, notify, StandalonePolicy } from './context.js';
 import { isPolicyRejection, RetriesExhaustedError } from './errors.js';
+import { RetryBudget } from './retry-budget.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption } from './validate.js';
 
 /** A retry about to be made, as given to {@link RetryOptions.onRetry}. */
@@ -64,6 +65,11 @@ export interface RetryOptions extends BackoffOptions {
    * thrown unchanged, so `instanceof` and `status` checks keep working.
    */
   readonly wrapErrors?: boolean;
+  /**
+   * A {@link RetryBudget} shared by every call to the dependency: a retry is made only
+   * while it has tokens (else the call gives up with reason `'budget'`). Default: none.
+   */
+  readonly budget?: RetryBudget;
   /** Called once before each retry's wait. Its errors are ignored. */
   readonly onRetry?: (info: RetryInfo) => void;
   /** Called once when the call fails for good through this policy (not for the caller's abort). Its errors are ignored. */
@@ -84,6 +90,7 @@ const RETRY_OPTIONS = [
   'onGiveUp',
   'clock',
   'random',
+  'budget',
   'backoff',
   'baseDelayMs',
   'maxDelayMs',
@@ -96,6 +103,8 @@ interface RetryState {
   readonly delays: DelaySequence | undefined;
   /** Retries in a row that waited 0 ms, so ran without giving the event loop a turn. */
   readonly immediate: number;
+  /** What the retry that led to this attempt took from the budget (0 without one). */
+  readonly cost: number;
 }
 
 /**
@@ -141,6 +150,7 @@ export class RetryPolicy extends StandalonePolicy {
   readonly maxRetryAfterMs: number;
   readonly wrapErrors: boolean;
   readonly backoff: Backoff;
+  readonly budget: RetryBudget | undefined;
   private readonly retryOn: ((error: unknown, attempt: number) => boolean) | undefined;
   private readonly retryOnResult: ((result: unknown, attempt: number) => boolean) | undefined;
   private readonly onRetry: ((info: RetryInfo) => void) | undefined;
@@ -158,6 +168,10 @@ export class RetryPolicy extends StandalonePolicy {
     });
     this.wrapErrors = booleanOption('retry.wrapErrors', options.wrapErrors, false);
     this.backoff = new Backoff(options, 'retry.');
+    if (options.budget !== undefined && !(options.budget instanceof RetryBudget)) {
+      throw new TypeError(`Invalid option retry.budget: expected a RetryBudget, got ${String(options.budget)}`);
+    }
+    this.budget = options.budget;
     this.retryOn = functionOption('retry.retryOn', options.retryOn);
     this.retryOnResult = functionOption('retry.retryOnResult', options.retryOnResult);
     this.onRetry = functionOption('retry.onRetry', options.onRetry);
@@ -179,12 +193,19 @@ export class RetryPolicy extends StandalonePolicy {
   private attempt<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, actx: Attempt, state: RetryState | undefined): Promise<T> {
     const onError = (error: unknown) => this.afterFailure(ctx, next, actx.attempt, state, error, false);
     const retryOnResult = this.retryOnResult;
+    const budget = this.budget;
+    if (budget !== undefined && retryOnResult === undefined) {
+      return next(actx).then((value) => {
+        budget.succeeded(state?.cost ?? 0);
+        return value;
+      }, onError);
+    }
     if (retryOnResult === undefined) return next(actx).then(undefined, onError);
-    return next(actx).then(
-      (result) =>
-        retryOnResult(result, actx.attempt) ? this.afterFailure(ctx, next, actx.attempt, state, result, true) : result,
-      onError,
-    );
+    return next(actx).then((result) => {
+      if (retryOnResult(result, actx.attempt)) return this.afterFailure(ctx, next, actx.attempt, state, result, true);
+      budget?.succeeded(state?.cost ?? 0);
+      return result;
+    }, onError);
   }
 
   /**
@@ -235,7 +256,32 @@ export class RetryPolicy extends StandalonePolicy {
     if (ctx.deadline !== Infinity && this.clock.now() + delayMs >= ctx.deadline) {
       return this.giveUp(ctx, attempt, errors, 'deadline', failure, isResult, retryAfterMs);
     }
-    const delaySource = retryAfterMs === undefined ? 'backoff' : 'retry-after';
+    const immediate = delayMs <= 0 ? (state?.immediate ?? 0) + 1 : 0;
+    if (this.budget !== undefined) {
+      const budget = this.budget;
+      const cost = isResult ? budget.retryCost : budget.costOf(failure);
+      const granted = budget.acquire(cost);
+      const go = (ok: boolean) =>
+        ok
+          ? this.retryAfter(ctx, next, attempt, { errors, delays, immediate, cost }, failure, isResult, delayMs, classified)
+          : this.giveUp<T>(ctx, attempt, errors, 'budget', failure, isResult, retryAfterMs);
+      return typeof granted === 'boolean' ? go(granted) : granted.then(go);
+    }
+    return this.retryAfter(ctx, next, attempt, { errors, delays, immediate, cost: 0 }, failure, isResult, delayMs, classified);
+  }
+
+  /** Reports the retry, tells `onRetry`, waits `delayMs` and runs the next attempt. */
+  private retryAfter<T>(
+    ctx: Attempt,
+    next: (ctx: Attempt) => Promise<T>,
+    attempt: number,
+    nextState: RetryState,
+    failure: unknown,
+    isResult: boolean,
+    delayMs: number,
+    classified: ErrorClassification | undefined,
+  ): Promise<T> {
+    const delaySource = classified?.retryAfterMs === undefined ? 'backoff' : 'retry-after';
     if (ctx.recording) {
       const errorType = isResult ? 'result' : errorTypeOf(failure);
       ctx.report({ type: 'retry', attempt, delayMs, delaySource, errorType, retryAfterIgnored: classified?.retryAfterIgnored });
@@ -244,15 +290,13 @@ export class RetryPolicy extends StandalonePolicy {
       const outcome = isResult ? { result: failure } : { error: failure };
       notify(this.onRetry, { attempt, ...outcome, delayMs, delaySource, operation: ctx.operation });
     }
-    const immediate = delayMs <= 0 ? (state?.immediate ?? 0) + 1 : 0;
-    const nextState: RetryState = { errors, delays, immediate };
     const again = () => {
       if (ctx.slot.aborted) throw ctx.slot.abortReason;
       return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState);
     };
     // A 0 ms delay does not wait on a timer, but now and then yields a turn to the event loop.
     if (delayMs <= 0)
-      return immediate % IMMEDIATE_RETRIES_PER_TURN === 0 ? yieldTurn(ctx.signal, this.clock).then(again) : again();
+      return nextState.immediate % IMMEDIATE_RETRIES_PER_TURN === 0 ? yieldTurn(ctx.signal, this.clock).then(again) : again();
     if (ctx.call.span === undefined) return sleep(delayMs, ctx.signal, this.clock).then(again);
     // What the next attempt's span shows as slept, on the clock of the spans themselves.
     const sleptFrom = spanClockNow();

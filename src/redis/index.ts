@@ -1,6 +1,6 @@
 /**
  * `otel-resilience/redis`: shared state for processes on many machines — idempotency
- * records, workflow runs, rate-limit budgets and circuit-breaker states in Redis, behind
+ * records, workflow runs, rate-limit budgets, retry budgets and circuit-breaker states in Redis, behind
  * store interfaces (the first three also have memory stores, and pass the same
  * conformance suites).
  *
@@ -21,4 +21,5 @@ export { RedisCircuitBreakerStore } from './redis-circuit-breaker-store.js';
 export { type RedisClient, type RedisStoreOptions, RedisStoreTimeoutError } from './redis-client.js';
 export { RedisIdempotencyStore } from './redis-idempotency-store.js';
 export { RedisRateLimitStore } from './redis-rate-limit-store.js';
+export { RedisRetryBudgetStore } from './redis-retry-budget-store.js';
 export { RedisWorkflowStore } from './redis-workflow-store.js';

@@ -1,8 +1,11 @@
 /** States of a circuit breaker (closed/open/half-open, plus manual isolation). */
 export type CircuitState = 'closed' | 'open' | 'half_open' | 'isolated';
 
-/** Which timeout fired: one attempt's, or the whole call's across retries. */
-export type TimeoutScope = 'attempt' | 'total';
+/**
+ * Which timeout fired: one attempt's, the whole call's across retries, a stream's wait
+ * for its first chunk, or a stream's gap between two chunks.
+ */
+export type TimeoutScope = 'attempt' | 'total' | 'first_chunk' | 'idle';
 
 /**
  * Why a circuit breaker moved: `failure-threshold` (consecutive failures), `failure-rate`
@@ -44,7 +47,7 @@ export interface BreakerWhy {
 }
 
 /** Why retrying stopped. */
-export type GiveUpReason = 'max-retries' | 'retry-after-too-long' | 'deadline';
+export type GiveUpReason = 'max-retries' | 'retry-after-too-long' | 'deadline' | 'budget';
 
 /**
  * What a policy reports while it works. Policies describe what happened; `telemetry/`

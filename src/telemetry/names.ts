@@ -13,6 +13,14 @@ export const ATTR_EXCEPTION_TYPE = 'exception.type';
 export const ATTR_EXCEPTION_MESSAGE = 'exception.message';
 export const ATTR_EXCEPTION_STACKTRACE = 'exception.stacktrace';
 
+/**
+ * GenAI token usage (OpenTelemetry GenAI semantic conventions v1.37, development
+ * status): on each attempt span its own usage, on the call span the sum over every
+ * attempt, failed ones included.
+ */
+export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
+export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
+
 /** Attributes of the resilience namespace. Durations are milliseconds (`_ms`). */
 export const ATTR_ATTEMPT = 'resilience.attempt';
 export const ATTR_ATTEMPTS = 'resilience.attempts';
@@ -58,6 +66,11 @@ export const ATTR_FALLBACK_OUTCOME = 'resilience.fallback.outcome';
 /** Steps tried before the fallback chain ran out. */
 export const ATTR_FALLBACK_STEPS = 'resilience.fallback.steps';
 export const ATTR_HEDGE_OUTCOME = 'resilience.hedge.outcome';
+/** Chunks a streamed attempt delivered to the caller (set when its stream ends, also on failure). */
+export const ATTR_STREAM_CHUNKS = 'resilience.stream.chunks';
+/** Whether a streamed attempt was ended by the caller before its last chunk (`break`). */
+export const ATTR_STREAM_CANCELLED = 'resilience.stream.cancelled';
+export const ATTR_RETRY_BUDGET_NAME = 'resilience.retry_budget.name';
 export const ATTR_CHAOS_KIND = 'resilience.chaos.kind';
 export const ATTR_CHAOS_NAME = 'resilience.chaos.name';
 export const ATTR_IDEMPOTENCY_NAMESPACE = 'resilience.idempotency.namespace';

@@ -37,6 +37,11 @@ describe('the demo', () => {
     expect(stdout).toMatch(/^2 +compare: churn by region +recovered /m);
     expect(stdout).toMatch(/fell back \(breaker open\)/);
     expect(stdout).not.toContain('In Jaeger');
+    // The streamed task: the MCP tool retried past the dropped call, the answer past a 429 before its first token.
+    expect(stdout).toMatch(/mcp lookup_metric \(.*attempts=2 outcome=success/);
+    expect(stdout).toMatch(
+      /StreamingAgent\.answer attempt[^\n]*ERROR 429[\s\S]{0,300}retry\.delay_source=retry-after error\.type=429[\s\S]{0,200}StreamingAgent\.answer attempt[^\n]*stream\.chunks=\d+/,
+    );
   });
 
   it('--policies tours the rate limiter, bulkhead, hedging, chaos, fallback chain and slow-call breaker', async () => {

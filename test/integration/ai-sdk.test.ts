@@ -10,35 +10,8 @@ import { APICallError, generateText, RetryError, streamText } from 'ai';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { classifyError, resilient, usageOf } from '../../src/index.js';
 import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
-import { caught, type Reply, type ScriptedServer, type SseEvent, startScriptedServer } from './scripted-server.js';
-
-const USAGE = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
-const completion = {
-  id: 'chatcmpl-1',
-  object: 'chat.completion',
-  created: 1,
-  model: 'gpt-test',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'hello there' }, finish_reason: 'stop' }],
-  usage: USAGE,
-};
-const chunk = (delta: object, finish: string | null = null) => ({
-  id: 'chatcmpl-1',
-  object: 'chat.completion.chunk',
-  created: 1,
-  model: 'gpt-test',
-  choices: [{ index: 0, delta, finish_reason: finish }],
-});
-const stream: SseEvent[] = [
-  { data: chunk({ role: 'assistant', content: 'hel' }) },
-  { data: chunk({ content: 'lo' }, 'stop') },
-  { data: { ...chunk({}), choices: [], usage: USAGE } },
-  { data: '[DONE]' },
-];
-const error = (status: number, headers: Record<string, string> = {}): Reply => ({
-  status,
-  headers,
-  body: { error: { message: `status ${status}`, type: 'server_error', param: null, code: null } },
-});
+import { completion, error, stream } from './openai-fixtures.js';
+import { caught, type ScriptedServer, startScriptedServer } from './scripted-server.js';
 
 let server: ScriptedServer;
 let recorder: SpanRecorder;

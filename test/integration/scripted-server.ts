@@ -23,6 +23,8 @@ export type Reply =
       /** A JSON body (default `{}`), or an SSE stream. */
       readonly body?: unknown;
       readonly sse?: readonly SseEvent[];
+      /** After the SSE events, drop the connection instead of ending the stream (a failure mid-stream). */
+      readonly dropAfterSse?: boolean;
       /** Wait this long before answering (the request's socket closing ends the wait). */
       readonly delayMs?: number;
     }
@@ -81,6 +83,11 @@ export async function startScriptedServer(fallback: (request: ServedRequest) => 
         res.write(
           `${event === undefined ? '' : `event: ${event}\n`}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`,
         );
+      }
+      if (reply.dropAfterSse) {
+        // Let the written events reach the client before the connection goes.
+        setTimeout(() => req.socket.destroy(), 20);
+        return;
       }
       res.end();
       return;
