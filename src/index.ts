@@ -40,7 +40,8 @@ export {
   type PendingIdempotencyRecord,
   pendingIdempotencyRecords,
 } from './idempotency/idempotent.js';
-export { type ResilienceOptions, ResiliencePipeline } from './pipeline/pipeline.js';
+export { ResiliencePipeline } from './pipeline/pipeline.js';
+export type { ResilienceOptions } from './pipeline/pipeline-options.js';
 export type { StreamOptions } from './pipeline/stream.js';
 export { Backoff, type BackoffFunction, type BackoffKind, type BackoffOptions, type Jitter } from './policies/backoff.js';
 export { Bulkhead, type BulkheadOptions } from './policies/bulkhead.js';

@@ -1,5 +1,6 @@
 import type { Attributes } from '@opentelemetry/api';
-import { PIPELINE_OPTIONS, type ResilienceOptions, ResiliencePipeline } from '../pipeline/pipeline.js';
+import { ResiliencePipeline } from '../pipeline/pipeline.js';
+import { PIPELINE_OPTIONS, type ResilienceOptions } from '../pipeline/pipeline-options.js';
 import { isAsyncGeneratorFunction, lazyStream } from '../pipeline/stream-source.js';
 import { functionOption, knownOptions } from '../policies/validate.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';

@@ -3,7 +3,7 @@ import { errorTypeOf } from '../classify/index.js';
 import { usageOf } from '../classify/usage.js';
 import { Bulkhead, type BulkheadOptions } from '../policies/bulkhead.js';
 import { type ChaosOptions, ChaosPolicy } from '../policies/chaos.js';
-import { endSpan, endWhenSettled, failSpan, startChildSpan, startSpan } from '../policies/child-span.js';
+import { endSpan, endWhenSettled, failSpan, startSpan } from '../policies/child-span.js';
 import { CircuitBreaker } from '../policies/circuit-breaker.js';
 import type { CircuitBreakerOptions } from '../policies/circuit-breaker-options.js';
 import { type Clock, type RandomSource, systemClock } from '../policies/clock.js';
@@ -30,98 +30,11 @@ import { booleanOption, clockOption, functionOption, knownOptions, numberOption,
 import { recordAttemptDuration } from '../telemetry/metrics.js';
 import * as names from '../telemetry/names.js';
 import { getTracer, tracingPropagatesContext } from '../telemetry/spans.js';
+import { endHedgeSpan, startAttemptSpan } from './attempt-span.js';
 import { ATTEMPT_KEY, publishing, withScope } from './current-attempt.js';
-import { endAttemptSpan, guardOf, type StreamOptions, StreamSettings, streamingStep } from './stream.js';
+import { PIPELINE_OPTIONS, type ResilienceOptions } from './pipeline-options.js';
+import { endAttemptSpan, guardOf, StreamSettings, streamingStep } from './stream.js';
 import { callUsage, recordUsage } from './usage-tally.js';
-
-/**
- * Options of {@link ResiliencePipeline}, `@resilient` and `resilient(fn)`. Every policy
- * option takes `false` for "off" (the same as leaving it out, except for `retry`, which
- * is on by default); anything else that is not a policy instance or its options is a
- * TypeError/RangeError naming the option, at construction.
- */
-export interface ResilienceOptions {
-  /** Span name of the call (default: `Class.method`, the function's name, or `'execute'`). */
-  readonly name?: string;
-  /**
-   * Retry options, a shared {@link RetryPolicy}, or `false` for no retry.
-   * Default: retry with its defaults (3 retries, exponential backoff, full jitter).
-   */
-  readonly retry?: RetryOptions | RetryPolicy | false;
-  /**
-   * A {@link CircuitBreaker} shared by every caller of the same dependency, or options
-   * for one owned by this pipeline alone; `false`: none (the default).
-   */
-  readonly circuitBreaker?: CircuitBreaker | CircuitBreakerOptions | false;
-  /**
-   * Hedging instead of retry: a {@link HedgingPolicy} or its options; `false`: none (the
-   * default). Cannot be combined with `retry` (unless `retry: false`).
-   */
-  readonly hedging?: HedgingPolicy | HedgingOptions | false;
-  /**
-   * A shared {@link Bulkhead} or options for one of this pipeline's own; `false`: none
-   * (the default). It counts requests: every attempt and hedge takes a slot, held until
-   * the work really ends (also when an attempt timeout abandoned it).
-   */
-  readonly bulkhead?: Bulkhead | BulkheadOptions | false;
-  /**
-   * A shared {@link RateLimiter} (one budget across methods) or its options; `false`: none
-   * (the default). It counts requests: every attempt and hedge spends budget.
-   */
-  readonly rateLimiter?: RateLimiter | RateLimiterOptions<any, any> | false;
-  /**
-   * What to answer when everything else failed: a handler, a step, an ordered chain of
-   * them, a {@link FallbackPolicy} or its options; `false`: none (the default).
-   */
-  readonly fallback?:
-    | FallbackPolicy
-    | FallbackOptions<any, any>
-    | FallbackStep<any, any>
-    | FallbackStep<any, any>['handler']
-    | ReadonlyArray<FallbackStep<any, any> | FallbackStep<any, any>['handler']>
-    | false;
-  /** Chaos injection, innermost: a {@link ChaosPolicy}, its options, or several; `false`: none (the default). */
-  readonly chaos?: ChaosPolicy | ChaosOptions | ReadonlyArray<ChaosPolicy | ChaosOptions> | false;
-  /** Budget of each attempt in ms (>= 1); `false`: none (the default). */
-  readonly attemptTimeoutMs?: number | false;
-  /** Budget of the whole call across attempts and backoff, in ms (>= 1); `false`: none (the default). */
-  readonly totalTimeoutMs?: number | false;
-  /**
-   * One child span per attempt (default: true when retry or hedging is on) — the shape
-   * every trace of a retried call has, even when the first attempt succeeds. `false`
-   * keeps only the call span and its events.
-   */
-  readonly attemptSpans?: boolean;
-  /** Clock for the policies this pipeline creates (default: the system clock). */
-  readonly clock?: Clock;
-  /** Random source for jitter of the retry this pipeline creates (default `Math.random`). */
-  readonly random?: RandomSource;
-  /**
-   * Streamed results (async iterables, `ReadableStream`, the AI SDK's `streamText`
-   * result): their timeouts and replay ({@link StreamOptions}); default `{}` — an
-   * attempt is retried until its first chunk, never replayed after it. `false` hands a
-   * stream back untouched (the attempt ends when the stream is returned).
-   */
-  readonly stream?: StreamOptions | false;
-}
-
-/** The option names of {@link ResilienceOptions}. */
-export const PIPELINE_OPTIONS: readonly string[] = [
-  'name',
-  'retry',
-  'hedging',
-  'bulkhead',
-  'rateLimiter',
-  'fallback',
-  'chaos',
-  'circuitBreaker',
-  'attemptTimeoutMs',
-  'totalTimeoutMs',
-  'attemptSpans',
-  'clock',
-  'random',
-  'stream',
-];
 
 type Step = (ctx: Attempt) => Promise<unknown>;
 
@@ -175,39 +88,6 @@ const runWork: Step = (ctx) => {
   ctx.scope.current = ctx;
   return invoke(ctx.call.work, ctx);
 };
-
-/**
- * The span of attempt `attempt` (`<call> attempt`, the same name for every attempt and
- * hedge), linked to the previous attempt's span (a retry or a hedge follows from it),
- * with the time the retry before it actually slept. Its attributes are set after the
- * start: a child span's sampling follows its parent, and attributes given at the start
- * cost the SDK about four times as much (they are validated twice).
- */
-function startAttemptSpan(call: Call, attempt: number): Span | undefined {
-  const previous = call.lastAttemptSpan;
-  const links = previous === undefined ? undefined : [{ context: previous.spanContext() }];
-  const span = startChildSpan(call, names.attemptSpanName(call.operation), undefined, links);
-  call.lastAttemptSpan = span;
-  const slept = call.sleptMs;
-  call.sleptMs = undefined;
-  try {
-    span?.setAttribute(names.ATTR_ATTEMPT, attempt);
-    if (slept !== undefined) span?.setAttribute(names.ATTR_RETRY_SLEPT_MS, slept);
-  } catch {
-    // Instrumentation must never break the user's call.
-  }
-  return span;
-}
-
-/** Ends a hedged attempt's span, marked `won` or `lost`. Never throws. */
-function endHedgeSpan(span: Span, outcome: 'won' | 'lost'): void {
-  try {
-    span.setAttribute(names.ATTR_HEDGE_OUTCOME, outcome);
-  } catch {
-    // Instrumentation must never break the user's call.
-  }
-  endSpan(span);
-}
 
 /**
  * The policies composed in one fixed order (outermost first; shared/DESIGN.md,
