@@ -76,7 +76,7 @@ export class Execution<I, O> {
       definition.name,
       definition.settings,
       (event) => this.report(event),
-      () => this.span?.spanContext().traceId,
+      () => spanRefOf(this.span)?.traceId,
     );
   }
 
@@ -116,13 +116,9 @@ export class Execution<I, O> {
     }
   }
 
-  /** This execution's span, as written into the run (a later resume links to it). */
-  private traceOf(): WorkflowRun['trace'] {
-    return spanRefOf(this.span);
-  }
-
   private async drive(input: I | undefined, mode: 'run' | 'resume' | 'compensate', by: string | undefined): Promise<O> {
-    this.resumed = await this.writer.claim(input, mode === 'run', this.traceOf());
+    // This execution's span is written into the run: a later resume links to it.
+    this.resumed = await this.writer.claim(input, mode === 'run', spanRefOf(this.span));
     const previous = this.writer.previousTrace;
     if (this.resumed && previous !== undefined && this.span !== undefined) {
       try {

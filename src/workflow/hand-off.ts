@@ -122,7 +122,8 @@ export class HumanGate {
 
   /** Calls the notifiers about `task`; one audit entry per notifier. */
   private notify(task: HumanTask): Promise<AuditEntry[]> {
-    const traceUrl = task.incident?.traceUrl ?? (this.traceId() && this.settings.traceUrl(this.traceId()!));
+    const traceId = task.incident?.traceUrl === undefined ? this.traceId() : undefined;
+    const traceUrl = task.incident?.traceUrl ?? (traceId && this.settings.traceUrl(traceId));
     const notice = {
       kind: task.kind,
       runId: this.runId,
