@@ -114,15 +114,13 @@ interface RetryState {
  */
 const IMMEDIATE_RETRIES_PER_TURN = 64;
 
-const classifyAt = classifyError as (error: unknown, options?: { nowMs?: number }) => ErrorClassification;
-
 /**
  * `classifyError` with the policy clock's wall time, against which an HTTP-date
  * Retry-After is read (`{ nowMs }`; the system clock's wall time is classifyError's own
  * default, so it is not passed).
  */
 export function classifyOnClock(error: unknown, clock: Clock): ErrorClassification {
-  return clock === systemClock ? classifyError(error) : classifyAt(error, { nowMs: wallTime(clock) });
+  return clock === systemClock ? classifyError(error) : classifyError(error, { nowMs: wallTime(clock) });
 }
 
 /**
