@@ -1,4 +1,4 @@
-import { classifyError, type ErrorClassification, errorTypeOf } from '../classify/index.js';
+import { classifyError, type ErrorClassification } from '../classify/index.js';
 import { spanClockNow } from '../telemetry/clock.js';
 import type { GiveUpReason } from '../telemetry/events.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
@@ -281,7 +281,8 @@ export class RetryPolicy extends StandalonePolicy {
   ): Promise<T> {
     const delaySource = classified?.retryAfterMs === undefined ? 'backoff' : 'retry-after';
     if (ctx.recording) {
-      const errorType = isResult ? 'result' : errorTypeOf(failure);
+      // The classification already made for this failure carries its error.type.
+      const errorType = isResult ? 'result' : classified!.errorType;
       ctx.report({ type: 'retry', attempt, delayMs, delaySource, errorType, retryAfterIgnored: classified?.retryAfterIgnored });
     }
     if (this.onRetry !== undefined) {
