@@ -2,6 +2,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { ResiliencePipeline } from '../pipeline/pipeline.js';
 import { PIPELINE_OPTIONS, type ResilienceOptions } from '../pipeline/pipeline-options.js';
 import { isAsyncGeneratorFunction, lazyStream } from '../pipeline/stream-source.js';
+import type { Attempt, ExecutionContext } from '../policies/context.js';
 import { functionOption, knownOptions } from '../policies/validate.js';
 import { type AnyFunction, methodDecorator, type NameOf, preserveShape } from './method.js';
 
@@ -47,26 +48,23 @@ function isObservable(value: unknown): boolean {
 
 function wrapResilient(fn: AnyFunction, nameOf: NameOf, options: ResilientOptions<any>, pipeline: ResiliencePipeline) {
   const generator = isAsyncGeneratorFunction(fn);
+  // One work function per wrapped method: each call's `this` and arguments travel in its Call.
+  const work = (ctx: ExecutionContext) => {
+    const { self, args, operation } = (ctx as Attempt).call;
+    const result = fn.apply(self, args);
+    if (isObservable(result)) {
+      throw new TypeError(
+        `@resilient ${operation} returned an Observable, which runs only when subscribed, after the policy ended. ` +
+          'Return a promise instead: `return firstValueFrom(observable)` (rxjs), or `lastValueFrom` for the last value.',
+      );
+    }
+    return result;
+  };
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
     const name = options.name ?? nameOf(this);
-    const signal = options.signal?.(args);
-    const call = () =>
-      pipeline.call(
-        name,
-        () => {
-          const result = fn.apply(this, args);
-          if (isObservable(result)) {
-            throw new TypeError(
-              `@resilient ${name} returned an Observable, which runs only when subscribed, after the policy ended. ` +
-                'Return a promise instead: `return firstValueFrom(observable)` (rxjs), or `lastValueFrom` for the last value.',
-            );
-          }
-          return result;
-        },
-        { attributes: argumentsAttributes(options, args), signal, args, self: this },
-      );
+    const input = { attributes: argumentsAttributes(options, args), signal: options.signal?.(args), args, self: this };
     // An async generator's caller iterates the result at once: it gets a stream, not a promise.
-    return generator ? lazyStream(call) : call();
+    return generator ? lazyStream(() => pipeline.call(name, work, input)) : pipeline.call(name, work, input);
   };
   return preserveShape(wrapper, fn);
 }

@@ -126,6 +126,8 @@ export class ResiliencePipeline {
   /** Whether an attempt can still run when the next starts (hedging; an attempt timeout abandons it). */
   private readonly overlappingAttempts: boolean;
   private readonly chain: Step;
+  /** The chain run with the call's scope in async-local storage (for `currentAttempt()`). */
+  private readonly scopedChain: Step = (ctx) => withScope(ctx.scope, this.chain, ctx);
   /** Call-span attributes per operation name, built once. */
   private readonly callAttributes = new Map<string, Attributes>();
 
@@ -236,7 +238,7 @@ export class ResiliencePipeline {
       // No SDK registered: no spans, no OpenTelemetry context — only the policies run.
       const ctx = new Attempt(new Call(name, work, undefined, undefined, args, self), 1, slot, Infinity, scope);
       // With overlapping attempts each attempt stores its own scope; else the call does, once.
-      const run = (c: Attempt) => (this.overlappingAttempts ? this.chain(c) : withScope(scope, this.chain, c));
+      const run = this.overlappingAttempts ? this.chain : this.scopedChain;
       const promise = raceCaller(run(ctx), signal, slot) as Promise<T>;
       if (!this.replay) return promise;
       return promise.then((value) => {
@@ -253,7 +255,7 @@ export class ResiliencePipeline {
     if (propagates && !this.overlappingAttempts && publishing()) otelContext = otelContext.setValue(ATTEMPT_KEY, scope);
     const call = new Call(name, work, span?.isRecording() ? span : undefined, otelContext, args, self);
     const ctx = new Attempt(call, 1, slot, Infinity, scope);
-    const run = propagates || this.overlappingAttempts ? this.chain : (c: Attempt) => withScope(scope, this.chain, c);
+    const run = propagates || this.overlappingAttempts ? this.chain : this.scopedChain;
     const promise = raceCaller(context.with(otelContext, run, undefined, ctx) as Promise<T>, signal, slot);
     if (span === undefined) return promise;
     return promise.then(

@@ -5,19 +5,40 @@ export interface Deadline {
   cancel(): void;
 }
 
-class Entry implements Deadline {
-  prev: Entry | undefined = undefined;
-  next: Entry | undefined = undefined;
+/**
+ * A deadline in a {@link DeadlineQueue}: subclass it with `expire()` to keep the state of
+ * what it guards in the entry itself (no closure per deadline), and `insert` it.
+ */
+export abstract class DeadlineEntry implements Deadline {
+  prev: DeadlineEntry | undefined = undefined;
+  next: DeadlineEntry | undefined = undefined;
   live = true;
 
   constructor(
-    readonly queue: DeadlineQueue,
+    private readonly queue: DeadlineQueue,
+    /** When it expires (clock ms). */
     readonly at: number,
-    readonly onExpire: () => void,
   ) {}
+
+  /** Called once when the deadline is reached before `cancel()`. */
+  abstract expire(): void;
 
   cancel(): void {
     this.queue.remove(this);
+  }
+}
+
+class CallbackEntry extends DeadlineEntry {
+  constructor(
+    queue: DeadlineQueue,
+    at: number,
+    private readonly onExpire: () => void,
+  ) {
+    super(queue, at);
+  }
+
+  expire(): void {
+    this.onExpire();
   }
 }
 
@@ -35,8 +56,8 @@ type TimerHandle = { ref?: () => unknown; unref?: () => unknown } | undefined;
  * reached by re-arming (Node fires longer timers after 1 ms).
  */
 export class DeadlineQueue {
-  private head: Entry | undefined;
-  private tail: Entry | undefined;
+  private head: DeadlineEntry | undefined;
+  private tail: DeadlineEntry | undefined;
   private timer: unknown;
   /** When the armed timer fires (clock ms); meaningful while `timer` is set. */
   private armedAt = 0;
@@ -45,7 +66,12 @@ export class DeadlineQueue {
 
   /** Calls `onExpire` at `at` (clock ms) unless cancelled first. */
   add(at: number, onExpire: () => void): Deadline {
-    const entry = new Entry(this, at, onExpire);
+    return this.insert(new CallbackEntry(this, at, onExpire));
+  }
+
+  /** Queues `entry` (made for this queue): its `expire()` is called at `entry.at` unless cancelled first. */
+  insert<E extends DeadlineEntry>(entry: E): E {
+    const at = entry.at;
     let after = this.tail;
     while (after !== undefined && after.at > at) after = after.prev;
     entry.prev = after;
@@ -60,7 +86,7 @@ export class DeadlineQueue {
   }
 
   /** Unlinks `entry` (what `Deadline.cancel` does). */
-  remove(entry: Entry): void {
+  remove(entry: DeadlineEntry): void {
     if (!entry.live) return;
     entry.live = false;
     if (entry.prev === undefined) this.head = entry.next;
@@ -84,7 +110,7 @@ export class DeadlineQueue {
     while (this.head !== undefined && this.head.at <= now) {
       const entry = this.head;
       this.remove(entry);
-      entry.onExpire();
+      entry.expire();
     }
     if (this.head !== undefined) this.arm(this.head.at);
   }

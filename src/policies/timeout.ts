@@ -1,7 +1,7 @@
 import type { TimeoutScope } from '../telemetry/events.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Attempt, SignalSlot, StandalonePolicy } from './context.js';
-import { DeadlineQueue } from './deadline-queue.js';
+import { DeadlineEntry, DeadlineQueue } from './deadline-queue.js';
 import { TimeoutError } from './errors.js';
 import { choiceOption, clockOption, knownOptions, numberOption } from './validate.js';
 
@@ -51,29 +51,57 @@ export class TimeoutPolicy extends StandalonePolicy {
     const slot = new SignalSlot(ctx.slot);
     const at = this.clock.now() + this.timeoutMs;
     const inner = ctx.withSlot(slot, this.scope === 'total' && at < ctx.deadline ? at : ctx.deadline);
-    return new Promise<T>((resolve, reject) => {
-      let work: Promise<T> | undefined;
-      const deadline = this.deadlines.add(at, () => {
-        const error = new TimeoutError(this.scope, this.timeoutMs);
-        if (ctx.recording) ctx.report({ type: 'timeout', scope: this.scope, timeoutMs: this.timeoutMs });
-        slot.abort(error);
-        // The work is abandoned, not ended: what holds a permit for it keeps it until it settles.
-        if (work !== undefined) ctx.onAbandon?.(work);
-        reject(error);
-      });
-      work = next(inner);
-      work.then(
-        (value) => {
-          deadline.cancel();
-          slot.dispose();
-          resolve(value);
-        },
-        (error: unknown) => {
-          deadline.cancel();
-          slot.dispose();
-          reject(error);
-        },
-      );
+    const race = this.deadlines.insert(new TimedRun<T>(this.deadlines, at, this, ctx, slot));
+    const promise = new Promise<T>((resolve, reject) => {
+      race.resolve = resolve;
+      race.reject = reject;
     });
+    const work = next(inner);
+    race.work = work;
+    work.then(
+      (value) => race.settle(value, true),
+      (error: unknown) => race.settle(error, false),
+    );
+    return promise;
+  }
+}
+
+/**
+ * One timed run of the work: its deadline in the policy's queue, the promise handed
+ * outwards, and what to do when either the work or the deadline comes first — kept in
+ * one object, so a run allocates no closure for its deadline.
+ */
+class TimedRun<T> extends DeadlineEntry {
+  work: Promise<T> | undefined = undefined;
+  // Set by the promise executor before anything can settle the run.
+  resolve!: (value: T) => void;
+  reject!: (reason: unknown) => void;
+
+  constructor(
+    queue: DeadlineQueue,
+    at: number,
+    private readonly policy: TimeoutPolicy,
+    private readonly ctx: Attempt,
+    private readonly slot: SignalSlot,
+  ) {
+    super(queue, at);
+  }
+
+  /** The work settled first (or after the deadline: then the promise is already rejected). */
+  settle(outcome: unknown, ok: boolean): void {
+    this.cancel();
+    this.slot.dispose();
+    if (ok) this.resolve(outcome as T);
+    else this.reject(outcome);
+  }
+
+  expire(): void {
+    const { scope, timeoutMs } = this.policy;
+    const error = new TimeoutError(scope, timeoutMs);
+    if (this.ctx.recording) this.ctx.report({ type: 'timeout', scope, timeoutMs });
+    this.slot.abort(error);
+    // The work is abandoned, not ended: what holds a permit for it keeps it until it settles.
+    if (this.work !== undefined) this.ctx.onAbandon?.(this.work);
+    this.reject(error);
   }
 }
