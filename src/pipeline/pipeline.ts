@@ -199,7 +199,12 @@ export class ResiliencePipeline {
     // fallback → total timeout → retry|hedging → breaker → rate limiter → bulkhead → [attempt] → attempt timeout → chaos
     const streams = options.stream === false ? undefined : new StreamSettings(options.stream ?? {}, clock ?? systemClock);
     this.replay = streams?.replay ?? false;
-    const inner = compose(present([attempt, ...chaos]), streams === undefined ? runWork : streamingStep(streams));
+    const innermost = present(chaos);
+    // An attempt timeout right outside the work primes its stream in the continuation it has anyway (one promise layer less).
+    const inner =
+      attempt !== undefined && innermost.length === 0 && streams !== undefined && !streams.timed
+        ? (ctx: Attempt) => attempt.run(ctx, runWork, streams.prime)
+        : compose(present([attempt, ...innermost]), streams === undefined ? runWork : streamingStep(streams));
     this.chain = compose(present([this.fallback, total, repeater, this.circuitBreaker, this.rateLimiter, this.bulkhead]), (ctx) =>
       this.attempt(ctx, inner),
     );

@@ -51,6 +51,13 @@ export class StreamSettings {
   readonly firstChunkTimeoutMs: number | undefined;
   readonly idleTimeoutMs: number | undefined;
   readonly replay: boolean;
+  /** Whether a stream timeout is set (the streaming step then needs a cancellation layer of its own). */
+  readonly timed: boolean;
+  /**
+   * {@link primeResult} for a step without stream timeouts, as the attempt timeout
+   * applies it in the continuation it has anyway (no promise layer of its own).
+   */
+  readonly prime = (value: unknown, ctx: Attempt): unknown => primeResult(this, value, ctx);
 
   /** @throws TypeError/RangeError naming the option */
   constructor(
@@ -65,6 +72,7 @@ export class StreamSettings {
     this.firstChunkTimeoutMs = ms('firstChunkTimeoutMs');
     this.idleTimeoutMs = ms('idleTimeoutMs');
     this.replay = booleanOption('stream.replay', options.replay, false);
+    this.timed = this.firstChunkTimeoutMs !== undefined || this.idleTimeoutMs !== undefined;
   }
 }
 
@@ -177,37 +185,57 @@ export class PrimedStream {
 }
 
 /**
+ * What an attempt's work resolved with, made ready for the policies: a stream is read up
+ * to its first chunk of output within `firstChunkTimeoutMs` — a promise of the stream the
+ * caller receives (see {@link guardOf}) — and anything else is returned as it is, with no
+ * promise layer. `actx` is the work's context and `slot` its cancellation layer (aborted
+ * by the stream timeouts), `outer` the layers outside it, `startedMs` when the attempt
+ * began (clock ms; read only with a first-chunk timeout).
+ */
+export function primeResult(
+  settings: StreamSettings,
+  value: unknown,
+  actx: Attempt,
+  slot: SignalSlot = actx.slot,
+  outer: SignalSlot = actx.slot,
+  startedMs = 0,
+): unknown {
+  const source = sourceOf(value);
+  if (source === undefined) return value;
+  const left =
+    settings.firstChunkTimeoutMs === undefined
+      ? undefined
+      : Math.max(1, settings.firstChunkTimeoutMs - (settings.clock.now() - startedMs));
+  const reading = readHead(source.iterator, source.shape);
+  return withTimer(reading, left, 'first_chunk', actx, slot, settings.clock).then(
+    (head) => deliver(new PrimedStream(source.iterator, head, source.shape, value, actx, slot, outer, settings)),
+    (error: unknown) => {
+      if (slot !== outer) slot.abort(error);
+      closeSource(source.iterator);
+      throw error;
+    },
+  );
+}
+
+/**
  * The innermost step of a pipeline with streams on: calls the work with a cancellation
- * layer of its own (aborted by the stream timeouts, or when the caller stops reading),
- * and when it returns a stream, reads it up to the first chunk of output within
- * `firstChunkTimeoutMs`. Resolves with the stream the caller receives (see
- * {@link guardOf}), or the plain result.
+ * layer of its own where a stream timeout is set (aborted by the timeouts, or when the
+ * caller stops reading), and primes what it returns ({@link primeResult}).
  */
 export function streamingStep(settings: StreamSettings): (ctx: Attempt) => Promise<unknown> {
-  const timed = settings.firstChunkTimeoutMs !== undefined || settings.idleTimeoutMs !== undefined;
+  if (!settings.timed) {
+    return (ctx) => {
+      ctx.scope.current = ctx;
+      return invoke(ctx.call.work, ctx).then((value) => primeResult(settings, value, ctx));
+    };
+  }
   return (ctx) => {
-    // A layer of its own only where a stream timeout must abort the work's signal; else the source's return() ends it.
-    const slot = timed ? new SignalSlot(ctx.slot) : ctx.slot;
-    const actx = timed ? ctx.withSlot(slot) : ctx;
+    // A layer of its own, as a stream timeout must abort the work's signal; without one the source's return() ends it.
+    const slot = new SignalSlot(ctx.slot);
+    const actx = ctx.withSlot(slot);
     ctx.scope.current = actx;
     const started = settings.firstChunkTimeoutMs === undefined ? 0 : settings.clock.now();
-    return invoke(ctx.call.work, actx).then((value) => {
-      const source = sourceOf(value);
-      if (source === undefined) return value;
-      const left =
-        settings.firstChunkTimeoutMs === undefined
-          ? undefined
-          : Math.max(1, settings.firstChunkTimeoutMs - (settings.clock.now() - started));
-      const reading = readHead(source.iterator, source.shape);
-      return withTimer(reading, left, 'first_chunk', actx, slot, settings.clock).then(
-        (head) => deliver(new PrimedStream(source.iterator, head, source.shape, value, actx, slot, ctx.slot, settings)),
-        (error: unknown) => {
-          if (timed) slot.abort(error);
-          closeSource(source.iterator);
-          throw error;
-        },
-      );
-    });
+    return invoke(ctx.call.work, actx).then((value) => primeResult(settings, value, actx, slot, ctx.slot, started));
   };
 }
 

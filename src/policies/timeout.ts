@@ -3,6 +3,7 @@ import { type Clock, systemClock } from './clock.js';
 import { type Attempt, SignalSlot, StandalonePolicy } from './context.js';
 import { DeadlineEntry, DeadlineQueue } from './deadline-queue.js';
 import { TimeoutError } from './errors.js';
+import { cancelStreamedResult } from './streamed-result.js';
 import { choiceOption, clockOption, knownOptions, numberOption } from './validate.js';
 
 /** Options of {@link TimeoutPolicy}. */
@@ -46,21 +47,25 @@ export class TimeoutPolicy extends StandalonePolicy {
     this.deadlines = new DeadlineQueue(this.clock);
   }
 
-  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+  /**
+   * Runs `next` within the time budget. `settle`, if given, is applied to the work's
+   * value before the deadline is cancelled — what needs the budget to cover it (the
+   * pipeline reading a stream up to its first chunk) without a promise layer of its
+   * own: it returns the value to resolve with, or a promise of it.
+   */
+  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, settle?: (value: T, ctx: Attempt) => unknown): Promise<T> {
     if (ctx.slot.aborted) return Promise.reject(ctx.slot.abortReason);
     const slot = new SignalSlot(ctx.slot);
     const at = this.clock.now() + this.timeoutMs;
     const inner = ctx.withSlot(slot, this.scope === 'total' && at < ctx.deadline ? at : ctx.deadline);
-    const race = this.deadlines.insert(new TimedRun<T>(this.deadlines, at, this, ctx, slot));
+    const run = this.deadlines.insert(new TimedRun<T>(this.deadlines, at, this, ctx, inner, slot, settle));
     const promise = new Promise<T>((resolve, reject) => {
-      race.resolve = resolve;
-      race.reject = reject;
+      run.resolve = resolve;
+      run.reject = reject;
     });
-    const work = next(inner);
-    race.work = work;
-    work.then(
-      (value) => race.settle(value, true),
-      (error: unknown) => race.settle(error, false),
+    next(inner).then(
+      (value) => run.succeeded(value),
+      (error: unknown) => run.finish(error, false),
     );
     return promise;
   }
@@ -72,36 +77,60 @@ export class TimeoutPolicy extends StandalonePolicy {
  * one object, so a run allocates no closure for its deadline.
  */
 class TimedRun<T> extends DeadlineEntry {
-  work: Promise<T> | undefined = undefined;
+  /** Told when the work (and its `settle`) ended, once the run was abandoned. */
+  private ended: (() => void) | undefined = undefined;
   // Set by the promise executor before anything can settle the run.
   resolve!: (value: T) => void;
   reject!: (reason: unknown) => void;
+  private expired = false;
 
   constructor(
     queue: DeadlineQueue,
     at: number,
     private readonly policy: TimeoutPolicy,
     private readonly ctx: Attempt,
+    private readonly inner: Attempt,
     private readonly slot: SignalSlot,
+    private readonly settle: ((value: T, ctx: Attempt) => unknown) | undefined,
   ) {
     super(queue, at);
   }
 
-  /** The work settled first (or after the deadline: then the promise is already rejected). */
-  settle(outcome: unknown, ok: boolean): void {
+  /** The work resolved: its value goes through `settle` (which may take more time) before the run ends. */
+  succeeded(value: T): void {
+    if (this.settle === undefined) return this.finish(value, true);
+    let settled: unknown;
+    try {
+      settled = this.settle(value, this.inner);
+    } catch (error) {
+      return this.finish(error, false);
+    }
+    if (!(settled instanceof Promise)) return this.finish(settled, true);
+    settled.then(
+      (primed: T) => this.finish(primed, true),
+      (error: unknown) => this.finish(error, false),
+    );
+  }
+
+  /** The run ended (after the deadline too: the promise is rejected already, and a late stream is closed unread). */
+  finish(outcome: unknown, ok: boolean): void {
     this.cancel();
     this.slot.dispose();
-    if (ok) this.resolve(outcome as T);
-    else this.reject(outcome);
+    this.ended?.();
+    if (!ok) return this.reject(outcome);
+    if (this.expired) cancelStreamedResult(outcome);
+    this.resolve(outcome as T);
   }
 
   expire(): void {
+    this.expired = true;
     const { scope, timeoutMs } = this.policy;
     const error = new TimeoutError(scope, timeoutMs);
     if (this.ctx.recording) this.ctx.report({ type: 'timeout', scope, timeoutMs });
     this.slot.abort(error);
     // The work is abandoned, not ended: what holds a permit for it keeps it until it settles.
-    if (this.work !== undefined) this.ctx.onAbandon?.(this.work);
+    const onAbandon = this.ctx.onAbandon;
+    if (onAbandon !== undefined) onAbandon(new Promise<void>((resolve) => (this.ended = resolve)));
     this.reject(error);
   }
 }

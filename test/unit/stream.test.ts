@@ -92,6 +92,56 @@ describe('streams under a pipeline', () => {
     expect(events).toContainEqual(['resilience.timeout', 'first_chunk']);
   });
 
+  it('attemptTimeoutMs bounds the wait for the first chunk: a silent stream is abandoned, retried, and closed once it speaks', async () => {
+    let calls = 0;
+    const closed: number[] = [];
+    const pipeline = new ResiliencePipeline({ retry: { baseDelayMs: 0 }, attemptTimeoutMs: 50 });
+    const result = pipeline.execute(async function* () {
+      const me = ++calls;
+      try {
+        if (me === 1) await new Promise((r) => setTimeout(r, 1000));
+        yield me;
+      } finally {
+        closed.push(me);
+      }
+    });
+    await vi.advanceTimersByTimeAsync(50);
+    const { chunks } = await drain((await result) as AsyncIterable<number>);
+    expect(chunks).toEqual([2]);
+    expect(calls).toBe(2);
+    const events = tracing()
+      .byName('execute')[0]!
+      .events.map((e) => [e.name, e.attributes?.['resilience.timeout.scope']]);
+    expect(events).toContainEqual(['resilience.timeout', 'attempt']);
+    expect(closed).toEqual([2]);
+    await vi.advanceTimersByTimeAsync(1000); // the abandoned stream's first chunk comes: nobody reads it
+    expect(closed).toEqual([2, 1]);
+  });
+
+  it('an attempt abandoned by its timeout keeps its bulkhead slot until its late stream is primed', async () => {
+    const closed: number[] = [];
+    const pipeline = new ResiliencePipeline({
+      retry: false,
+      attemptTimeoutMs: 50,
+      bulkhead: { maxConcurrent: 1, maxQueue: 0 },
+    });
+    const result = pipeline.execute(async function* () {
+      try {
+        await new Promise((r) => setTimeout(r, 100));
+        yield 1;
+      } finally {
+        closed.push(1);
+      }
+    });
+    const rejected = expect(result).rejects.toBeInstanceOf(TimeoutError);
+    await vi.advanceTimersByTimeAsync(50);
+    await rejected;
+    expect(pipeline.bulkhead?.active).toBe(1); // the stream still runs against the dependency
+    await vi.advanceTimersByTimeAsync(50);
+    expect(closed).toEqual([1]);
+    expect(pipeline.bulkhead?.active).toBe(0);
+  });
+
   it('idle timeout: a gap between chunks ends the stream with a TimeoutError of scope idle', async () => {
     const pipeline = new ResiliencePipeline({ retry: false, stream: { idleTimeoutMs: 30 } });
     const stream = (await pipeline.execute(async function* () {
