@@ -205,7 +205,13 @@ export class ResiliencePipeline {
       attempt !== undefined && innermost.length === 0 && streams !== undefined && !streams.timed
         ? (ctx: Attempt) => attempt.run(ctx, runWork, streams.prime)
         : compose(present([attempt, ...innermost]), streams === undefined ? runWork : streamingStep(streams));
-    this.chain = compose(present([this.fallback, total, repeater, this.circuitBreaker, this.rateLimiter, this.bulkhead]), (ctx) =>
+    // A breaker right inside retry runs in the retry's continuation (one promise layer less per attempt).
+    const { retry, circuitBreaker } = this;
+    const guarded: Policy[] =
+      retry !== undefined && circuitBreaker !== undefined
+        ? [{ run: (ctx, next) => retry.run(ctx, next, circuitBreaker) }]
+        : present([repeater, circuitBreaker]);
+    this.chain = compose(present([this.fallback, total, ...guarded, this.rateLimiter, this.bulkhead]), (ctx) =>
       this.attempt(ctx, inner),
     );
   }

@@ -9,7 +9,7 @@ import {
 } from './circuit-breaker-options.js';
 import type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './circuit-breaker-store.js';
 import { type Clock, systemClock } from './clock.js';
-import { type Attempt, notify, StandalonePolicy } from './context.js';
+import { type Attempt, type AttemptGuard, notify, StandalonePolicy } from './context.js';
 import { BrokenCircuitError, isPolicyRejection } from './errors.js';
 import { SlidingWindow } from './sliding-window.js';
 import {
@@ -22,6 +22,16 @@ import {
   ratioOption,
   stringOption,
 } from './validate.js';
+
+/** An admitted probe's or timed call's ticket: a closed circuit's plain call has its generation alone. */
+class Admission {
+  constructor(
+    readonly generation: number,
+    readonly probe: boolean,
+    /** When it started (clock ms): a probe's entry in the probe starts, a timed call's duration origin. */
+    readonly startedAt: number,
+  ) {}
+}
 
 /** The default `isFailure`: every error but a client error (4xx other than 408 Request Timeout, 429 Too Many Requests). */
 function isDependencyFailure(error: unknown): boolean {
@@ -53,7 +63,7 @@ function isDependencyFailure(error: unknown): boolean {
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
-export class CircuitBreaker extends StandalonePolicy {
+export class CircuitBreaker extends StandalonePolicy implements AttemptGuard {
   readonly name: string;
   readonly failureThreshold: number;
   readonly failureRateThreshold: number | undefined;
@@ -178,32 +188,52 @@ export class CircuitBreaker extends StandalonePolicy {
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+    let ticket: unknown;
+    try {
+      ticket = this.enter(ctx);
+    } catch (rejection) {
+      return Promise.reject(rejection);
+    }
+    return next(ctx).then(
+      (value) => {
+        this.exit(ctx, ticket, value, true);
+        return value;
+      },
+      (error: unknown) => {
+        this.exit(ctx, ticket, error, false);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Admits the attempt ({@link AttemptGuard}): returns its ticket — the generation it
+   * was admitted in, with its start time where a probe or slow-call detection needs it
+   * — or throws the {@link BrokenCircuitError} it is rejected with (reported, `onReject` told).
+   */
+  enter(ctx: Attempt): unknown {
     if (this.store !== undefined) this.syncIfDue(this.store);
     const rejection = this.admit(ctx);
     if (rejection !== undefined) {
       if (ctx.recording) ctx.report({ type: 'breaker-rejected', breaker: this.name, retryAfterMs: rejection.retryAfterMs });
       notify(this.hooks.onReject, rejection);
-      return Promise.reject(rejection);
+      throw rejection;
     }
-    const generation = this.generation;
-    const probe = this.current === 'half_open';
-    const startedAt = probe
-      ? this.probeStarts[this.probeStarts.length - 1]!
-      : this.slowCallDurationMs === undefined
-        ? 0
-        : this.clock.now();
-    return next(ctx).then(
-      (value) => {
-        this.settle(ctx, generation, probe, false, startedAt);
-        return value;
-      },
-      (error: unknown) => {
-        // The caller's own abort, and a rejection by an inner limiter or bulkhead, say nothing about the dependency.
-        const ignored = (ctx.slot.aborted && error === ctx.slot.abortReason) || isPolicyRejection(error);
-        this.settle(ctx, generation, probe, ignored ? undefined : this.failed(error), startedAt);
-        throw error;
-      },
-    );
+    if (this.current === 'half_open') return new Admission(this.generation, true, this.probeStarts[this.probeStarts.length - 1]!);
+    if (this.slowCallDurationMs !== undefined) return new Admission(this.generation, false, this.clock.now());
+    return this.generation;
+  }
+
+  /** Records the outcome of an attempt admitted with `ticket` ({@link AttemptGuard}). */
+  exit(ctx: Attempt, ticket: unknown, outcome: unknown, ok: boolean): void {
+    // The caller's own abort, and a rejection by an inner limiter or bulkhead, say nothing about the dependency.
+    const ignored = !ok && ((ctx.slot.aborted && outcome === ctx.slot.abortReason) || isPolicyRejection(outcome));
+    const failed = ok ? false : ignored ? undefined : this.failed(outcome);
+    if (typeof ticket === 'number') this.settle(ctx, ticket, false, failed, 0);
+    else {
+      const { generation, probe, startedAt } = ticket as Admission;
+      this.settle(ctx, generation, probe, failed, startedAt);
+    }
   }
 
   private failed(error: unknown): boolean {

@@ -43,6 +43,19 @@ export interface Policy {
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T>;
 }
 
+/**
+ * A policy that admits attempts and watches their outcomes without changing them (a
+ * circuit breaker). The policy right outside it (retry) can run it within its own
+ * continuation — `enter` before the attempt, `exit` when it settles — so it costs no
+ * promise layer of its own.
+ */
+export interface AttemptGuard {
+  /** Admits the attempt and returns what `exit` needs; throws the rejection when it is not admitted. */
+  enter(ctx: Attempt): unknown;
+  /** Records how the admitted attempt ended: `ok` with its value, else with its error. */
+  exit(ctx: Attempt, ticket: unknown, outcome: unknown, ok: boolean): void;
+}
+
 const NOT_ABORTED: unique symbol = Symbol('not aborted');
 
 /**

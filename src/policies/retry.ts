@@ -3,7 +3,7 @@ import { spanClockNow } from '../telemetry/clock.js';
 import type { GiveUpReason } from '../telemetry/events.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
 import { type Clock, type RandomSource, sleep, systemClock, wallTime, yieldTurn } from './clock.js';
-import { type Attempt, notify, StandalonePolicy } from './context.js';
+import { type Attempt, type AttemptGuard, notify, StandalonePolicy } from './context.js';
 import { isPolicyRejection, RetriesExhaustedError } from './errors.js';
 import { RetryBudget } from './retry-budget.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption } from './validate.js';
@@ -180,30 +180,48 @@ export class RetryPolicy extends StandalonePolicy {
     this.sharedDelays = this.backoff.jitter === 'decorrelated' ? undefined : this.backoff.sequence(this.random);
   }
 
-  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
-    return this.attempt(ctx, next, ctx, undefined);
+  /**
+   * Runs `next` until it succeeds or retrying ends. `guard`, if given, is the policy right
+   * inside (a circuit breaker): it admits each attempt and sees its outcome within this
+   * policy's continuation, at no promise layer of its own.
+   */
+  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, guard?: AttemptGuard): Promise<T> {
+    return this.attempt(ctx, next, ctx, undefined, guard);
   }
 
   /**
    * Runs attempt `actx.attempt`. Written as promise continuations rather than an async
    * loop: a success costs one derived promise, a retry no unhandled-rejection bookkeeping.
    */
-  private attempt<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, actx: Attempt, state: RetryState | undefined): Promise<T> {
-    const onError = (error: unknown) => this.afterFailure(ctx, next, actx.attempt, state, error, false);
+  private attempt<T>(
+    ctx: Attempt,
+    next: (ctx: Attempt) => Promise<T>,
+    actx: Attempt,
+    state: RetryState | undefined,
+    guard: AttemptGuard | undefined,
+  ): Promise<T> {
+    const onError = (error: unknown) => this.afterFailure(ctx, next, actx.attempt, state, error, false, guard);
     const retryOnResult = this.retryOnResult;
     const budget = this.budget;
-    if (budget !== undefined && retryOnResult === undefined) {
-      return next(actx).then((value) => {
-        budget.succeeded(state?.cost ?? 0);
-        return value;
-      }, onError);
+    if (guard === undefined && budget === undefined && retryOnResult === undefined) return next(actx).then(undefined, onError);
+    let ticket: unknown;
+    try {
+      ticket = guard?.enter(actx);
+    } catch (rejection) {
+      return Promise.reject(rejection).then(undefined, onError);
     }
-    if (retryOnResult === undefined) return next(actx).then(undefined, onError);
-    return next(actx).then((result) => {
-      if (retryOnResult(result, actx.attempt)) return this.afterFailure(ctx, next, actx.attempt, state, result, true);
-      budget?.succeeded(state?.cost ?? 0);
-      return result;
-    }, onError);
+    return next(actx).then(
+      (result) => {
+        guard?.exit(actx, ticket, result, true);
+        if (retryOnResult?.(result, actx.attempt)) return this.afterFailure(ctx, next, actx.attempt, state, result, true, guard);
+        budget?.succeeded(state?.cost ?? 0);
+        return result;
+      },
+      (error: unknown) => {
+        guard?.exit(actx, ticket, error, false);
+        return onError(error);
+      },
+    );
   }
 
   /**
@@ -226,6 +244,7 @@ export class RetryPolicy extends StandalonePolicy {
     state: RetryState | undefined,
     failure: unknown,
     isResult: boolean,
+    guard: AttemptGuard | undefined,
   ): T | Promise<T> {
     // Every attempt's error is kept only for those who can read them (onGiveUp, wrapErrors).
     const errors = state?.errors ?? (this.onGiveUp === undefined && !this.wrapErrors ? undefined : []);
@@ -261,11 +280,31 @@ export class RetryPolicy extends StandalonePolicy {
       const granted = budget.acquire(cost);
       const go = (ok: boolean) =>
         ok
-          ? this.retryAfter(ctx, next, attempt, { errors, delays, immediate, cost }, failure, isResult, delayMs, classified)
+          ? this.retryAfter(
+              ctx,
+              next,
+              attempt,
+              { errors, delays, immediate, cost },
+              failure,
+              isResult,
+              delayMs,
+              classified,
+              guard,
+            )
           : this.giveUp<T>(ctx, attempt, errors, 'budget', failure, isResult, retryAfterMs);
       return typeof granted === 'boolean' ? go(granted) : granted.then(go);
     }
-    return this.retryAfter(ctx, next, attempt, { errors, delays, immediate, cost: 0 }, failure, isResult, delayMs, classified);
+    return this.retryAfter(
+      ctx,
+      next,
+      attempt,
+      { errors, delays, immediate, cost: 0 },
+      failure,
+      isResult,
+      delayMs,
+      classified,
+      guard,
+    );
   }
 
   /** Reports the retry, tells `onRetry`, waits `delayMs` and runs the next attempt. */
@@ -278,6 +317,7 @@ export class RetryPolicy extends StandalonePolicy {
     isResult: boolean,
     delayMs: number,
     classified: ErrorClassification | undefined,
+    guard: AttemptGuard | undefined,
   ): Promise<T> {
     const delaySource = classified?.retryAfterMs === undefined ? 'backoff' : 'retry-after';
     if (ctx.recording) {
@@ -291,7 +331,7 @@ export class RetryPolicy extends StandalonePolicy {
     }
     const again = () => {
       if (ctx.slot.aborted) throw ctx.slot.abortReason;
-      return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState);
+      return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState, guard);
     };
     // A 0 ms delay does not wait on a timer, but now and then yields a turn to the event loop.
     if (delayMs <= 0)
