@@ -108,6 +108,9 @@ class LimiterBuckets {
 export class MemoryRateLimitStore implements RateLimitStore {
   /** Buckets by limiter. */
   private readonly limiters = new Map<string, LimiterBuckets>();
+  /** The limiter of the last call and its buckets: a store serving one limiter (a limiter's own) looks up nothing. */
+  private lastLimiter: string | undefined;
+  private last: LimiterBuckets | undefined;
 
   constructor(private readonly clock: Clock) {}
 
@@ -141,8 +144,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 
   private bucketsOf(limiter: string, limits: readonly BucketLimit[]): LimiterBuckets {
+    if (limiter === this.lastLimiter) return this.last!;
     let buckets = this.limiters.get(limiter);
     if (buckets === undefined) this.limiters.set(limiter, (buckets = new LimiterBuckets(limits)));
+    this.lastLimiter = limiter;
+    this.last = buckets;
     return buckets;
   }
 }
