@@ -41,7 +41,7 @@ const SWEEP_FLOOR = 1024;
  * number of keys.
  */
 class LimiterBuckets {
-  private readonly slots = new KeySlots();
+  readonly slots = new KeySlots();
   /** The key count at which the next sweep of idle full buckets runs. */
   private sweepAt = SWEEP_FLOOR;
   /** Numbers per slot: a pair per budget. */
@@ -141,6 +141,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
     for (let i = 0; i < limits.length; i++) {
       state[index + 2 * i] = Math.min(limits[i]!.capacity, state[index + 2 * i]! + amounts[i]!);
     }
+  }
+
+  /** How many keys' buckets are held for `limiter` (idle full ones are forgotten by the next sweep). */
+  keysHeld(limiter: string): number {
+    return this.limiters.get(limiter)?.slots.size ?? 0;
   }
 
   private bucketsOf(limiter: string, limits: readonly BucketLimit[]): LimiterBuckets {
