@@ -37,8 +37,8 @@ const SWEEP_FLOOR = 1024;
 /**
  * The token buckets of one limiter: per key a slot in one flat array of
  * `[tokens, updatedAt]` pairs, one pair per budget — a key costs a table entry and a few
- * numbers, and a call touches two places in memory (its table entry, its slot), at any
- * number of keys.
+ * numbers, and a call touches its table entry, its key and its slot, at any number of
+ * keys (see key-slots.ts for why not a `Map`).
  */
 class LimiterBuckets {
   readonly slots = new KeySlots();
@@ -59,6 +59,7 @@ class LimiterBuckets {
     return slot >= 0 ? slot * this.stride : this.insert(key, now);
   }
 
+  /** Gives `key` a slot of full buckets, first forgetting idle full ones when the keys have doubled. */
   private insert(key: string, now: number): number {
     if (this.slots.size >= this.sweepAt) {
       this.sweep(now);
