@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { KeySlots } from './key-slots.js';
 
 /** One budget of a rate limiter as a store sees it: a token bucket. */
 export interface BucketLimit {
@@ -35,41 +36,45 @@ const SWEEP_FLOOR = 1024;
 
 /**
  * The token buckets of one limiter: per key a slot in one flat array of
- * `[tokens, updatedAt]` pairs, one pair per budget — a key costs a map entry and a few
- * numbers, and a call touches one place in memory, at any number of keys.
+ * `[tokens, updatedAt]` pairs, one pair per budget — a key costs a table entry and a few
+ * numbers, and a call touches its table entry, its key and its slot, at any number of
+ * keys (see key-slots.ts for why not a `Map`).
  */
 class LimiterBuckets {
-  private readonly slots = new Map<string, number>();
-  private readonly free: number[] = [];
-  private used = 0;
+  readonly slots = new KeySlots();
   /** The key count at which the next sweep of idle full buckets runs. */
   private sweepAt = SWEEP_FLOOR;
+  /** Numbers per slot: a pair per budget. */
+  private readonly stride: number;
   /** `[tokens, updatedAt]` per budget per slot. */
   state = new Float64Array(64);
 
-  constructor(private readonly limits: readonly BucketLimit[]) {}
+  constructor(private readonly limits: readonly BucketLimit[]) {
+    this.stride = 2 * limits.length;
+  }
 
   /** Index in `state` of the first pair of `key`'s buckets (made full, for a new key). */
   indexOf(key: string, now: number): number {
-    const stride = this.limits.length * 2;
     const slot = this.slots.get(key);
-    if (slot !== undefined) return slot * stride;
+    return slot >= 0 ? slot * this.stride : this.insert(key, now);
+  }
+
+  /** Gives `key` a slot of full buckets, first forgetting idle full ones when the keys have doubled. */
+  private insert(key: string, now: number): number {
     if (this.slots.size >= this.sweepAt) {
       this.sweep(now);
       this.sweepAt = Math.max(SWEEP_FLOOR, 2 * this.slots.size);
     }
-    const fresh = this.free.pop() ?? this.used++;
-    if ((fresh + 1) * stride > this.state.length) {
-      const grown = new Float64Array(Math.max(this.state.length * 2, (fresh + 1) * stride));
+    const index = this.slots.add(key) * this.stride;
+    if (index + this.stride > this.state.length) {
+      const grown = new Float64Array(Math.max(this.state.length * 2, index + this.stride));
       grown.set(this.state);
       this.state = grown;
     }
-    const index = fresh * stride;
-    this.limits.forEach((limit, i) => {
-      this.state[index + 2 * i] = limit.capacity;
+    for (let i = 0; i < this.limits.length; i++) {
+      this.state[index + 2 * i] = this.limits[i]!.capacity;
       this.state[index + 2 * i + 1] = now;
-    });
-    this.slots.set(key, fresh);
+    }
     return index;
   }
 
@@ -77,9 +82,8 @@ class LimiterBuckets {
   refill(index: number, i: number, now: number): number {
     const state = this.state;
     const at = index + 2 * i;
-    const { capacity, rate } = this.limits[i]!;
     if (now > state[at + 1]!) {
-      state[at] = Math.min(capacity, state[at]! + (now - state[at + 1]!) * rate);
+      state[at] = Math.min(this.limits[i]!.capacity, state[at]! + (now - state[at + 1]!) * this.limits[i]!.rate);
       state[at + 1] = now;
     }
     return state[at]!;
@@ -87,13 +91,12 @@ class LimiterBuckets {
 
   /** Forgets the keys whose buckets have all refilled: they are the same as new ones. */
   private sweep(now: number): void {
-    const stride = this.limits.length * 2;
-    for (const [key, slot] of this.slots) {
-      if (this.limits.every((limit, i) => this.refill(slot * stride, i, now) >= limit.capacity)) {
-        this.slots.delete(key);
-        this.free.push(slot);
+    this.slots.removeWhere((slot) => {
+      for (let i = 0; i < this.limits.length; i++) {
+        if (this.refill(slot * this.stride, i, now) < this.limits[i]!.capacity) return false;
       }
-    }
+      return true;
+    });
   }
 }
 
@@ -106,6 +109,9 @@ class LimiterBuckets {
 export class MemoryRateLimitStore implements RateLimitStore {
   /** Buckets by limiter. */
   private readonly limiters = new Map<string, LimiterBuckets>();
+  /** The limiter of the last call and its buckets: a store serving one limiter (a limiter's own) looks up nothing. */
+  private lastLimiter: string | undefined;
+  private last: LimiterBuckets | undefined;
 
   constructor(private readonly clock: Clock) {}
 
@@ -138,9 +144,17 @@ export class MemoryRateLimitStore implements RateLimitStore {
     }
   }
 
+  /** How many keys' buckets are held for `limiter` (idle full ones are forgotten by the next sweep). */
+  keysHeld(limiter: string): number {
+    return this.limiters.get(limiter)?.slots.size ?? 0;
+  }
+
   private bucketsOf(limiter: string, limits: readonly BucketLimit[]): LimiterBuckets {
+    if (limiter === this.lastLimiter) return this.last!;
     let buckets = this.limiters.get(limiter);
     if (buckets === undefined) this.limiters.set(limiter, (buckets = new LimiterBuckets(limits)));
+    this.lastLimiter = limiter;
+    this.last = buckets;
     return buckets;
   }
 }

@@ -129,6 +129,8 @@ export class RateLimiter extends StandalonePolicy {
   /** Index in `limits` of the budget reconciled from token usage, or -1. */
   private readonly usageIndex: number;
   private readonly learn: boolean;
+  /** Whether a call's outcome matters after it: to learn from, or to settle its actual cost. */
+  private readonly settles: boolean;
   /** Per key, until when (clock ms) the provider's headers said to hold calls. */
   private readonly heldUntil = new Map<string, number>();
   private readonly clock: Clock;
@@ -188,6 +190,7 @@ export class RateLimiter extends StandalonePolicy {
       throw new RangeError(`Invalid option rateLimiter.usageBudget: no budget named "${options.usageBudget}"`);
     }
     this.learn = booleanOption('rateLimiter.learn', options.learn, false);
+    this.settles = this.learn || this.actualCost !== undefined || this.usageIndex >= 0;
     this.clock = clockOption('rateLimiter.clock', options.clock, systemClock);
     this.store =
       implementsOption<RateLimitStore>('rateLimiter.store', options.store, 'RateLimitStore', ['reserve', 'adjust']) ??
@@ -248,6 +251,44 @@ export class RateLimiter extends StandalonePolicy {
       if (ctx.recording) ctx.report({ type: 'rate-limiter-rejected', limiter: this.name, retryAfterMs: waitMs });
       return Promise.reject(new RateLimitedError(this.name, waitMs));
     }
+    if (waitMs === 0) return this.forward(ctx, next, store, key, amounts);
+    if (ctx.recording) ctx.report({ type: 'rate-limiter-waited', limiter: this.name, waitedMs: waitMs });
+    // A cancelled wait keeps its reservation: calls that queued behind it were given
+    // their times counting on it, and a refund would let them and the next caller
+    // through together, over the budget.
+    // The wait is a child span of the call, visible in the timeline, with the ms waited.
+    const span = startChildSpan(ctx.call, names.SPAN_RATE_LIMITER_WAIT, {
+      [names.ATTR_RATE_LIMITER_NAME]: this.name,
+    });
+    const call = () => this.forward(ctx, next, store, key, amounts);
+    if (span === undefined) return sleep(waitMs, ctx.signal, this.clock).then(call);
+    const from = this.clock.now();
+    const waited = () => endWaitSpan(span, names.ATTR_RATE_LIMITER_WAITED_MS, this.clock.now() - from);
+    return sleep(waitMs, ctx.signal, this.clock).then(
+      () => {
+        waited();
+        return call();
+      },
+      (error: unknown) => {
+        waited();
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Runs the admitted call; when its outcome matters after it (`learn`, `actualCost`, a
+   * usage budget), learns from it and settles its actual cost — otherwise the call's own
+   * promise is returned, no reaction added.
+   */
+  private forward<T>(
+    ctx: Attempt,
+    next: (ctx: Attempt) => Promise<T>,
+    store: RateLimitStore,
+    key: string,
+    amounts: readonly number[],
+  ): Promise<T> {
+    if (!this.settles) return next(ctx);
     const settle = (value: T) => {
       if (this.learn) this.hold(key, rateLimitPauseMs(value, wallTime(this.clock)));
       if (this.actualCost !== undefined) {
@@ -268,28 +309,7 @@ export class RateLimiter extends StandalonePolicy {
           throw error;
         }
       : undefined;
-    if (waitMs === 0) return next(ctx).then(settle, failed);
-    if (ctx.recording) ctx.report({ type: 'rate-limiter-waited', limiter: this.name, waitedMs: waitMs });
-    // A cancelled wait keeps its reservation: calls that queued behind it were given
-    // their times counting on it, and a refund would let them and the next caller
-    // through together, over the budget.
-    // The wait is a child span of the call, visible in the timeline, with the ms waited.
-    const span = startChildSpan(ctx.call, names.SPAN_RATE_LIMITER_WAIT, {
-      [names.ATTR_RATE_LIMITER_NAME]: this.name,
-    });
-    if (span === undefined) return sleep(waitMs, ctx.signal, this.clock).then(() => next(ctx).then(settle, failed));
-    const from = this.clock.now();
-    const waited = () => endWaitSpan(span, names.ATTR_RATE_LIMITER_WAITED_MS, this.clock.now() - from);
-    return sleep(waitMs, ctx.signal, this.clock).then(
-      () => {
-        waited();
-        return next(ctx).then(settle, failed);
-      },
-      (error: unknown) => {
-        waited();
-        throw error;
-      },
-    );
+    return next(ctx).then(settle, failed);
   }
 
   /** Charges the usage budget the call's real tokens instead of its estimate. */
