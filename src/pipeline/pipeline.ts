@@ -13,6 +13,7 @@ import {
   Call,
   type ExecuteOptions,
   executeOptions,
+  type InnerSteps,
   invoke,
   type Policy,
   raceCaller,
@@ -128,6 +129,9 @@ export class ResiliencePipeline {
   private readonly chain: Step;
   /** The chain run with the call's scope in async-local storage (for `currentAttempt()`). */
   private readonly scopedChain: Step = (ctx) => withScope(ctx.scope, this.chain, ctx);
+  /** The chain of a call that records nothing (no SDK, no meter provider): fewer promise layers where it can. */
+  private readonly bareChain: Step;
+  private readonly scopedBareChain: Step;
   /** Call-span attributes per operation name, built once. */
   private readonly callAttributes = new Map<string, Attributes>();
 
@@ -205,15 +209,29 @@ export class ResiliencePipeline {
       attempt !== undefined && innermost.length === 0 && streams !== undefined && !streams.timed
         ? (ctx: Attempt) => attempt.run(ctx, runWork, streams.prime)
         : compose(present([attempt, ...innermost]), streams === undefined ? runWork : streamingStep(streams));
-    // A breaker right inside retry runs in the retry's continuation (one promise layer less per attempt).
-    const { retry, circuitBreaker } = this;
-    const guarded: Policy[] =
-      retry !== undefined && circuitBreaker !== undefined
-        ? [{ run: (ctx, next) => retry.run(ctx, next, circuitBreaker) }]
-        : present([repeater, circuitBreaker]);
-    this.chain = compose(present([this.fallback, total, ...guarded, this.rateLimiter, this.bulkhead]), (ctx) =>
-      this.attempt(ctx, inner),
-    );
+    // What runs right inside retry within the retry's continuation (a promise layer less each):
+    // the breaker, and the stream priming where nothing else lies between retry and the work.
+    const { retry, circuitBreaker, rateLimiter, bulkhead } = this;
+    const outer = present([this.fallback, total]);
+    const retrying = (settle?: (value: unknown, ctx: Attempt) => unknown): Policy[] => {
+      if (retry === undefined) return present([repeater, circuitBreaker]);
+      if (circuitBreaker === undefined && settle === undefined) return [retry];
+      const steps: InnerSteps = { guard: circuitBreaker, settle };
+      return [{ run: (ctx, next) => retry.run(ctx, next, steps) }];
+    };
+    this.chain = compose([...outer, ...retrying(), ...present([rateLimiter, bulkhead])], (ctx) => this.attempt(ctx, inner));
+    // Recording nothing (no SDK, no meter provider), an attempt is no layer of its own: with
+    // only the breaker between retry and the work, retry primes the stream itself.
+    const bare =
+      retry !== undefined &&
+      rateLimiter === undefined &&
+      bulkhead === undefined &&
+      attempt === undefined &&
+      innermost.length === 0 &&
+      streams !== undefined &&
+      !streams.timed;
+    this.bareChain = bare ? compose([...outer, ...retrying(streams.prime)], (ctx) => this.attempt(ctx, runWork)) : this.chain;
+    this.scopedBareChain = (ctx) => withScope(ctx.scope, this.bareChain, ctx);
   }
 
   /**
@@ -247,9 +265,17 @@ export class ResiliencePipeline {
     const tracer = getTracer();
     if (tracer === undefined) {
       // No SDK registered: no spans, no OpenTelemetry context — only the policies run.
-      const ctx = new Attempt(new Call(name, work, undefined, undefined, args, self), 1, slot, Infinity, scope);
+      const call = new Call(name, work, undefined, undefined, args, self);
+      const ctx = new Attempt(call, 1, slot, Infinity, scope);
+      const bare = call.metrics === undefined;
       // With overlapping attempts each attempt stores its own scope; else the call does, once.
-      const run = this.overlappingAttempts ? this.chain : this.scopedChain;
+      const run = this.overlappingAttempts
+        ? bare
+          ? this.bareChain
+          : this.chain
+        : bare
+          ? this.scopedBareChain
+          : this.scopedChain;
       const promise = raceCaller(run(ctx), signal, slot) as Promise<T>;
       if (!this.replay) return promise;
       return promise.then((value) => {

@@ -56,6 +56,17 @@ export interface AttemptGuard {
   exit(ctx: Attempt, ticket: unknown, outcome: unknown, ok: boolean): void;
 }
 
+/**
+ * What a pipeline runs right inside a retry within the retry's own continuation, so
+ * none of it costs a promise layer: the guard admitting each attempt (a circuit
+ * breaker), and `settle`, which makes the work's value ready (reads a stream to its
+ * first chunk) and returns it or a promise of it.
+ */
+export interface InnerSteps {
+  readonly guard?: AttemptGuard;
+  readonly settle?: (value: unknown, ctx: Attempt) => unknown;
+}
+
 const NOT_ABORTED: unique symbol = Symbol('not aborted');
 
 /**

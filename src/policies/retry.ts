@@ -3,7 +3,7 @@ import { spanClockNow } from '../telemetry/clock.js';
 import type { GiveUpReason } from '../telemetry/events.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
 import { type Clock, type RandomSource, sleep, systemClock, wallTime, yieldTurn } from './clock.js';
-import { type Attempt, type AttemptGuard, notify, StandalonePolicy } from './context.js';
+import { type Attempt, type InnerSteps, notify, StandalonePolicy } from './context.js';
 import { isPolicyRejection, RetriesExhaustedError } from './errors.js';
 import { RetryBudget } from './retry-budget.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption } from './validate.js';
@@ -181,12 +181,13 @@ export class RetryPolicy extends StandalonePolicy {
   }
 
   /**
-   * Runs `next` until it succeeds or retrying ends. `guard`, if given, is the policy right
-   * inside (a circuit breaker): it admits each attempt and sees its outcome within this
-   * policy's continuation, at no promise layer of its own.
+   * Runs `next` until it succeeds or retrying ends. `inner`, if given, says what the
+   * pipeline runs right inside this policy within its continuation, at no promise layer
+   * of its own: the guard admitting each attempt (a circuit breaker) and how the work's
+   * value is made ready (a stream read to its first chunk).
    */
-  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, guard?: AttemptGuard): Promise<T> {
-    return this.attempt(ctx, next, ctx, undefined, guard);
+  run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, inner?: InnerSteps): Promise<T> {
+    return this.attempt(ctx, next, ctx, undefined, inner);
   }
 
   /**
@@ -198,30 +199,48 @@ export class RetryPolicy extends StandalonePolicy {
     next: (ctx: Attempt) => Promise<T>,
     actx: Attempt,
     state: RetryState | undefined,
-    guard: AttemptGuard | undefined,
+    inner: InnerSteps | undefined,
   ): Promise<T> {
-    const onError = (error: unknown) => this.afterFailure(ctx, next, actx.attempt, state, error, false, guard);
-    const retryOnResult = this.retryOnResult;
-    const budget = this.budget;
-    if (guard === undefined && budget === undefined && retryOnResult === undefined) return next(actx).then(undefined, onError);
+    if (inner === undefined && this.budget === undefined && this.retryOnResult === undefined) {
+      return next(actx).then(undefined, (error: unknown) =>
+        this.afterFailure(ctx, next, actx.attempt, state, error, false, inner),
+      );
+    }
     let ticket: unknown;
     try {
-      ticket = guard?.enter(actx);
+      ticket = inner?.guard?.enter(actx);
     } catch (rejection) {
-      return Promise.reject(rejection).then(undefined, onError);
+      return Promise.reject(rejection).then(undefined, (error: unknown) =>
+        this.afterFailure(ctx, next, actx.attempt, state, error, false, inner),
+      );
     }
-    return next(actx).then(
-      (result) => {
-        guard?.exit(actx, ticket, result, true);
-        if (retryOnResult?.(result, actx.attempt)) return this.afterFailure(ctx, next, actx.attempt, state, result, true, guard);
-        budget?.succeeded(state?.cost ?? 0);
-        return result;
-      },
-      (error: unknown) => {
-        guard?.exit(actx, ticket, error, false);
-        return onError(error);
-      },
-    );
+    const failed = (error: unknown) => {
+      inner?.guard?.exit(actx, ticket, error, false);
+      return this.afterFailure(ctx, next, actx.attempt, state, error, false, inner);
+    };
+    return next(actx).then((value) => {
+      const settle = inner?.settle;
+      const ready = settle === undefined ? value : settle(value, actx);
+      if (ready instanceof Promise)
+        return ready.then((primed: T) => this.afterSuccess(ctx, next, actx, state, inner, ticket, primed), failed);
+      return this.afterSuccess(ctx, next, actx, state, inner, ticket, ready as T);
+    }, failed);
+  }
+
+  /** An attempt's value, once ready: the guard told, `retryOnResult` asked, the budget credited. */
+  private afterSuccess<T>(
+    ctx: Attempt,
+    next: (ctx: Attempt) => Promise<T>,
+    actx: Attempt,
+    state: RetryState | undefined,
+    inner: InnerSteps | undefined,
+    ticket: unknown,
+    result: T,
+  ): T | Promise<T> {
+    inner?.guard?.exit(actx, ticket, result, true);
+    if (this.retryOnResult?.(result, actx.attempt)) return this.afterFailure(ctx, next, actx.attempt, state, result, true, inner);
+    this.budget?.succeeded(state?.cost ?? 0);
+    return result;
   }
 
   /**
@@ -244,7 +263,7 @@ export class RetryPolicy extends StandalonePolicy {
     state: RetryState | undefined,
     failure: unknown,
     isResult: boolean,
-    guard: AttemptGuard | undefined,
+    inner: InnerSteps | undefined,
   ): T | Promise<T> {
     // Every attempt's error is kept only for those who can read them (onGiveUp, wrapErrors).
     const errors = state?.errors ?? (this.onGiveUp === undefined && !this.wrapErrors ? undefined : []);
@@ -289,7 +308,7 @@ export class RetryPolicy extends StandalonePolicy {
               isResult,
               delayMs,
               classified,
-              guard,
+              inner,
             )
           : this.giveUp<T>(ctx, attempt, errors, 'budget', failure, isResult, retryAfterMs);
       return typeof granted === 'boolean' ? go(granted) : granted.then(go);
@@ -303,7 +322,7 @@ export class RetryPolicy extends StandalonePolicy {
       isResult,
       delayMs,
       classified,
-      guard,
+      inner,
     );
   }
 
@@ -317,7 +336,7 @@ export class RetryPolicy extends StandalonePolicy {
     isResult: boolean,
     delayMs: number,
     classified: ErrorClassification | undefined,
-    guard: AttemptGuard | undefined,
+    inner: InnerSteps | undefined,
   ): Promise<T> {
     const delaySource = classified?.retryAfterMs === undefined ? 'backoff' : 'retry-after';
     if (ctx.recording) {
@@ -331,7 +350,7 @@ export class RetryPolicy extends StandalonePolicy {
     }
     const again = () => {
       if (ctx.slot.aborted) throw ctx.slot.abortReason;
-      return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState, guard);
+      return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState, inner);
     };
     // A 0 ms delay does not wait on a timer, but now and then yields a turn to the event loop.
     if (delayMs <= 0)
