@@ -6,39 +6,37 @@ export interface Deadline {
 }
 
 /**
- * A deadline in a {@link DeadlineQueue}: subclass it with `expire()` to keep the state of
- * what it guards in the entry itself (no closure per deadline), and `insert` it.
+ * A deadline in a {@link DeadlineQueue}, kept by what it guards (no closure per deadline):
+ * an object with these fields, linked into the queue by `insert`, whose `expire()` is
+ * called once when `at` is reached before it is removed.
  */
-export abstract class DeadlineEntry implements Deadline {
+export interface DeadlineEntry {
+  prev: DeadlineEntry | undefined;
+  next: DeadlineEntry | undefined;
+  /** Whether it is still queued. */
+  live: boolean;
+  /** When it expires (clock ms). */
+  readonly at: number;
+  expire(): void;
+}
+
+class CallbackEntry implements DeadlineEntry, Deadline {
   prev: DeadlineEntry | undefined = undefined;
   next: DeadlineEntry | undefined = undefined;
   live = true;
 
   constructor(
     private readonly queue: DeadlineQueue,
-    /** When it expires (clock ms). */
     readonly at: number,
-  ) {}
-
-  /** Called once when the deadline is reached before `cancel()`. */
-  abstract expire(): void;
-
-  cancel(): void {
-    this.queue.remove(this);
-  }
-}
-
-class CallbackEntry extends DeadlineEntry {
-  constructor(
-    queue: DeadlineQueue,
-    at: number,
     private readonly onExpire: () => void,
-  ) {
-    super(queue, at);
-  }
+  ) {}
 
   expire(): void {
     this.onExpire();
+  }
+
+  cancel(): void {
+    this.queue.remove(this);
   }
 }
 
@@ -69,7 +67,7 @@ export class DeadlineQueue {
     return this.insert(new CallbackEntry(this, at, onExpire));
   }
 
-  /** Queues `entry` (made for this queue): its `expire()` is called at `entry.at` unless cancelled first. */
+  /** Queues `entry` (fresh: `live`, unlinked): its `expire()` is called at `entry.at` unless removed first. */
   insert<E extends DeadlineEntry>(entry: E): E {
     const at = entry.at;
     let after = this.tail;

@@ -1,7 +1,7 @@
 import type { TimeoutScope } from '../telemetry/events.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Attempt, SignalSlot, StandalonePolicy } from './context.js';
-import { DeadlineEntry, DeadlineQueue } from './deadline-queue.js';
+import { type DeadlineEntry, DeadlineQueue } from './deadline-queue.js';
 import { TimeoutError } from './errors.js';
 import { cancelStreamedResult } from './streamed-result.js';
 import { choiceOption, clockOption, knownOptions, numberOption } from './validate.js';
@@ -55,14 +55,13 @@ export class TimeoutPolicy extends StandalonePolicy {
    */
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, settle?: (value: T, ctx: Attempt) => unknown): Promise<T> {
     if (ctx.slot.aborted) return Promise.reject(ctx.slot.abortReason);
-    const slot = new SignalSlot(ctx.slot);
     const at = this.clock.now() + this.timeoutMs;
-    const inner = ctx.withSlot(slot, this.scope === 'total' && at < ctx.deadline ? at : ctx.deadline);
-    const run = this.deadlines.insert(new TimedRun<T>(this.deadlines, at, this, ctx, inner, slot, settle));
-    const promise = new Promise<T>((resolve, reject) => {
-      run.resolve = resolve;
-      run.reject = reject;
-    });
+    const run = new TimedRun<T>(ctx.slot, at, this, this.deadlines, settle);
+    const inner = ctx.withSlot(run, this.scope === 'total' && at < ctx.deadline ? at : ctx.deadline);
+    run.inner = inner;
+    this.deadlines.insert(run);
+    opening = run;
+    const promise = new Promise<T>(openRun);
     next(inner).then(
       (value) => run.succeeded(value),
       (error: unknown) => run.finish(error, false),
@@ -71,29 +70,41 @@ export class TimeoutPolicy extends StandalonePolicy {
   }
 }
 
+/** The run whose promise is being made: the executor below reads it at once (no closure per run). */
+let opening: TimedRun<any> | undefined;
+
+function openRun(resolve: (value: any) => void, reject: (reason: unknown) => void): void {
+  opening!.resolve = resolve;
+  opening!.reject = reject;
+  opening = undefined;
+}
+
 /**
- * One timed run of the work: its deadline in the policy's queue, the promise handed
- * outwards, and what to do when either the work or the deadline comes first — kept in
- * one object, so a run allocates no closure for its deadline.
+ * One timed run of the work, kept in one object (no closure per run): the cancellation
+ * layer handed inwards, its entry in the policy's deadline queue, the promise handed
+ * outwards, and what to do when either the work or the deadline comes first.
  */
-class TimedRun<T> extends DeadlineEntry {
-  /** Told when the work (and its `settle`) ended, once the run was abandoned. */
-  private ended: (() => void) | undefined = undefined;
+class TimedRun<T> extends SignalSlot implements DeadlineEntry {
+  prev: DeadlineEntry | undefined = undefined;
+  next: DeadlineEntry | undefined = undefined;
+  live = true;
+  /** The context handed inwards (with this slot). */
+  inner!: Attempt;
   // Set by the promise executor before anything can settle the run.
   resolve!: (value: T) => void;
   reject!: (reason: unknown) => void;
+  /** Told when the work (and its `settle`) ended, once the run was abandoned. */
+  private ended: (() => void) | undefined = undefined;
   private expired = false;
 
   constructor(
-    queue: DeadlineQueue,
-    at: number,
+    parent: SignalSlot,
+    readonly at: number,
     private readonly policy: TimeoutPolicy,
-    private readonly ctx: Attempt,
-    private readonly inner: Attempt,
-    private readonly slot: SignalSlot,
+    private readonly queue: DeadlineQueue,
     private readonly settle: ((value: T, ctx: Attempt) => unknown) | undefined,
   ) {
-    super(queue, at);
+    super(parent);
   }
 
   /** The work resolved: its value goes through `settle` (which may take more time) before the run ends. */
@@ -114,8 +125,8 @@ class TimedRun<T> extends DeadlineEntry {
 
   /** The run ended (after the deadline too: the promise is rejected already, and a late stream is closed unread). */
   finish(outcome: unknown, ok: boolean): void {
-    this.cancel();
-    this.slot.dispose();
+    this.queue.remove(this);
+    this.dispose();
     this.ended?.();
     if (!ok) return this.reject(outcome);
     if (this.expired) cancelStreamedResult(outcome);
@@ -126,10 +137,11 @@ class TimedRun<T> extends DeadlineEntry {
     this.expired = true;
     const { scope, timeoutMs } = this.policy;
     const error = new TimeoutError(scope, timeoutMs);
-    if (this.ctx.recording) this.ctx.report({ type: 'timeout', scope, timeoutMs });
-    this.slot.abort(error);
+    const ctx = this.inner;
+    if (ctx.recording) ctx.report({ type: 'timeout', scope, timeoutMs });
+    this.abort(error);
     // The work is abandoned, not ended: what holds a permit for it keeps it until it settles.
-    const onAbandon = this.ctx.onAbandon;
+    const onAbandon = ctx.onAbandon;
     if (onAbandon !== undefined) onAbandon(new Promise<void>((resolve) => (this.ended = resolve)));
     this.reject(error);
   }
