@@ -3,7 +3,7 @@ import { errorTypeOf } from '../classify/index.js';
 import { usageOf } from '../classify/usage.js';
 import { Bulkhead, type BulkheadOptions } from '../policies/bulkhead.js';
 import { type ChaosOptions, ChaosPolicy } from '../policies/chaos.js';
-import { endSpan, endWhenSettled, failSpan, startSpan } from '../policies/child-span.js';
+import { endFailed, endSpan, failSpan, startSpan } from '../policies/child-span.js';
 import { CircuitBreaker } from '../policies/circuit-breaker.js';
 import type { CircuitBreakerOptions } from '../policies/circuit-breaker-options.js';
 import { type Clock, type RandomSource, systemClock } from '../policies/clock.js';
@@ -340,7 +340,8 @@ export class ResiliencePipeline {
   private finish(span: Span, call: Call, outcome: string, value?: unknown): void {
     recordUsage(span, callUsage(call) ?? (this.attemptSpans ? undefined : usageOf(value)));
     try {
-      span.setAttributes({ [names.ATTR_ATTEMPTS]: call.attempts, [names.ATTR_OUTCOME]: outcome });
+      span.setAttribute(names.ATTR_ATTEMPTS, call.attempts);
+      span.setAttribute(names.ATTR_OUTCOME, outcome);
     } catch {
       // Instrumentation must never break the user's call.
     }
@@ -415,9 +416,11 @@ export class ResiliencePipeline {
         return value;
       },
       (error: unknown) => {
-        if (ended) throw error;
-        ended = true;
-        return endWhenSettled(span, Promise.reject(error), ctx.call);
+        if (!ended) {
+          ended = true;
+          endFailed(span, error, ctx.call);
+        }
+        throw error;
       },
     );
   }

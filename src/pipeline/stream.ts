@@ -14,7 +14,7 @@
  */
 import type { Span } from '@opentelemetry/api';
 import { type TokenUsage, usageOf } from '../classify/usage.js';
-import { endSpan, endWhenSettled, failSpan } from '../policies/child-span.js';
+import { endFailed, endSpan, failSpan } from '../policies/child-span.js';
 import type { Clock } from '../policies/clock.js';
 import { type Attempt, type Call, invoke, SignalSlot } from '../policies/context.js';
 import { TimeoutError } from '../policies/errors.js';
@@ -411,6 +411,9 @@ export function endAttemptSpan<T>(span: Span, call: Call, promise: Promise<T>): 
       endSpan(span);
       return value;
     },
-    (error: unknown) => endWhenSettled(span, Promise.reject(error), call),
+    (error: unknown) => {
+      endFailed(span, error, call);
+      throw error;
+    },
   );
 }

@@ -57,12 +57,21 @@ export function endWhenSettled<T>(span: Span, promise: Promise<T>, call?: Call):
       return value;
     },
     (error: unknown) => {
-      failSpan(span, error);
-      if (call !== undefined) call.recordedError = { error };
-      endSpan(span);
+      endFailed(span, error, call);
       throw error;
     },
   );
+}
+
+/**
+ * Ends `span` failed with `error`; with `call`, the error is remembered there as
+ * recorded, so the call span that fails with the same error does not record its
+ * exception a second time. Never throws.
+ */
+export function endFailed(span: Span, error: unknown, call?: Call): void {
+  failSpan(span, error);
+  if (call !== undefined) call.recordedError = { error };
+  endSpan(span);
 }
 
 /**
