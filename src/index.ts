@@ -52,8 +52,10 @@ export type { CircuitBreakerStore, SharedCircuit, SharedCircuitState } from './p
 export { type Clock, MAX_TIMER_MS, type RandomSource, systemClock } from './policies/clock.js';
 export {
   type Attempt,
+  type AttemptGuard,
   type ExecuteOptions,
   type ExecutionContext,
+  type InnerSteps,
   type Policy,
   StandalonePolicy,
   type Work,
