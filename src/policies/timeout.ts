@@ -109,14 +109,17 @@ class TimedRun<T> extends SignalSlot implements DeadlineEntry {
 
   /** The work resolved: its value goes through `settle` (which may take more time) before the run ends. */
   succeeded(value: T): void {
-    if (this.settle === undefined) return this.finish(value, true);
-    let settled: unknown;
+    let settled: unknown = value;
     try {
-      settled = this.settle(value, this.inner);
+      if (this.settle !== undefined) settled = this.settle(value, this.inner);
     } catch (error) {
-      return this.finish(error, false);
+      this.finish(error, false);
+      return;
     }
-    if (!(settled instanceof Promise)) return this.finish(settled, true);
+    if (!(settled instanceof Promise)) {
+      this.finish(settled, true);
+      return;
+    }
     settled.then(
       (primed: T) => this.finish(primed, true),
       (error: unknown) => this.finish(error, false),
@@ -128,9 +131,11 @@ class TimedRun<T> extends SignalSlot implements DeadlineEntry {
     this.queue.remove(this);
     this.dispose();
     this.ended?.();
-    if (!ok) return this.reject(outcome);
-    if (this.expired) cancelStreamedResult(outcome);
-    this.resolve(outcome as T);
+    if (!ok) this.reject(outcome);
+    else {
+      if (this.expired) cancelStreamedResult(outcome);
+      this.resolve(outcome as T);
+    }
   }
 
   expire(): void {
