@@ -160,3 +160,40 @@ describe.each(modes)('a stream waiting for its first chunk (%s)', (mode) => {
     expect(breaker.state).toBe('closed');
   });
 });
+
+describe.each(modes)('hedged streams under an attempt timeout (%s)', (mode) => {
+  let uninstall: (() => Promise<void>) | undefined;
+  beforeEach(() => {
+    uninstall =
+      mode === 'tracer' ? installTestTracing().uninstall : mode === 'meter provider' ? installTestMetrics().uninstall : undefined;
+  });
+  afterEach(async () => {
+    vi.useRealTimers(); // the SDKs' shutdown waits on real timers
+    await uninstall?.();
+  });
+
+  it('the hedge whose first chunk comes first wins; the silent one is closed once it speaks, its bulkhead slot freed', async () => {
+    const closed: number[] = [];
+    let calls = 0;
+    const pipeline = new ResiliencePipeline({
+      hedging: { delayMs: 10, maxHedgedAttempts: 2 },
+      attemptTimeoutMs: 100,
+      bulkhead: { maxConcurrent: 2, maxQueue: 0 },
+    });
+    const result = pipeline.execute(async function* () {
+      const me = ++calls;
+      try {
+        await new Promise((r) => setTimeout(r, me === 1 ? 60 : 5));
+        yield me;
+      } finally {
+        closed.push(me);
+      }
+    });
+    await vi.advanceTimersByTimeAsync(15);
+    expect(await drain((await result) as AsyncIterable<number>)).toEqual({ chunks: [2] });
+    expect(calls).toBe(2);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(closed.sort()).toEqual([1, 2]);
+    expect(pipeline.bulkhead?.active).toBe(0);
+  });
+});
