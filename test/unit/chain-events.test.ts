@@ -5,17 +5,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, ResiliencePipeline, TimeoutError } from '../../src/index.js';
-import { installTestMetrics, installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+import { installTestTracing, type SpanRecorder } from '../../src/testing/index.js';
+import { CHAIN_MODES, errorOf, useChainMode } from '../support/chains.js';
 import { httpError, useFakeTimers } from '../support/hooks.js';
 import { drain } from '../support/streams.js';
 
 useFakeTimers();
-
-const errorOf = (promise: Promise<unknown>) =>
-  promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
 
 describe('span events with retry, breaker and an attempt timeout (tracer)', () => {
   let recorder: SpanRecorder;
@@ -80,18 +75,8 @@ describe('span events with retry, breaker and an attempt timeout (tracer)', () =
   });
 });
 
-const modes = ['no SDK', 'meter provider', 'tracer'] as const;
-
-describe.each(modes)('a stream waiting for its first chunk (%s)', (mode) => {
-  let uninstall: (() => Promise<void>) | undefined;
-  beforeEach(() => {
-    uninstall =
-      mode === 'tracer' ? installTestTracing().uninstall : mode === 'meter provider' ? installTestMetrics().uninstall : undefined;
-  });
-  afterEach(async () => {
-    vi.useRealTimers(); // the SDKs' shutdown waits on real timers
-    await uninstall?.();
-  });
+describe.each(CHAIN_MODES)('a stream waiting for its first chunk (%s)', (mode) => {
+  useChainMode(mode);
 
   it('the caller aborting ends the call with its reason; the breaker does not count it', async () => {
     const breaker = new CircuitBreaker({ failureThreshold: 1, halfOpenAfterMs: 60_000 });
@@ -161,16 +146,8 @@ describe.each(modes)('a stream waiting for its first chunk (%s)', (mode) => {
   });
 });
 
-describe.each(modes)('hedged streams under an attempt timeout (%s)', (mode) => {
-  let uninstall: (() => Promise<void>) | undefined;
-  beforeEach(() => {
-    uninstall =
-      mode === 'tracer' ? installTestTracing().uninstall : mode === 'meter provider' ? installTestMetrics().uninstall : undefined;
-  });
-  afterEach(async () => {
-    vi.useRealTimers(); // the SDKs' shutdown waits on real timers
-    await uninstall?.();
-  });
+describe.each(CHAIN_MODES)('hedged streams under an attempt timeout (%s)', (mode) => {
+  useChainMode(mode);
 
   it('the hedge whose first chunk comes first wins; the silent one is closed once it speaks, its bulkhead slot freed', async () => {
     const closed: number[] = [];

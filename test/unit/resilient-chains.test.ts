@@ -1,35 +1,14 @@
-/**
- * `@resilient` and streams in each chain a call can take (no SDK and no meter provider:
- * the bare chain; a meter provider; a tracer): the method's own `this` and arguments per
- * call, the Observable TypeError, `currentAttempt()` on every attempt, `stream: false`,
- * `stream: { replay: true }`, and hedging beside a breaker.
- */
-import { trace } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { currentAttempt } from '../../src/context/index.js';
 import { CircuitBreaker, ResiliencePipeline, resilient } from '../../src/index.js';
-import { installTestMetrics, installTestTracing } from '../../src/testing/index.js';
+import { CHAIN_MODES, useChainMode } from '../support/chains.js';
 import { httpError, useFakeTimers } from '../support/hooks.js';
 import { drain } from '../support/streams.js';
 
 useFakeTimers();
 
-const modes = ['no SDK', 'meter provider', 'tracer'] as const;
-
-describe.each(modes)('@resilient and streams (%s)', (mode) => {
-  let uninstall: (() => Promise<void>) | undefined;
-  beforeEach(() => {
-    uninstall =
-      mode === 'tracer' ? installTestTracing().uninstall : mode === 'meter provider' ? installTestMetrics().uninstall : undefined;
-  });
-  afterEach(async () => {
-    vi.useRealTimers(); // the SDKs' shutdown waits on real timers
-    await uninstall?.();
-  });
-
-  it('runs with the telemetry this mode says', () => {
-    expect(trace.getTracerProvider().getTracer('probe').startSpan('x').isRecording()).toBe(mode === 'tracer');
-  });
+describe.each(CHAIN_MODES)('@resilient and streams (%s)', (mode) => {
+  useChainMode(mode);
 
   it('a decorated method sees its own this and arguments on every call and every retry, calls interleaved', async () => {
     class Client {

@@ -1,35 +1,13 @@
-/**
- * Retry with a circuit breaker right inside it, the same in each of the chains a call can
- * take: no SDK and no meter provider (the bare chain: retry runs the breaker and the
- * stream priming in its own continuation), a meter provider only, and a tracer. Each
- * decision and hook comes once and in the DESIGN order (breaker inside retry), and the
- * breaker counts what it counted as its own layer.
- */
-import { trace } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, RateLimiter, ResiliencePipeline, RetryBudget } from '../../src/index.js';
-import { installTestMetrics, installTestTracing } from '../../src/testing/index.js';
+import { CHAIN_MODES, errorOf, useChainMode } from '../support/chains.js';
 import { httpError, useFakeTimers } from '../support/hooks.js';
 import { drain } from '../support/streams.js';
 
 useFakeTimers();
 
-const modes = ['no SDK', 'meter provider', 'tracer'] as const;
-
-describe.each(modes)('retry around a circuit breaker (%s)', (mode) => {
-  let uninstall: (() => Promise<void>) | undefined;
-  beforeEach(() => {
-    uninstall =
-      mode === 'tracer' ? installTestTracing().uninstall : mode === 'meter provider' ? installTestMetrics().uninstall : undefined;
-  });
-  afterEach(async () => {
-    vi.useRealTimers(); // the SDKs' shutdown waits on real timers
-    await uninstall?.();
-  });
-
-  it('runs with the telemetry this mode says', () => {
-    expect(trace.getTracerProvider().getTracer('probe').startSpan('x').isRecording()).toBe(mode === 'tracer');
-  });
+describe.each(CHAIN_MODES)('retry around a circuit breaker (%s)', (mode) => {
+  useChainMode(mode);
 
   it('tells each hook once, in order: the breaker opens before the retry is decided, then rejects', async () => {
     const log: string[] = [];
@@ -55,10 +33,7 @@ describe.each(modes)('retry around a circuit breaker (%s)', (mode) => {
       log.push(`attempt ${calls}`);
       throw httpError(503);
     });
-    const settled = call.then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const settled = errorOf(call);
     await vi.advanceTimersByTimeAsync(100);
     expect(await settled).toMatchObject({ code: 'BROKEN_CIRCUIT' });
     expect(calls).toBe(2);
@@ -158,10 +133,7 @@ describe.each(modes)('retry around a circuit breaker (%s)', (mode) => {
       yield* [];
       throw httpError(503);
     });
-    const settled = failing.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const settled = errorOf(failing);
     await vi.advanceTimersByTimeAsync(10);
     expect(await settled).toMatchObject({ status: 503 });
     expect(breaker.state).toBe('open');
@@ -185,10 +157,7 @@ describe.each(modes)('retry around a circuit breaker (%s)', (mode) => {
       calls++;
       throw httpError(503);
     });
-    const settled = call.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const settled = errorOf(call);
     await vi.advanceTimersByTimeAsync(100);
     expect(await settled).toMatchObject({ status: 503 });
     expect(calls).toBe(3);
@@ -200,10 +169,7 @@ describe.each(modes)('retry around a circuit breaker (%s)', (mode) => {
       calls++;
       throw httpError(503);
     });
-    const settledAgain = again.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const settledAgain = errorOf(again);
     await vi.advanceTimersByTimeAsync(100);
     expect(await settledAgain).toMatchObject({ status: 503 });
     expect(calls).toBe(2);

@@ -1,26 +1,12 @@
-/**
- * Timeouts in the chains a call can take (no SDK, a meter provider, a tracer): a timed
- * run always answers with a promise, bounds what lies inside it (a stream's wait for its
- * first chunk), tells a bulkhead when abandoned work really ends, and leaves no deadline
- * behind; `currentAttempt()` is each attempt's own.
- */
-import { trace } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { currentAttempt } from '../../src/context/index.js';
 import { CircuitBreaker, ResiliencePipeline, TimeoutError, TimeoutPolicy } from '../../src/index.js';
 import { Attempt, AttemptScope, Call, SignalSlot } from '../../src/policies/context.js';
-import { installTestMetrics, installTestTracing } from '../../src/testing/index.js';
+import { CHAIN_MODES, errorOf, useChainMode } from '../support/chains.js';
 import { httpError, useFakeTimers } from '../support/hooks.js';
 import { drain } from '../support/streams.js';
 
 useFakeTimers();
-
-/** Settles to the error `promise` rejects with (undefined when it resolves), without an unhandled rejection. */
-const errorOf = (promise: Promise<unknown>) =>
-  promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
 
 describe('TimeoutPolicy.run', () => {
   const attempt = () =>
@@ -104,22 +90,8 @@ describe('TimeoutPolicy.run', () => {
   });
 });
 
-const modes = ['no SDK', 'meter provider', 'tracer'] as const;
-
-describe.each(modes)('timeouts in a pipeline (%s)', (mode) => {
-  let uninstall: (() => Promise<void>) | undefined;
-  beforeEach(() => {
-    uninstall =
-      mode === 'tracer' ? installTestTracing().uninstall : mode === 'meter provider' ? installTestMetrics().uninstall : undefined;
-  });
-  afterEach(async () => {
-    vi.useRealTimers(); // the SDKs' shutdown waits on real timers
-    await uninstall?.();
-  });
-
-  it('runs with the telemetry this mode says', () => {
-    expect(trace.getTracerProvider().getTracer('probe').startSpan('x').isRecording()).toBe(mode === 'tracer');
-  });
+describe.each(CHAIN_MODES)('timeouts in a pipeline (%s)', (mode) => {
+  useChainMode(mode);
 
   // REGRESSION (review of issue #11): passes on cfc6a8e, fails since TimeoutPolicy.run calls
   // `next` outside its promise executor (src/policies/timeout.ts). Marked \`it.fails\` so the
