@@ -213,9 +213,13 @@ export class ResiliencePipeline {
     // the breaker, and the stream priming where nothing else lies between retry and the work.
     const { retry, circuitBreaker, rateLimiter, bulkhead } = this;
     const outer = present([this.fallback, total]);
+    // Only the SDK's own run methods take part: a subclass that overrides `run` is composed as it is.
+    const fusable =
+      retry !== undefined &&
+      retry.run === RetryPolicy.prototype.run &&
+      (circuitBreaker === undefined || circuitBreaker.run === CircuitBreaker.prototype.run);
     const retrying = (settle?: (value: unknown, ctx: Attempt) => unknown): Policy[] => {
-      if (retry === undefined) return present([repeater, circuitBreaker]);
-      if (circuitBreaker === undefined && settle === undefined) return [retry];
+      if (!fusable || (circuitBreaker === undefined && settle === undefined)) return present([repeater, circuitBreaker]);
       const steps: InnerSteps = { guard: circuitBreaker, settle };
       return [{ run: (ctx, next) => retry.run(ctx, next, steps) }];
     };
@@ -223,7 +227,7 @@ export class ResiliencePipeline {
     // Recording nothing (no SDK, no meter provider), an attempt is no layer of its own: with
     // only the breaker between retry and the work, retry primes the stream itself.
     const bare =
-      retry !== undefined &&
+      fusable &&
       rateLimiter === undefined &&
       bulkhead === undefined &&
       attempt === undefined &&

@@ -139,7 +139,14 @@ export class Bulkhead extends StandalonePolicy {
       if (abandoned === undefined) this.release();
       else abandoned.then(this.releaseOne, this.releaseOne);
     };
-    return next(ctx.withOnAbandon((work) => (abandoned = work))).then(
+    let work: Promise<T>;
+    try {
+      work = next(ctx.withOnAbandon((work) => (abandoned = work)));
+    } catch (error) {
+      settle(); // a step that throws instead of rejecting must not keep the slot
+      return Promise.reject(error);
+    }
+    return work.then(
       (value) => {
         // A stream still runs against the dependency after its first chunk: its slot is held until it ends.
         if (isStreamedResult(value)) value[ON_STREAM_END](settle);

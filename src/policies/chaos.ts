@@ -102,6 +102,15 @@ export class ChaosPolicy extends StandalonePolicy {
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+    try {
+      return this.inject(ctx, next);
+    } catch (error) {
+      // A fault function that throws its fault (or a throwing `enabled`/`random`) fails the attempt, as a rejection.
+      return Promise.reject(error);
+    }
+  }
+
+  private inject<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     if (!this.isOn() || this.random() >= this.injectionRate) return next(ctx);
     if (ctx.recording) ctx.report({ type: 'chaos', kind: this.kind, chaos: this.name });
     switch (this.kind) {

@@ -6,6 +6,7 @@ import { type Clock, type RandomSource, sleep, systemClock, wallTime, yieldTurn 
 import { type Attempt, type InnerSteps, notify, StandalonePolicy } from './context.js';
 import { isPolicyRejection, RetriesExhaustedError } from './errors.js';
 import { RetryBudget } from './retry-budget.js';
+import { cancelStreamedResult } from './streamed-result.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption } from './validate.js';
 
 /** A retry about to be made, as given to {@link RetryOptions.onRetry}. */
@@ -348,6 +349,8 @@ export class RetryPolicy extends StandalonePolicy {
       const outcome = isResult ? { result: failure } : { error: failure };
       notify(this.onRetry, { attempt, ...outcome, delayMs, delaySource, operation: ctx.operation });
     }
+    // A streamed result turned down by `retryOnResult` is never read: its stream (and a bulkhead slot it holds) ends now.
+    if (isResult) cancelStreamedResult(failure);
     const again = () => {
       if (ctx.slot.aborted) throw ctx.slot.abortReason;
       return this.attempt(ctx, next, ctx.withAttempt(attempt + 1), nextState, inner);

@@ -62,7 +62,15 @@ export class TimeoutPolicy extends StandalonePolicy {
     this.deadlines.insert(run);
     opening = run;
     const promise = new Promise<T>(openRun);
-    next(inner).then(
+    let work: Promise<T>;
+    try {
+      work = next(inner);
+    } catch (error) {
+      // A step that throws instead of rejecting (a chaos fault function) fails the run all the same.
+      run.finish(error, false);
+      return promise;
+    }
+    work.then(
       (value) => run.succeeded(value),
       (error: unknown) => run.finish(error, false),
     );

@@ -144,6 +144,30 @@ describe.each(CHAIN_MODES)('a stream waiting for its first chunk (%s)', (mode) =
     expect(calls).toBe(2);
     expect(breaker.state).toBe('closed');
   });
+
+  it('a stream retryOnResult turns down is closed unread and its bulkhead slot freed', async () => {
+    const closed: number[] = [];
+    let calls = 0;
+    const pipeline = new ResiliencePipeline({
+      retry: { maxRetries: 1, baseDelayMs: 0, retryOnResult: () => calls === 1 },
+      bulkhead: { maxConcurrent: 1, maxQueue: 0 },
+    });
+    const result = pipeline.execute(async function* () {
+      const me = ++calls;
+      try {
+        yield me;
+        yield me;
+      } finally {
+        closed.push(me);
+      }
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    const stream = (await result) as AsyncIterable<number>;
+    expect(closed).toEqual([1]);
+    expect(await drain(stream)).toEqual({ chunks: [2, 2] });
+    expect(closed).toEqual([1, 2]);
+    expect(pipeline.bulkhead?.active).toBe(0);
+  });
 });
 
 describe.each(CHAIN_MODES)('hedged streams under an attempt timeout (%s)', (mode) => {

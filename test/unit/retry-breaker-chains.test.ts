@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { CircuitBreaker, RateLimiter, ResiliencePipeline, RetryBudget } from '../../src/index.js';
+import { CircuitBreaker, RateLimiter, ResiliencePipeline, RetryBudget, RetryPolicy } from '../../src/index.js';
+import type { Attempt } from '../../src/policies/context.js';
 import { CHAIN_MODES, errorOf, useChainMode } from '../support/chains.js';
 import { httpError, useFakeTimers } from '../support/hooks.js';
 import { drain } from '../support/streams.js';
@@ -174,5 +175,29 @@ describe.each(CHAIN_MODES)('retry around a circuit breaker (%s)', (mode) => {
     expect(await settledAgain).toMatchObject({ status: 503 });
     expect(calls).toBe(2);
     expect(gaveUp).toEqual(['budget', 'budget']);
+  });
+});
+
+describe('subclasses of the policies', () => {
+  it('a RetryPolicy or CircuitBreaker subclass that overrides run is composed as it is, still guarded', async () => {
+    const runs: string[] = [];
+    class CountingRetry extends RetryPolicy {
+      override run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+        runs.push('retry');
+        return super.run(ctx, next);
+      }
+    }
+    class CountingBreaker extends CircuitBreaker {
+      override run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+        runs.push('breaker');
+        return super.run(ctx, next);
+      }
+    }
+    const breaker = new CountingBreaker({ failureThreshold: 1, halfOpenAfterMs: 60_000 });
+    const pipeline = new ResiliencePipeline({ retry: new CountingRetry({ maxRetries: 0 }), circuitBreaker: breaker });
+    await expect(pipeline.execute(() => Promise.reject(httpError(503)))).rejects.toMatchObject({ status: 503 });
+    expect(breaker.state).toBe('open');
+    await expect(pipeline.execute(async () => 'x')).rejects.toMatchObject({ code: 'BROKEN_CIRCUIT' });
+    expect(runs).toEqual(['retry', 'breaker', 'retry', 'breaker']);
   });
 });

@@ -18,10 +18,8 @@ describe('TimeoutPolicy.run', () => {
       new AttemptScope(),
     );
 
-  // REGRESSION (review of issue #11): passes on cfc6a8e, fails since TimeoutPolicy.run calls
-  // `next` outside its promise executor (src/policies/timeout.ts). Marked \`it.fails\` so the
-  // branch stays green: turn it back into \`it\` with the fix.
-  it.fails('answers a synchronous throw of what it runs with a rejection, and leaves no deadline to fire', async () => {
+  // A step that throws instead of rejecting (found in review: the timed run once called it outside its promise).
+  it('answers a synchronous throw of what it runs with a rejection, and leaves no deadline to fire', async () => {
     const policy = new TimeoutPolicy({ timeoutMs: 100 });
     const boom = new Error('thrown synchronously');
     const abandoned: Promise<unknown>[] = [];
@@ -93,10 +91,8 @@ describe('TimeoutPolicy.run', () => {
 describe.each(CHAIN_MODES)('timeouts in a pipeline (%s)', (mode) => {
   useChainMode(mode);
 
-  // REGRESSION (review of issue #11): passes on cfc6a8e, fails since TimeoutPolicy.run calls
-  // `next` outside its promise executor (src/policies/timeout.ts). Marked \`it.fails\` so the
-  // branch stays green: turn it back into \`it\` with the fix.
-  it.fails('a chaos fault function that throws under an attempt timeout fails the attempt (a rejection, retried), never the call synchronously', async () => {
+  // A step that throws instead of rejecting (found in review: the timed run once called it outside its promise).
+  it('a chaos fault function that throws under an attempt timeout fails the attempt (a rejection, retried), never the call synchronously', async () => {
     const boom = httpError(503);
     let injected = 0;
     const pipeline = new ResiliencePipeline({
@@ -123,10 +119,8 @@ describe.each(CHAIN_MODES)('timeouts in a pipeline (%s)', (mode) => {
     expect(await settled).toBe('ok');
   });
 
-  // REGRESSION (review of issue #11): passes on cfc6a8e, fails since TimeoutPolicy.run calls
-  // `next` outside its promise executor (src/policies/timeout.ts). Marked \`it.fails\` so the
-  // branch stays green: turn it back into \`it\` with the fix.
-  it.fails('a chaos fault function that throws under a total timeout rejects the call, never throws', async () => {
+  // A step that throws instead of rejecting (found in review: the timed run once called it outside its promise).
+  it('a chaos fault function that throws under a total timeout rejects the call, never throws', async () => {
     const boom = httpError(400);
     const pipeline = new ResiliencePipeline({
       totalTimeoutMs: 1000,
@@ -238,10 +232,8 @@ describe.each(CHAIN_MODES)('timeouts in a pipeline (%s)', (mode) => {
     expect(calls).toBe(2);
   });
 
-  // REGRESSION (review of issue #11): passes on cfc6a8e, fails since TimeoutPolicy.run calls
-  // `next` outside its promise executor (src/policies/timeout.ts). Marked \`it.fails\` so the
-  // branch stays green: turn it back into \`it\` with the fix.
-  it.fails('a chaos fault function that throws under an attempt timeout gives its bulkhead slot back', async () => {
+  // A step that throws instead of rejecting (found in review: the timed run once called it outside its promise).
+  it('a chaos fault function that throws under an attempt timeout gives its bulkhead slot back', async () => {
     let injected = 0;
     const pipeline = new ResiliencePipeline({
       retry: false,
@@ -289,5 +281,32 @@ describe.each(CHAIN_MODES)('timeouts in a pipeline (%s)', (mode) => {
       [2, 2, false],
       [1, 1, true],
     ]);
+  });
+});
+
+describe('a throwing step without a timeout', () => {
+  it('a chaos fault function that throws gives the bulkhead slot back and is retried', async () => {
+    let injected = 0;
+    let calls = 0;
+    const pipeline = new ResiliencePipeline({
+      retry: { maxRetries: 1, baseDelayMs: 0 },
+      bulkhead: { maxConcurrent: 1, maxQueue: 0 },
+      chaos: {
+        injectionRate: 1,
+        enabled: () => injected < 1,
+        fault: () => {
+          injected++;
+          throw httpError(503);
+        },
+      },
+    });
+    await expect(
+      pipeline.execute(async () => {
+        calls++;
+        return 'second try';
+      }),
+    ).resolves.toBe('second try');
+    expect(calls).toBe(1);
+    expect(pipeline.bulkhead?.active).toBe(0);
   });
 });
