@@ -188,7 +188,7 @@ export class PrimedStream {
  * What an attempt's work resolved with, made ready for the policies: a stream is read up
  * to its first chunk of output within `firstChunkTimeoutMs` — a promise of the stream the
  * caller receives (see {@link guardOf}) — and anything else is returned as it is, with no
- * promise layer. `actx` is the work's context and `slot` its cancellation layer (aborted
+ * promise layer. A stream that comes once the attempt is over (aborted) is closed unread. `actx` is the work's context and `slot` its cancellation layer (aborted
  * by the stream timeouts), `outer` the layers outside it, `startedMs` when the attempt
  * began (clock ms; read only with a first-chunk timeout).
  */
@@ -202,6 +202,11 @@ export function primeResult(
 ): unknown {
   const source = sourceOf(value);
   if (source === undefined) return value;
+  // The attempt is over (timed out, lost its hedge, its caller gone): nobody reads this stream, so none of it is read.
+  if (actx.slot.aborted) {
+    closeSource(source.iterator);
+    return value;
+  }
   const left =
     settings.firstChunkTimeoutMs === undefined
       ? undefined

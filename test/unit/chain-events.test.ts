@@ -108,13 +108,19 @@ describe.each(CHAIN_MODES)('a stream waiting for its first chunk (%s)', (mode) =
   it('a stream that comes after the total timeout fired is closed unread', async () => {
     const pipeline = new ResiliencePipeline({ retry: false, totalTimeoutMs: 50, stream: false });
     const closed: string[] = [];
-    async function* late() {
-      try {
-        yield 'x';
-      } finally {
-        closed.push('closed');
-      }
-    }
+    /** A stream that tells whether it was read (`next`) or closed (`return`). */
+    const late = (): AsyncIterable<string> => ({
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          closed.push('read');
+          return { value: 'x', done: false };
+        },
+        return: async () => {
+          closed.push('closed');
+          return { value: undefined, done: true };
+        },
+      }),
+    });
     const guarded = new ResiliencePipeline({ retry: false, totalTimeoutMs: 50 });
     const result = errorOf(guarded.execute(() => new Promise((r) => setTimeout(() => r(late()), 100))));
     await vi.advanceTimersByTimeAsync(50);
