@@ -1,12 +1,25 @@
 import { describe, expect, it, vi } from 'vitest';
 import { currentAttempt } from '../../src/context/index.js';
-import { CircuitBreaker, ResiliencePipeline, TimeoutError, TimeoutPolicy } from '../../src/index.js';
+import { type ChaosOptions, CircuitBreaker, ResiliencePipeline, TimeoutError, TimeoutPolicy } from '../../src/index.js';
 import { Attempt, AttemptScope, Call, SignalSlot } from '../../src/policies/context.js';
 import { CHAIN_MODES, errorOf, useChainMode } from '../support/chains.js';
 import { httpError, useFakeTimers } from '../support/hooks.js';
 import { drain } from '../support/streams.js';
 
 useFakeTimers();
+
+/** Chaos whose fault function throws `fault` (rather than returning it), on its first injection only. */
+function throwsOnce(fault: unknown): ChaosOptions {
+  let injected = 0;
+  return {
+    injectionRate: 1,
+    enabled: () => injected < 1,
+    fault: () => {
+      injected++;
+      throw fault;
+    },
+  };
+}
 
 describe('TimeoutPolicy.run', () => {
   const attempt = () =>
@@ -94,18 +107,10 @@ describe.each(CHAIN_MODES)('timeouts in a pipeline (%s)', (mode) => {
   // A step that throws instead of rejecting (found in review: the timed run once called it outside its promise).
   it('a chaos fault function that throws under an attempt timeout fails the attempt (a rejection, retried), never the call synchronously', async () => {
     const boom = httpError(503);
-    let injected = 0;
     const pipeline = new ResiliencePipeline({
       attemptTimeoutMs: 1000,
       retry: { maxRetries: 1, baseDelayMs: 10, jitter: 'none' },
-      chaos: {
-        injectionRate: 1,
-        enabled: () => injected < 1,
-        fault: () => {
-          injected++;
-          throw boom;
-        },
-      },
+      chaos: throwsOnce(boom),
     });
     let result: Promise<unknown> | undefined;
     expect(() => {
@@ -234,19 +239,11 @@ describe.each(CHAIN_MODES)('timeouts in a pipeline (%s)', (mode) => {
 
   // A step that throws instead of rejecting (found in review: the timed run once called it outside its promise).
   it('a chaos fault function that throws under an attempt timeout gives its bulkhead slot back', async () => {
-    let injected = 0;
     const pipeline = new ResiliencePipeline({
       retry: false,
       attemptTimeoutMs: 100,
       bulkhead: { maxConcurrent: 1, maxQueue: 0 },
-      chaos: {
-        injectionRate: 1,
-        enabled: () => injected < 1,
-        fault: () => {
-          injected++;
-          throw httpError(503);
-        },
-      },
+      chaos: throwsOnce(httpError(503)),
     });
     try {
       await pipeline.execute(async () => 'first');
@@ -286,19 +283,11 @@ describe.each(CHAIN_MODES)('timeouts in a pipeline (%s)', (mode) => {
 
 describe('a throwing step without a timeout', () => {
   it('a chaos fault function that throws gives the bulkhead slot back and is retried', async () => {
-    let injected = 0;
     let calls = 0;
     const pipeline = new ResiliencePipeline({
       retry: { maxRetries: 1, baseDelayMs: 0 },
       bulkhead: { maxConcurrent: 1, maxQueue: 0 },
-      chaos: {
-        injectionRate: 1,
-        enabled: () => injected < 1,
-        fault: () => {
-          injected++;
-          throw httpError(503);
-        },
-      },
+      chaos: throwsOnce(httpError(503)),
     });
     await expect(
       pipeline.execute(async () => {
