@@ -204,10 +204,12 @@ export class ResiliencePipeline {
     const streams = options.stream === false ? undefined : new StreamSettings(options.stream ?? {}, clock ?? systemClock);
     this.replay = streams?.replay ?? false;
     const innermost = present(chaos);
+    // Streams the policy right outside the work can prime in its own continuation: no chaos in between, no stream timeouts.
+    const primable = innermost.length === 0 && streams !== undefined && !streams.timed ? streams : undefined;
     // An attempt timeout right outside the work primes its stream in the continuation it has anyway (one promise layer less).
     const inner =
-      attempt !== undefined && innermost.length === 0 && streams !== undefined && !streams.timed
-        ? (ctx: Attempt) => attempt.run(ctx, runWork, streams.prime)
+      attempt !== undefined && primable !== undefined
+        ? (ctx: Attempt) => attempt.run(ctx, runWork, primable.prime)
         : compose(present([attempt, ...innermost]), streams === undefined ? runWork : streamingStep(streams));
     // What runs right inside retry within the retry's continuation (a promise layer less each):
     // the breaker, and the stream priming where nothing else lies between retry and the work.
@@ -226,15 +228,11 @@ export class ResiliencePipeline {
     this.chain = compose([...outer, ...retrying(), ...present([rateLimiter, bulkhead])], (ctx) => this.attempt(ctx, inner));
     // Recording nothing (no SDK, no meter provider), an attempt is no layer of its own: with
     // only the breaker between retry and the work, retry primes the stream itself.
-    const bare =
-      fusable &&
-      rateLimiter === undefined &&
-      bulkhead === undefined &&
-      attempt === undefined &&
-      innermost.length === 0 &&
-      streams !== undefined &&
-      !streams.timed;
-    this.bareChain = bare ? compose([...outer, ...retrying(streams.prime)], (ctx) => this.attempt(ctx, runWork)) : this.chain;
+    const bare = fusable && rateLimiter === undefined && bulkhead === undefined && attempt === undefined;
+    this.bareChain =
+      bare && primable !== undefined
+        ? compose([...outer, ...retrying(primable.prime)], (ctx) => this.attempt(ctx, runWork))
+        : this.chain;
     this.scopedBareChain = (ctx) => withScope(ctx.scope, this.bareChain, ctx);
   }
 

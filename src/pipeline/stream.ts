@@ -188,9 +188,10 @@ export class PrimedStream {
  * What an attempt's work resolved with, made ready for the policies: a stream is read up
  * to its first chunk of output within `firstChunkTimeoutMs` — a promise of the stream the
  * caller receives (see {@link guardOf}) — and anything else is returned as it is, with no
- * promise layer. A stream that comes once the attempt is over (aborted) is closed unread. `actx` is the work's context and `slot` its cancellation layer (aborted
- * by the stream timeouts), `outer` the layers outside it, `startedMs` when the attempt
- * began (clock ms; read only with a first-chunk timeout).
+ * promise layer. A stream that comes once the attempt is over (aborted) is closed unread.
+ * `actx` is the work's context and `slot` its cancellation layer (aborted by the stream
+ * timeouts), `outer` the layers outside it, `startedMs` when the attempt began (clock ms;
+ * read only with a first-chunk timeout).
  */
 export function primeResult(
   settings: StreamSettings,

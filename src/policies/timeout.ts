@@ -103,7 +103,6 @@ class TimedRun<T> extends SignalSlot implements DeadlineEntry {
   reject!: (reason: unknown) => void;
   /** Told when the work (and its `settle`) ended, once the run was abandoned. */
   private ended: (() => void) | undefined = undefined;
-  private expired = false;
 
   constructor(
     parent: SignalSlot,
@@ -136,18 +135,19 @@ class TimedRun<T> extends SignalSlot implements DeadlineEntry {
 
   /** The run ended (after the deadline too: the promise is rejected already, and a late stream is closed unread). */
   finish(outcome: unknown, ok: boolean): void {
+    // Still queued unless the deadline came first and took it out (`expire`).
+    const expired = !this.live;
     this.queue.remove(this);
     this.dispose();
     this.ended?.();
     if (!ok) this.reject(outcome);
     else {
-      if (this.expired) cancelStreamedResult(outcome);
+      if (expired) cancelStreamedResult(outcome);
       this.resolve(outcome as T);
     }
   }
 
   expire(): void {
-    this.expired = true;
     const { scope, timeoutMs } = this.policy;
     const error = new TimeoutError(scope, timeoutMs);
     const ctx = this.inner;
