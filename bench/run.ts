@@ -1,30 +1,19 @@
 /**
  * `npm run bench`: the cost per call of otel-resilience against a bare call, a raw
- * OpenTelemetry span, cockatiel, opossum, p-retry and the hand-written combination, all
- * in one process run. Prints a table with ratios and the budget checks, and writes JSON
- * (default build/bench.json) so runs can be compared. `--smoke` runs briefly (CI).
+ * OpenTelemetry span, cockatiel, opossum, p-retry and the hand-written combination.
+ * Each case runs in a process of its own (`case-process.ts`); the rounds go through
+ * every case in turn, so a slow drift of the machine hits every case alike and a budget
+ * check compares cases measured side by side. Prints a table with ratios and the budget
+ * checks, and writes JSON (default build/bench.json) so runs can be compared. `--smoke`
+ * runs briefly (CI).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { context, trace as otelTrace, type Tracer } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BatchSpanProcessor, type ReadableSpan, TracerProvider } from '@opentelemetry/sdk-trace';
-import {
-  ConsecutiveBreaker,
-  circuitBreaker,
-  retry as cockatielRetry,
-  ExponentialBackoff,
-  handleAll,
-  TimeoutStrategy,
-  timeout,
-  wrap,
-} from 'cockatiel';
-import Opossum from 'opossum';
-import { CircuitBreaker, resilient, trace } from 'otel-resilience';
-import pRetry from 'p-retry';
-import { Bench } from 'tinybench';
+import type { RoundRequest } from './case-process.js';
+import { BATCH, CASES, CHUNKS, KEYS } from './cases.js';
 import { checkLeaks } from './leak.js';
 
 const { values: args } = parseArgs({
@@ -34,304 +23,69 @@ const { values: args } = parseArgs({
   },
 });
 
-const FUNCTION_ATTRIBUTES = { 'code.function.name': 'Service.traced' };
-const ATTEMPT_ATTRIBUTE = 'resilience.attempt';
-const OUTCOME_ATTRIBUTES = { 'resilience.attempts': 1, 'resilience.outcome': 'success' };
-
-/** Calls per measured iteration: amortises the timer read over many calls. */
-const BATCH = 100;
-const work = async () => 42;
-
-/** Chunks of the streamed-call rows: an LLM answer of this many tokens. */
-const CHUNKS = 100;
-async function* tokens() {
-  for (let i = 0; i < CHUNKS; i++) yield i;
-}
-/** Reads a stream to its end. */
-async function drain(stream: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of stream);
-}
-const streamedCall = resilient(tokens, { name: 'llm.stream' });
-
-/** A failure the retry policies all treat as transient. */
-const transient = Object.assign(new Error('HTTP 503'), { status: 503 });
-/** Fails every other call: one failure, then success, each call. */
-function failOnce() {
-  let n = 0;
-  return async () => {
-    if (n++ % 2 === 0) throw transient;
-    return 42;
-  };
-}
-
-function installSdk(): TracerProvider {
-  const exporter = {
-    export: (_spans: ReadableSpan[], done: (result: { code: number }) => void) => done({ code: 0 }),
-    shutdown: async () => {},
-  };
-  const provider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] });
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  otelTrace.setGlobalTracerProvider(provider);
-  return provider;
-}
-
-function removeSdk(): void {
-  otelTrace.disable();
-  context.disable();
-}
-
-const sharedBreaker = new CircuitBreaker({ name: 'bench', failureThreshold: 5, halfOpenAfterMs: 10_000 });
-
-class Service {
-  @trace()
-  async traced() {
-    return 42;
-  }
-
-  @resilient({ retry: { maxRetries: 3 }, circuitBreaker: sharedBreaker, attemptTimeoutMs: 1000 })
-  async resilient() {
-    return 42;
-  }
-}
-
-const failing = failOnce();
-const resilientFailOnce = resilient(failing, {
-  name: 'failOnce',
-  retry: { maxRetries: 3, baseDelayMs: 0 },
-});
-
-/** Distinct rate-limit keys of the keyed-limiter row. */
-const KEYS = args.smoke ? 20_000 : 1_000_000;
-const manyKeys = Array.from({ length: KEYS }, (_, i) => `tenant-${i}`);
-
-/**
- * A limiter keyed by the first argument whose buckets stay below full for the whole run
- * (a huge burst, one token per 100 s), so every key stays held: `keys` keys in use.
- */
-function keyedLimiter(name: string) {
-  return resilient(async (_key: string) => 42, {
-    name,
-    retry: false,
-    rateLimiter: { key: ([key]) => key as string, limits: { tokensPerInterval: 1, intervalMs: 100_000, burst: 1e12 } },
-  });
-}
-
-/** Calls `fn` with the keys in turn. */
-function cycling(fn: (key: string) => Promise<unknown>, keys: readonly string[]) {
-  let i = 0;
-  return () => fn(keys[i++ % keys.length]!);
-}
-
-/**
- * A keyed limiter that already holds a bucket for each of `keys` (one call per key
- * before measuring), calling it with the keys in turn: its row measures the steady
- * state it names — calls against that many held keys — not the first round's inserts
- * (at 1M keys most of that round's calls would add a key).
- */
-async function holdingKeys(name: string, keys: readonly string[]) {
-  const limited = keyedLimiter(name);
-  for (const key of keys) await limited(key);
-  return cycling(limited, keys);
-}
-
-function cockatielPolicy() {
-  return wrap(
-    cockatielRetry(handleAll, { maxAttempts: 3, backoff: new ExponentialBackoff() }),
-    circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
-    timeout(1000, TimeoutStrategy.Cooperative),
-  );
-}
-
-type Case = { name: string; key: string; fn: () => Promise<unknown> };
-
 /** Median of `values`. */
 function median(values: readonly number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 }
 
+/** The next message `child` sends; rejects if it exits first. */
+function reply<T>(child: ChildProcess): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: T) => {
+      child.off('exit', onExit);
+      resolve(message);
+    };
+    const onExit = (code: number | null) => {
+      child.off('message', onMessage);
+      reject(new Error(`bench case process exited with ${code}`));
+    };
+    child.once('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
 /**
- * Ns per call of each case in each round: `rounds` rounds, each case measured in turn
- * within a round (so slow drifts of the machine hit every case alike), a round's value
- * the median over its samples.
+ * Ns per call of each case in each round. Every case's process is started and set up
+ * first (the 1M-key limiter takes seconds to fill), then each round measures the cases
+ * one after another while the others wait idle.
  */
-async function measure(cases: Case[], timeMs: number, rounds: number): Promise<Map<string, number[]>> {
-  const samples = new Map<string, number[]>(cases.map((c) => [c.key, []]));
-  for (let round = 0; round < rounds; round++) {
-    const bench = new Bench({ time: timeMs, warmup: true, warmupTime: Math.min(200, timeMs) });
-    for (const c of cases) {
-      bench.add(c.key, async () => {
-        for (let i = 0; i < BATCH; i++) await c.fn();
-      });
+async function measure(timeMs: number, rounds: number): Promise<Map<string, number[]>> {
+  const script = new URL('./case-process.js', import.meta.url);
+  const flags = args.smoke ? ['--smoke'] : [];
+  const children = CASES.map((c) => fork(script, [c.key, ...flags], { execArgv: ['--expose-gc'] }));
+  try {
+    for (const child of children) await reply<'ready'>(child);
+    const samples = new Map<string, number[]>(CASES.map((c) => [c.key, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, c] of CASES.entries()) {
+        const child = children[i]!;
+        child.send({ round, timeMs } satisfies RoundRequest);
+        samples.get(c.key)!.push((await reply<{ ns: number }>(child)).ns);
+      }
     }
-    await bench.run();
-    for (const task of bench.tasks) {
-      const latency = task.result && 'latency' in task.result ? task.result.latency : undefined;
-      if (!latency) throw new Error(`bench task ${task.name} produced no result`);
-      samples.get(task.name)!.push((latency.p50 * 1e6) / BATCH);
-    }
+    for (const child of children) child.send({ done: true });
+    await Promise.all(children.map((child) => once(child, 'exit')));
+    return samples;
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill();
   }
-  return samples;
 }
 
 async function main(): Promise<void> {
   const timeMs = args.smoke ? 50 : 700;
   const rounds = args.smoke ? 1 : 5;
-  const service = new Service();
-
-  const provider = installSdk();
-  const tracer: Tracer = otelTrace.getTracer('bench');
-  const handPolicy = cockatielPolicy();
-  const traced: Case[] = [
-    { key: 'bare', name: 'bare `await fn()`', fn: work },
-    {
-      key: 'rawSpan',
-      name: 'raw OTel span (startActiveSpan)',
-      fn: () =>
-        tracer.startActiveSpan('raw', async (span) => {
-          try {
-            return await work();
-          } finally {
-            span.end();
-          }
-        }),
-    },
-    {
-      key: 'rawSpanAttr',
-      name: 'raw OTel span + code.function.name (what @trace records)',
-      fn: () =>
-        tracer.startActiveSpan('raw', { attributes: FUNCTION_ATTRIBUTES }, async (span) => {
-          try {
-            return await work();
-          } finally {
-            span.end();
-          }
-        }),
-    },
-    { key: 'trace', name: '@trace', fn: () => service.traced() },
-    {
-      key: 'spanFloor',
-      name: 'floor: the same call + attempt span and attributes, no policy',
-      fn: () =>
-        tracer.startActiveSpan('call', { attributes: FUNCTION_ATTRIBUTES }, async (span) => {
-          try {
-            return await tracer.startActiveSpan('call attempt 1', async (attempt) => {
-              attempt.setAttribute(ATTEMPT_ATTRIBUTE, 1);
-              try {
-                return await work();
-              } finally {
-                attempt.end();
-              }
-            });
-          } finally {
-            span.setAttributes(OUTCOME_ATTRIBUTES);
-            span.end();
-          }
-        }),
-    },
-    { key: 'resilientTraced', name: '@resilient traced (retry+breaker+attempt timeout)', fn: () => service.resilient() },
-    { key: 'streamBare', name: `bare stream of ${CHUNKS} chunks (for await)`, fn: () => drain(tokens()) },
-    { key: 'streamResilient', name: `resilient(stream) traced, ${CHUNKS} chunks`, fn: () => drain(streamedCall()) },
-    {
-      key: 'handWritten',
-      name: 'hand-written: call span + cockatiel + span per attempt',
-      fn: () =>
-        tracer.startActiveSpan('call', async (span) => {
-          try {
-            return await handPolicy.execute(({ attempt }) =>
-              tracer.startActiveSpan(`call attempt ${attempt}`, async (attemptSpan) => {
-                try {
-                  return await work();
-                } finally {
-                  attemptSpan.end();
-                }
-              }),
-            );
-          } finally {
-            span.end();
-          }
-        }),
-    },
-  ];
-  const withSdk = await measure(traced, timeMs, rounds);
-  await provider.shutdown();
-  removeSdk();
-
-  const cockatiel = cockatielPolicy();
-  const opossum = new Opossum(work, { timeout: 1000 });
-  const pRetryFailing = failOnce();
-  const loopFailing = failOnce();
-  const untraced: Case[] = [
-    { key: 'bareNoSdk', name: 'bare `await fn()` (no SDK)', fn: work },
-    { key: 'resilientNoSdk', name: '@resilient, no SDK registered', fn: () => service.resilient() },
-    { key: 'cockatiel', name: 'cockatiel wrap(retry, breaker, timeout)', fn: () => cockatiel.execute(work) },
-    { key: 'opossum', name: 'opossum fire() with a timeout', fn: () => opossum.fire() },
-    { key: 'pRetry', name: 'p-retry success path', fn: () => pRetry(work, { retries: 3 }) },
-    { key: 'failResilient', name: 'failure path: resilient(fn), fail once, 0 ms backoff', fn: () => resilientFailOnce() },
-    {
-      key: 'failPRetry',
-      name: 'failure path: p-retry, fail once, minTimeout 0',
-      fn: () => pRetry(pRetryFailing, { retries: 3, minTimeout: 0, maxTimeout: 0, randomize: false }),
-    },
-    {
-      key: 'limiterOneKey',
-      name: 'keyed rate limiter, one key',
-      fn: await holdingKeys('one-key', ['tenant-0']),
-    },
-    {
-      key: 'limiterManyKeys',
-      name: `keyed rate limiter, ${KEYS.toLocaleString('en')} distinct keys held`,
-      fn: await holdingKeys('many-keys', manyKeys),
-    },
-    {
-      key: 'failLoop',
-      name: 'failure path: hand-written try/catch loop',
-      fn: async () => {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            return await loopFailing();
-          } catch (error) {
-            if (attempt > 3) throw error;
-          }
-        }
-      },
-    },
-  ];
-  const noSdk = await measure(untraced, timeMs, rounds);
-  opossum.shutdown();
-
-  // Loading otel-resilience/context cannot be undone, so these come last.
-  await import('otel-resilience/context');
-  const withContext: Case[] = [
-    { key: 'bareContext', name: 'bare `await fn()` (no SDK)', fn: work },
-    {
-      key: 'resilientContext',
-      name: '@resilient, no SDK, otel-resilience/context loaded',
-      fn: () => service.resilient(),
-    },
-  ];
-  const contextOn = await measure(withContext, timeMs, rounds);
-  const alsStorage = new AsyncLocalStorage<number>();
-  const alsRun = await measure(
-    [{ key: 'alsRun', name: 'AsyncLocalStorage.run(store, fn)', fn: () => alsStorage.run(1, work) }],
-    timeMs,
-    rounds,
-  );
-
-  const perRound = new Map([...withSdk, ...noSdk, ...contextOn, ...alsRun]);
+  const perRound = await measure(timeMs, rounds);
   const get = (key: string) => median(perRound.get(key)!);
   /** A comparison made within each round (the cases it compares ran side by side), its median over the rounds. */
   const paired = (value: (at: (key: string) => number) => number) =>
     median(Array.from({ length: rounds }, (_, round) => value((key) => perRound.get(key)![round]!)));
-  const bareOf = (key: string) =>
-    withSdk.has(key) ? get('bare') : contextOn.has(key) || alsRun.has(key) ? get('bareContext') : get('bareNoSdk');
-  const rows = [...traced, ...untraced, withContext[1]!, { key: 'alsRun', name: 'AsyncLocalStorage.run(store, fn)' }].map(
-    (c) => ({
-      name: c.name,
-      key: c.key,
-      ns: Math.round(get(c.key)),
-      ratioToBare: get(c.key) / bareOf(c.key),
-    }),
-  );
+  const bareOf = { sdk: 'bare', none: 'bareNoSdk', context: 'bareContext' } as const;
+  const rows = CASES.map((c) => ({
+    name: c.name,
+    key: c.key,
+    ns: Math.round(get(c.key)),
+    ratioToBare: get(c.key) / get(bareOf[c.phase]),
+  }));
   // The budget of issue #11: the telemetry floor (two spans and their attributes, no
   // policy) is the reference for the traced call; the rest are ratios. Each is taken
   // within a round, then the median over the rounds (a paired comparison: the machine's
@@ -349,7 +103,7 @@ async function main(): Promise<void> {
     },
     {
       check: '@resilient with otel-resilience/context <= 1.0 x opossum fire()',
-      ratio: get('resilientContext') / get('opossum'), // measured apart: otel-resilience/context cannot be unloaded
+      ratio: paired((at) => at('resilientContext') / at('opossum')),
       limit: 1,
     },
     {
@@ -392,8 +146,7 @@ async function main(): Promise<void> {
   console.log(
     `context: @trace / bare raw span ${(get('trace') / get('rawSpan')).toFixed(2)}; ` +
       `telemetry floor / hand-written ${(get('spanFloor') / get('handWritten')).toFixed(2)} ` +
-      `(two spans and their attributes alone, before any policy); ` +
-      `no SDK with otel-resilience/context / opossum ${(get('resilientContext') / get('opossum')).toFixed(2)}`,
+      `(two spans and their attributes alone, before any policy)`,
   );
   console.log(
     `\nleak check: ${leaks.calls} @resilient calls, heap ${leaks.heapGrowthKiB} KiB above baseline after GC, ` +
