@@ -1,9 +1,9 @@
 /**
  * `npm run bench`: the cost per call of otel-resilience against a bare call, a raw
  * OpenTelemetry span, cockatiel, opossum, p-retry and the hand-written combination.
- * Each case runs in a process of its own (`case-process.ts`); the rounds go through
- * every case in turn, so a slow drift of the machine hits every case alike and a budget
- * check compares cases measured side by side. Prints a table with ratios and the budget
+ * Each case runs in processes of its own (`case-process.ts`), three per case; the rounds
+ * go through every process of every case in turn, so a slow drift of the machine hits
+ * every case alike and a budget check compares cases measured side by side. Prints a table with ratios and the budget
  * checks, and writes JSON (default build/bench.json) so runs can be compared. `--smoke`
  * runs briefly (CI).
  */
@@ -45,40 +45,50 @@ function reply<T>(child: ChildProcess): Promise<T> {
 }
 
 /**
- * Ns per call of each case in each round. Every case's process is started and set up
- * first (the 1M-key limiter takes seconds to fill), then each round measures the cases
- * one after another while the others wait idle.
+ * Ns per call of each case: `forks` processes per case (as JMH's forks: one process's
+ * JIT outcome — what got inlined, in which order it compiled — varies from one process
+ * to the next, so a case's figure is taken over several), each measured in each of
+ * `rounds` rounds. Every process is started and set up first (the 1M-key limiter takes
+ * seconds to fill), then each round measures every process of every case one after
+ * another while the others wait idle. Sample `round * forks + fork` of every case was
+ * measured in the same stretch of time, so comparisons pair them.
  */
-async function measure(timeMs: number, rounds: number): Promise<Map<string, number[]>> {
+async function measure(timeMs: number, rounds: number, forks: number): Promise<Map<string, number[]>> {
   const script = new URL('./case-process.js', import.meta.url);
   const flags = args.smoke ? ['--smoke'] : [];
-  const children = CASES.map((c) => fork(script, [c.key, ...flags], { execArgv: ['--expose-gc'] }));
+  const children = CASES.map((c) =>
+    Array.from({ length: forks }, () => fork(script, [c.key, ...flags], { execArgv: ['--expose-gc'] })),
+  );
+  const all = children.flat();
   try {
-    for (const child of children) await reply<'ready'>(child);
+    for (const child of all) await reply<'ready'>(child);
     const samples = new Map<string, number[]>(CASES.map((c) => [c.key, []]));
     for (let round = 0; round < rounds; round++) {
-      for (const [i, c] of CASES.entries()) {
-        const child = children[i]!;
-        child.send({ round, timeMs } satisfies RoundRequest);
-        samples.get(c.key)!.push((await reply<{ ns: number }>(child)).ns);
+      for (let f = 0; f < forks; f++) {
+        for (const [i, c] of CASES.entries()) {
+          const child = children[i]![f]!;
+          child.send({ round, timeMs } satisfies RoundRequest);
+          samples.get(c.key)!.push((await reply<{ ns: number }>(child)).ns);
+        }
       }
     }
-    for (const child of children) child.send({ done: true });
-    await Promise.all(children.map((child) => once(child, 'exit')));
+    for (const child of all) child.send({ done: true });
+    await Promise.all(all.map((child) => once(child, 'exit')));
     return samples;
   } finally {
-    for (const child of children) if (child.exitCode === null) child.kill();
+    for (const child of all) if (child.exitCode === null) child.kill();
   }
 }
 
 async function main(): Promise<void> {
   const timeMs = args.smoke ? 50 : 700;
-  const rounds = args.smoke ? 1 : 5;
-  const perRound = await measure(timeMs, rounds);
+  const rounds = args.smoke ? 1 : 3;
+  const forks = args.smoke ? 1 : 3;
+  const perRound = await measure(timeMs, rounds, forks);
   const get = (key: string) => median(perRound.get(key)!);
-  /** A comparison made within each round (the cases it compares ran side by side), its median over the rounds. */
+  /** A comparison made within each (round, fork) (the cases it compares ran side by side), its median over them. */
   const paired = (value: (at: (key: string) => number) => number) =>
-    median(Array.from({ length: rounds }, (_, round) => value((key) => perRound.get(key)![round]!)));
+    median(Array.from({ length: rounds * forks }, (_, i) => value((key) => perRound.get(key)![i]!)));
   const bareOf = { sdk: 'bare', none: 'bareNoSdk', context: 'bareContext' } as const;
   const rows = CASES.map((c) => ({
     name: c.name,
@@ -88,8 +98,8 @@ async function main(): Promise<void> {
   }));
   // The budget of issue #11: the telemetry floor (two spans and their attributes, no
   // policy) is the reference for the traced call; the rest are ratios. Each is taken
-  // within a round, then the median over the rounds (a paired comparison: the machine's
-  // drift between rounds cancels out).
+  // within a round and fork, then the median over them (a paired comparison: the
+  // machine's drift between rounds cancels out).
   const budget = [
     {
       check: '@resilient traced <= floor + 500 ns (ns over the floor)',
@@ -155,7 +165,7 @@ async function main(): Promise<void> {
 
   writeFileSync(
     args.out,
-    `${JSON.stringify({ date: new Date().toISOString(), machine, smoke: args.smoke, batch: BATCH, rounds, rows, budget, leaks }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, smoke: args.smoke, batch: BATCH, rounds, forks, rows, budget, leaks }, null, 2)}\n`,
   );
   console.log(`\nresults written to ${args.out}`);
   if (!leaks.ok) process.exitCode = 1;
