@@ -146,6 +146,10 @@ async function main(): Promise<void> {
     `streamed call: ${((get('streamResilient') - get('streamBare')) / CHUNKS).toFixed(0)} ns per chunk over iterating the bare stream ` +
       `(the call's fixed cost spread over ${CHUNKS} chunks included)`,
   );
+  console.log(
+    `keyed limiter: ${KEYS.toLocaleString('en')} keys cost ${(get('limiterManyKeys') - get('limiterOneKey')).toFixed(0)} ns over one key; ` +
+      `one random read of a 16 MB table costs ${(get('tableRead') - get('bareNoSdk')).toFixed(0)} ns in the same awaited loop (the memory floor)`,
+  );
   console.log('\nbudget');
   for (const b of budget) console.log(`${b.met ? 'met   ' : 'MISSED'}  ${b.check}: ${b.ratio.toFixed(2)}`);
   console.log(
