@@ -90,6 +90,9 @@ const runWork: Step = (ctx) => {
   return invoke(ctx.call.work, ctx);
 };
 
+/** Operation names whose call-span attributes a pipeline keeps (more are built per call). */
+const MAX_CACHED_OPERATIONS = 256;
+
 /**
  * The policies composed in one fixed order (outermost first; shared/DESIGN.md,
  * "Execution model"):
@@ -132,7 +135,7 @@ export class ResiliencePipeline {
   /** The chain of a call that records nothing (no SDK, no meter provider): fewer promise layers where it can. */
   private readonly bareChain: Step;
   private readonly scopedBareChain: Step;
-  /** Call-span attributes per operation name, built once. */
+  /** Call-span attributes per operation name, built once (for the first {@link MAX_CACHED_OPERATIONS} names). */
   private readonly callAttributes = new Map<string, Attributes>();
 
   constructor(options: ResilienceOptions = {}) {
@@ -334,7 +337,8 @@ export class ResiliencePipeline {
     let attributes = this.callAttributes.get(name);
     if (attributes === undefined) {
       attributes = Object.freeze({ [names.ATTR_CODE_FUNCTION_NAME]: name });
-      this.callAttributes.set(name, attributes);
+      // Operation names made per call (`execute(work, { operation: url })`) must not grow the cache without bound.
+      if (this.callAttributes.size < MAX_CACHED_OPERATIONS) this.callAttributes.set(name, attributes);
     }
     return attributes;
   }

@@ -204,6 +204,14 @@ describe('resilient(fn)', () => {
     expect(currentAttempt()).toBeUndefined();
   });
 
+  it('names each call span by its operation, keeping a bounded number of names (operations made per call do not grow it)', async () => {
+    const pipeline = new ResiliencePipeline({ name: 'fetch', retry: false });
+    for (let i = 0; i < 1000; i++) await pipeline.execute(async () => i, { operation: `GET /items/${i}` });
+    expect(tracing()).toHaveSpan('GET /items/999', { attributes: { 'code.function.name': 'GET /items/999' } });
+    expect(tracing()).toHaveSpan('GET /items/0', { attributes: { 'code.function.name': 'GET /items/0' } });
+    expect((pipeline as unknown as { callAttributes: Map<string, unknown> }).callAttributes.size).toBeLessThanOrEqual(256);
+  });
+
   it('cancels through the signal picked from the arguments', async () => {
     const wrapped = resilient((_q: string, _opts: { signal: AbortSignal }) => new Promise<string>(() => {}), {
       signal: ([, opts]) => opts.signal,
