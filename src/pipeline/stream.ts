@@ -12,6 +12,7 @@
  * The stream shapes themselves (opening, AI SDK parts, usage in chunks) are in
  * stream-source.ts.
  */
+import { AsyncResource } from 'node:async_hooks';
 import type { Span } from '@opentelemetry/api';
 import { type TokenUsage, usageOf } from '../classify/usage.js';
 import { endFailed, endSpan, failSpan } from '../policies/child-span.js';
@@ -106,6 +107,9 @@ function withTimer<T>(
   });
 }
 
+/** The next chunk of `iterator`. */
+const nextOf = (iterator: AsyncIterator<unknown>) => iterator.next();
+
 /**
  * One attempt's stream, read up to its first chunk: what the attempt resolved with.
  * Its span (handed over by the pipeline) stays open until the stream ends.
@@ -118,6 +122,14 @@ export class PrimedStream {
   usage: TokenUsage | undefined = undefined;
   private ended = false;
   private readonly usageListeners: Array<(usage: TokenUsage | undefined) => void> = [];
+  /**
+   * The async context the stream was opened in: the attempt's (its span active, its
+   * `currentAttempt()`, the caller's own AsyncLocalStorage values). A generator's body
+   * runs in the context of whoever calls its `next()`, so without this everything after
+   * its first chunk would run in the reader's: its spans parented to the reader's span,
+   * `currentAttempt()` undefined, so no signal to stop a timed-out request with.
+   */
+  private readonly opened = new AsyncResource('otel-resilience.stream');
 
   constructor(
     readonly iterator: AsyncIterator<unknown>,
@@ -140,7 +152,7 @@ export class PrimedStream {
   /** Takes one chunk (or the end) from the source, bounded by the idle timeout. */
   read(): Promise<IteratorResult<unknown>> {
     if (this.head.length > 0) return Promise.resolve(this.head.shift()!);
-    const next = this.iterator.next();
+    const next = this.opened.runInAsyncScope(nextOf, undefined, this.iterator);
     const { idleTimeoutMs, clock } = this.settings;
     return withTimer(next, idleTimeoutMs, 'idle', this.ctx, this.slot, clock);
   }
@@ -157,7 +169,7 @@ export class PrimedStream {
     this.ended = true;
     if (failure !== undefined || cancelled) {
       if (this.slot !== this.outer) this.slot.abort(failure?.error ?? new Error('stream cancelled by its reader'));
-      closeSource(this.iterator);
+      this.opened.runInAsyncScope(closeSource, undefined, this.iterator);
     }
     addUsage(this.ctx.call, this.usage);
     for (const listener of this.usageListeners.splice(0)) {

@@ -1,5 +1,7 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { trace } from '@opentelemetry/api';
 import { describe, expect, it, vi } from 'vitest';
+import { currentAttempt } from '../../src/context/index.js';
 import { CircuitBreaker, ResiliencePipeline, resilient } from '../../src/index.js';
 import { httpError, useFakeTimers } from '../support/hooks.js';
 import { drain } from '../support/streams.js';
@@ -31,6 +33,25 @@ describe('streams with no SDK registered', () => {
     expect(chunks).toEqual(['a', 'b']);
     expect(error).toMatchObject({ status: 502 });
     expect(calls).toBe(2);
+  });
+
+  it('a generator sees its attempt (currentAttempt) and the context it was opened in, after its first chunk too', async () => {
+    const user = new AsyncLocalStorage<string>();
+    const seen: unknown[] = [];
+    const tokens = resilient(async function* tokens() {
+      for (let i = 0; i < 3; i++) {
+        seen.push([currentAttempt()?.operation, user.getStore()]);
+        yield i;
+      }
+    });
+    const iterator = tokens()[Symbol.asyncIterator]();
+    let next = user.run('opening', () => iterator.next());
+    while (!(await next).done) next = user.run('reading', () => iterator.next());
+    expect(seen).toEqual([
+      ['tokens', 'opening'],
+      ['tokens', 'opening'],
+      ['tokens', 'opening'],
+    ]);
   });
 
   it('a breaker inside retry counts a stream that fails before its first chunk, and not one that delivered', async () => {

@@ -1,4 +1,7 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { trace } from '@opentelemetry/api';
 import { describe, expect, it, vi } from 'vitest';
+import { currentAttempt } from '../../src/context/index.js';
 import { ResiliencePipeline, resilient, TimeoutError } from '../../src/index.js';
 import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
 import { drain } from '../support/streams.js';
@@ -246,6 +249,40 @@ describe('streams under a pipeline', () => {
     expect(chunks).toEqual([2]);
     expect(closed.sort()).toEqual([1, 2]);
     expect(pipeline.bulkhead?.active).toBe(0);
+  });
+
+  it("a generator runs in its attempt's context to its end: spans it makes after the first chunk are the attempt's children", async () => {
+    const user = new AsyncLocalStorage<string>();
+    const seen: unknown[] = [];
+    const tokens = resilient(
+      async function* tokens() {
+        for (let i = 0; i < 3; i++) {
+          trace.getTracer('user').startSpan(`tool ${i}`).end();
+          seen.push([currentAttempt()?.attempt, currentAttempt()?.signal.aborted, user.getStore()]);
+          yield i;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      },
+      { retry: { maxRetries: 1 } },
+    );
+    // The call opens on the first read; later chunks are read from another context, as a consumer elsewhere would.
+    const iterator = tokens()[Symbol.asyncIterator]();
+    const chunks: unknown[] = [];
+    let next = user.run('opening', () => iterator.next());
+    for (;;) {
+      await vi.advanceTimersByTimeAsync(5);
+      const result = await next;
+      if (result.done) break;
+      chunks.push(result.value);
+      next = user.run('reading', () => iterator.next());
+    }
+    expect(chunks).toEqual([0, 1, 2]);
+    expect(seen).toEqual([
+      [1, false, 'opening'],
+      [1, false, 'opening'],
+      [1, false, 'opening'],
+    ]);
+    for (const i of [0, 1, 2]) expect(tracing()).toHaveSpan(`tool ${i}`, { parent: 'tokens attempt' });
   });
 
   it('stream: false hands the stream back untouched', async () => {
