@@ -7,18 +7,25 @@ export interface Deadline {
 
 /**
  * A deadline in a {@link DeadlineQueue}, kept by what it guards (no closure per deadline):
- * an object with these fields, linked into the queue by `insert`, whose `expire()` is
- * called once when `at` is reached before it is removed.
+ * an object with these fields, linked into the queue by `insert` or `insertAfter`, whose
+ * `expire()` is called once when `at` is reached before it is removed.
  */
 export interface DeadlineEntry {
   prev: DeadlineEntry | undefined;
   next: DeadlineEntry | undefined;
   /** Whether it is still queued. */
   live: boolean;
-  /** When it expires (clock ms). */
-  readonly at: number;
+  /** When it expires (clock ms); `NaN` while `insertAfter` has not stamped it yet. */
+  at: number;
   expire(): void;
 }
+
+/**
+ * How long after a clock read `insertAfter` stamps further entries with a later one
+ * instead of reading the clock for each (ms): their expiry is at most this much late
+ * while the event loop runs, never early.
+ */
+export const STAMP_WINDOW_MS = 1;
 
 class CallbackEntry implements DeadlineEntry, Deadline {
   prev: DeadlineEntry | undefined = undefined;
@@ -52,6 +59,14 @@ type TimerHandle = { ref?: () => unknown; unref?: () => unknown } | undefined;
  * pending the timer is unref'd, so it never keeps the process alive, and it is not
  * re-armed once it finds nothing left. A deadline more than {@link MAX_TIMER_MS} away is
  * reached by re-arming (Node fires longer timers after 1 ms).
+ *
+ * `insertAfter` (a queue of `durationMs`) saves calls in a burst the clock read: the first
+ * reads the clock and opens a window of {@link STAMP_WINDOW_MS}; entries inserted while it
+ * is open wait unstamped at the tail, and when it closes (the timer fires then) they are
+ * stamped with that time plus `durationMs`, an upper bound of their start. The window's
+ * timer also keeps the process alive through the burst (no `ref`/`unref` per call) and,
+ * finding nothing left, lets it exit at most a window later. A queue takes either
+ * `insertAfter` entries or stamped ones, not both.
  */
 export class DeadlineQueue {
   private head: DeadlineEntry | undefined;
@@ -59,8 +74,18 @@ export class DeadlineQueue {
   private timer: unknown;
   /** When the armed timer fires (clock ms); meaningful while `timer` is set. */
   private armedAt = 0;
+  /** Whether a stamp window is open: entries inserted now wait for its close to be stamped. */
+  private stamping = false;
+  /** When the open stamp window closes (clock ms): the timer fires by then. */
+  private closeAt = 0;
+  /** The first entry waiting for its stamp (every entry after it waits too). */
+  private unstamped: DeadlineEntry | undefined;
 
-  constructor(private readonly clock: Clock) {}
+  /** `durationMs`: what `insertAfter` entries expire after (ms). */
+  constructor(
+    private readonly clock: Clock,
+    private readonly durationMs = 0,
+  ) {}
 
   /** Calls `onExpire` at `at` (clock ms) unless cancelled first. */
   add(at: number, onExpire: () => void): Deadline {
@@ -69,6 +94,14 @@ export class DeadlineQueue {
 
   /** Queues `entry` (fresh: `live`, unlinked): its `expire()` is called at `entry.at` unless removed first. */
   insert<E extends DeadlineEntry>(entry: E): E {
+    this.link(entry);
+    if (this.timer === undefined || entry.at < this.armedAt) this.arm(entry.at);
+    else if (this.head === entry) (this.timer as TimerHandle)?.ref?.();
+    return entry;
+  }
+
+  /** Links `entry` in deadline order, looking from the tail (where a new deadline belongs). */
+  private link(entry: DeadlineEntry): void {
     const at = entry.at;
     let after = this.tail;
     while (after !== undefined && after.at > at) after = after.prev;
@@ -78,8 +111,32 @@ export class DeadlineQueue {
     else entry.next.prev = entry;
     if (after === undefined) this.head = entry;
     else after.next = entry;
-    if (this.timer === undefined || at < this.armedAt) this.arm(at);
-    else if (this.head === entry) (this.timer as TimerHandle)?.ref?.();
+  }
+
+  /**
+   * Queues `entry` (fresh: `live`, unlinked) to expire `durationMs` from now: at most
+   * {@link STAMP_WINDOW_MS} late while the event loop runs (later by as long as it was
+   * blocked), never early. Reads the clock only when no stamp window is open.
+   */
+  insertAfter<E extends DeadlineEntry>(entry: E): E {
+    if (!this.stamping) {
+      const now = this.clock.now();
+      entry.at = now + this.durationMs;
+      this.stamping = true;
+      this.closeAt = now + STAMP_WINDOW_MS;
+      this.link(entry);
+      if (this.timer === undefined || this.closeAt < this.armedAt) this.arm(this.closeAt, now);
+      else if (this.head === entry) (this.timer as TimerHandle)?.ref?.();
+      return entry;
+    }
+    // The window's timer is armed and ref'd: it stamps this entry when it fires.
+    entry.at = Number.NaN;
+    entry.prev = this.tail;
+    entry.next = undefined;
+    if (this.tail === undefined) this.head = entry;
+    else this.tail.next = entry;
+    this.tail = entry;
+    if (this.unstamped === undefined) this.unstamped = entry;
     return entry;
   }
 
@@ -87,29 +144,40 @@ export class DeadlineQueue {
   remove(entry: DeadlineEntry): void {
     if (!entry.live) return;
     entry.live = false;
+    if (entry === this.unstamped) this.unstamped = entry.next;
     if (entry.prev === undefined) this.head = entry.next;
     else entry.prev.next = entry.next;
     if (entry.next === undefined) this.tail = entry.prev;
     else entry.next.prev = entry.prev;
     entry.prev = entry.next = undefined;
-    if (this.head === undefined) (this.timer as TimerHandle)?.unref?.();
+    // An open stamp window keeps its timer ref'd until it closes, a moment from now.
+    if (this.head === undefined && !this.stamping) (this.timer as TimerHandle)?.unref?.();
   }
 
-  private arm(at: number): void {
+  /** Arms the timer for `at`; `now` if the clock was just read. */
+  private arm(at: number, now = this.clock.now()): void {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.armedAt = at;
     // A deadline beyond one timer's reach is re-armed when the timer finds it not yet due.
-    this.timer = this.clock.setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, at - this.clock.now())));
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, at - now)));
   }
 
   private fire(): void {
     this.timer = undefined;
     const now = this.clock.now();
+    if (this.stamping) {
+      // Every entry waiting was inserted before now: now is an upper bound of its start.
+      this.stamping = false;
+      for (let entry = this.unstamped; entry !== undefined; entry = entry.next) entry.at = now + this.durationMs;
+      this.unstamped = undefined;
+    }
     while (this.head !== undefined && this.head.at <= now) {
       const entry = this.head;
       this.remove(entry);
       entry.expire();
     }
-    if (this.head !== undefined) this.arm(this.head.at);
+    // An entry's expire() may have opened a new stamp window (a listener starting a call): its close comes first.
+    if (this.stamping) this.arm(Math.min(this.closeAt, this.head?.at ?? this.closeAt), now);
+    else if (this.head !== undefined) this.arm(this.head.at, now);
   }
 }

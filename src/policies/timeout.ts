@@ -26,7 +26,10 @@ export interface TimeoutOptions {
  * its reason.
  *
  * All calls through one policy share a single timer (a success costs no timer work),
- * and no timer keeps the process alive once no call is pending.
+ * and no timer keeps the process alive once no call is pending (an attempt timeout's
+ * within 1 ms). An attempt timeout fires after `timeoutMs`, never before, and at most
+ * 1 ms late while the event loop runs: attempts started within 1 ms of a clock read
+ * share a later one instead of reading the clock each (`Date.now()` costs ~40 ns).
  *
  * @throws TypeError/RangeError naming the option, for invalid options
  */
@@ -44,7 +47,7 @@ export class TimeoutPolicy extends StandalonePolicy {
       throw new TypeError('Invalid option timeout.timeoutMs: expected a number >= 1, got undefined');
     this.timeoutMs = numberOption('timeout.timeoutMs', options.timeoutMs, 0, { min: 1 });
     this.clock = clockOption('timeout.clock', options.clock, systemClock);
-    this.deadlines = new DeadlineQueue(this.clock);
+    this.deadlines = new DeadlineQueue(this.clock, this.timeoutMs);
   }
 
   /**
@@ -55,11 +58,15 @@ export class TimeoutPolicy extends StandalonePolicy {
    */
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, settle?: (value: T, ctx: Attempt) => unknown): Promise<T> {
     if (ctx.slot.aborted) return Promise.reject(ctx.slot.abortReason);
-    const at = this.clock.now() + this.timeoutMs;
-    const run = new TimedRun<T>(ctx.slot, at, this, this.deadlines, settle);
-    const inner = ctx.withSlot(run, this.scope === 'total' && at < ctx.deadline ? at : ctx.deadline);
+    const run = new TimedRun<T>(ctx.slot, this, this.deadlines, settle);
+    // A total deadline is the call's, read by retry (no backoff past it): exact. An
+    // attempt's is its own: in a burst of calls, stamped without a clock read each.
+    const total = this.scope === 'total';
+    if (total) run.at = this.clock.now() + this.timeoutMs;
+    const inner = total ? ctx.withSlot(run, Math.min(run.at, ctx.deadline)) : ctx.withSlot(run);
     run.inner = inner;
-    this.deadlines.insert(run);
+    if (total) this.deadlines.insert(run);
+    else this.deadlines.insertAfter(run);
     opening = run;
     const promise = new Promise<T>(openRun);
     let work: Promise<T>;
@@ -104,9 +111,11 @@ class TimedRun<T> extends SignalSlot implements DeadlineEntry {
   /** Told when the work (and its `settle`) ended, once the run was abandoned. */
   private ended: (() => void) | undefined = undefined;
 
+  /** When it expires (clock ms), set by the queue for an attempt's deadline. */
+  at = Number.NaN;
+
   constructor(
     parent: SignalSlot,
-    readonly at: number,
     private readonly policy: TimeoutPolicy,
     private readonly queue: DeadlineQueue,
     private readonly settle: ((value: T, ctx: Attempt) => unknown) | undefined,

@@ -1,18 +1,53 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
 import { TimeoutError, TimeoutPolicy } from '../../src/index.js';
+import { STAMP_WINDOW_MS } from '../../src/policies/deadline-queue.js';
 import { useFakeTimers } from '../support/hooks.js';
 
 describe('TimeoutPolicy with real timers', () => {
-  it('keeps nothing alive once calls settle, so a process can exit', async () => {
-    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const policy = new TimeoutPolicy({ timeoutMs: 60_000 });
-    await Promise.all([policy.execute(async () => 1), policy.execute(async () => 2)]);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
+  it('keeps nothing alive once calls settle, so a process exits (not a minute later, when the deadlines were due)', async () => {
+    const dist = new URL('../../dist/index.js', import.meta.url).href;
+    const script = `
+      import { TimeoutPolicy } from '${dist}';
+      const attempt = new TimeoutPolicy({ timeoutMs: 60_000 });
+      const total = new TimeoutPolicy({ timeoutMs: 60_000, scope: 'total' });
+      await Promise.all([attempt.execute(async () => 1), attempt.execute(async () => 2), total.execute(async () => 3)]);
+      for (let i = 0; i < 100; i++) await attempt.execute(async () => i);
+      console.log('settled');`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+    expect(stdout.trim()).toBe('settled');
   });
 });
 
 describe('TimeoutPolicy', () => {
   useFakeTimers();
+
+  it('a burst of attempts reads the clock once: each times out after its duration, never before, at most a stamp window late', async () => {
+    const policy = new TimeoutPolicy({ timeoutMs: 100 });
+    const timedOut: number[] = [];
+    const calls = [0, 1, 2].map((i) => policy.execute(() => new Promise(() => {})).catch(() => timedOut.push(i)));
+    await vi.advanceTimersByTimeAsync(99);
+    expect(timedOut).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1 + STAMP_WINDOW_MS);
+    await Promise.all(calls);
+    expect(timedOut.sort()).toEqual([0, 1, 2]);
+    // Nothing is left armed once the window closed with no deadline pending.
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('an attempt started after a stamp window closed gets a stamp of its own', async () => {
+    const policy = new TimeoutPolicy({ timeoutMs: 100 });
+    await policy.execute(async () => 1);
+    await vi.advanceTimersByTimeAsync(10);
+    let timedOut = false;
+    const late = policy.execute(() => new Promise(() => {})).catch(() => (timedOut = true));
+    await vi.advanceTimersByTimeAsync(99);
+    expect(timedOut).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await late;
+    expect(timedOut).toBe(true);
+  });
 
   it('rejects with a TimeoutError naming the scope and aborts the signal it handed in', async () => {
     let signal: AbortSignal | undefined;
