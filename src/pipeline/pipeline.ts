@@ -34,7 +34,7 @@ import { getTracer, tracingPropagatesContext } from '../telemetry/spans.js';
 import { endHedgeSpan, startAttemptSpan } from './attempt-span.js';
 import { ATTEMPT_KEY, publishing, withScope } from './current-attempt.js';
 import { PIPELINE_OPTIONS, type ResilienceOptions } from './pipeline-options.js';
-import { endAttemptSpan, guardOf, StreamSettings, streamingStep } from './stream.js';
+import { endAttempt, endAttemptSpan, guardOf, StreamSettings, streamingStep } from './stream.js';
 import { callUsage, recordUsage } from './usage-tally.js';
 
 type Step = (ctx: Attempt) => Promise<unknown>;
@@ -90,6 +90,17 @@ const runWork: Step = (ctx) => {
   return invoke(ctx.call.work, ctx);
 };
 
+/** Ends the span of the attempt that just ended (the call's last one started), from retry's continuation. */
+const endAttemptOf = (ctx: Attempt, outcome: unknown, ok: boolean): void => {
+  const span = ctx.call.lastAttemptSpan;
+  if (span === undefined) return;
+  try {
+    endAttempt(span, ctx.call, outcome, ok);
+  } catch {
+    // Instrumentation must never break the user's call.
+  }
+};
+
 /** Operation names whose call-span attributes a pipeline keeps (more are built per call). */
 const MAX_CACHED_OPERATIONS = 256;
 
@@ -135,6 +146,8 @@ export class ResiliencePipeline {
   /** The chain of a call that records nothing (no SDK, no meter provider): fewer promise layers where it can. */
   private readonly bareChain: Step;
   private readonly scopedBareChain: Step;
+  /** Whether an attempt's span ends in retry's continuation (`InnerSteps.ended`) rather than a promise layer of its own. */
+  private readonly spansEndInRetry: boolean;
   /** Call-span attributes per operation name, built once (for the first {@link MAX_CACHED_OPERATIONS} names). */
   private readonly callAttributes = new Map<string, Attributes>();
 
@@ -223,18 +236,24 @@ export class ResiliencePipeline {
       retry !== undefined &&
       retry.run === RetryPolicy.prototype.run &&
       (circuitBreaker === undefined || circuitBreaker.run === CircuitBreaker.prototype.run);
-    const retrying = (settle?: (value: unknown, ctx: Attempt) => unknown): Policy[] => {
-      if (!fusable || (circuitBreaker === undefined && settle === undefined)) return present([repeater, circuitBreaker]);
-      const steps: InnerSteps = { guard: circuitBreaker, settle };
+    const retrying = (steps: InnerSteps): Policy[] => {
+      if (!fusable || (steps.guard === undefined && steps.settle === undefined && steps.ended === undefined)) {
+        return present([repeater, circuitBreaker]);
+      }
       return [{ run: (ctx, next) => retry.run(ctx, next, steps) }];
     };
-    this.chain = compose([...outer, ...retrying(), ...present([rateLimiter, bulkhead])], (ctx) => this.attempt(ctx, inner));
+    // With the attempt right inside retry, its span ends in the retry's continuation too.
+    this.spansEndInRetry = fusable && this.attemptSpans && rateLimiter === undefined && bulkhead === undefined;
+    const ended = this.spansEndInRetry ? endAttemptOf : undefined;
+    this.chain = compose([...outer, ...retrying({ guard: circuitBreaker, ended }), ...present([rateLimiter, bulkhead])], (ctx) =>
+      this.attempt(ctx, inner),
+    );
     // Recording nothing (no SDK, no meter provider), an attempt is no layer of its own: with
     // only the breaker between retry and the work, retry primes the stream itself.
     const bare = fusable && rateLimiter === undefined && bulkhead === undefined && attempt === undefined;
     this.bareChain =
       bare && primable !== undefined
-        ? compose([...outer, ...retrying(primable.prime)], (ctx) => this.attempt(ctx, runWork))
+        ? compose([...outer, ...retrying({ guard: circuitBreaker, settle: primable.prime })], (ctx) => this.attempt(ctx, runWork))
         : this.chain;
     this.scopedBareChain = (ctx) => withScope(ctx.scope, this.bareChain, ctx);
   }
@@ -393,8 +412,8 @@ export class ResiliencePipeline {
     } else {
       promise = context.with(attemptContext, () => withScope(scoped.scope, inner, scoped));
     }
-    if (this.hedging === undefined) return endAttemptSpan(span, call, promise);
-    return this.endHedgedAttempt(span, ctx, promise);
+    if (this.hedging !== undefined) return this.endHedgedAttempt(span, ctx, promise);
+    return this.spansEndInRetry ? promise : endAttemptSpan(span, call, promise);
   }
 
   /**

@@ -418,20 +418,32 @@ function deliver(primed: PrimedStream): unknown {
 export function endAttemptSpan<T>(span: Span, call: Call, promise: Promise<T>): Promise<T> {
   return promise.then(
     (value) => {
-      const guard = guardOf(value);
-      if (guard !== undefined) {
-        guard.first.span = span;
-        return value;
-      }
-      const usage = usageOf(value);
-      recordUsage(span, usage);
-      addUsage(call, usage);
-      endSpan(span);
+      endAttempt(span, call, value, true);
       return value;
     },
     (error: unknown) => {
-      endFailed(span, error, call);
+      endAttempt(span, call, error, false);
       throw error;
     },
   );
+}
+
+/**
+ * Ends an attempt's span for how the attempt ended: failed with its error, or with its
+ * value — its usage recorded, or, for a stream, left open for the stream's end. Never throws.
+ */
+export function endAttempt(span: Span, call: Call, outcome: unknown, ok: boolean): void {
+  if (!ok) {
+    endFailed(span, outcome, call);
+    return;
+  }
+  const guard = guardOf(outcome);
+  if (guard !== undefined) {
+    guard.first.span = span;
+    return;
+  }
+  const usage = usageOf(outcome);
+  recordUsage(span, usage);
+  addUsage(call, usage);
+  endSpan(span);
 }

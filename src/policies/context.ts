@@ -59,12 +59,15 @@ export interface AttemptGuard {
 /**
  * What a pipeline runs right inside a retry within the retry's own continuation, so
  * none of it costs a promise layer: the guard admitting each attempt (a circuit
- * breaker), and `settle`, which makes the work's value ready (reads a stream to its
- * first chunk) and returns it or a promise of it.
+ * breaker), `settle`, which makes the work's value ready (reads a stream to its first
+ * chunk) and returns it or a promise of it, and `ended`, told how each attempt that ran
+ * ended (`ok` with its ready value, else with its error) before the guard is: the
+ * pipeline ends the attempt's span there. `ended` must not throw.
  */
 export interface InnerSteps {
   readonly guard?: AttemptGuard;
   readonly settle?: (value: unknown, ctx: Attempt) => unknown;
+  readonly ended?: (ctx: Attempt, outcome: unknown, ok: boolean) => void;
 }
 
 const NOT_ABORTED: unique symbol = Symbol('not aborted');

@@ -184,8 +184,9 @@ export class RetryPolicy extends StandalonePolicy {
   /**
    * Runs `next` until it succeeds or retrying ends. `inner`, if given, says what the
    * pipeline runs right inside this policy within its continuation, at no promise layer
-   * of its own: the guard admitting each attempt (a circuit breaker) and how the work's
-   * value is made ready (a stream read to its first chunk).
+   * of its own: the guard admitting each attempt (a circuit breaker), how the work's
+   * value is made ready (a stream read to its first chunk), and what is told each
+   * attempt's end (its span).
    */
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, inner?: InnerSteps): Promise<T> {
     return this.attempt(ctx, next, ctx, undefined, inner);
@@ -216,6 +217,7 @@ export class RetryPolicy extends StandalonePolicy {
       );
     }
     const failed = (error: unknown) => {
+      inner?.ended?.(actx, error, false);
       inner?.guard?.exit(actx, ticket, error, false);
       return this.afterFailure(ctx, next, actx.attempt, state, error, false, inner);
     };
@@ -238,6 +240,7 @@ export class RetryPolicy extends StandalonePolicy {
     ticket: unknown,
     result: T,
   ): T | Promise<T> {
+    inner?.ended?.(actx, result, true);
     inner?.guard?.exit(actx, ticket, result, true);
     if (this.retryOnResult?.(result, actx.attempt)) return this.afterFailure(ctx, next, actx.attempt, state, result, true, inner);
     this.budget?.succeeded(state?.cost ?? 0);
