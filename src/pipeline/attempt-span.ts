@@ -6,6 +6,10 @@ import { endSpan, startChildSpan } from '../policies/child-span.js';
 import type { Call } from '../policies/context.js';
 import * as names from '../telemetry/names.js';
 
+/** The operation whose attempts were named last, and that name: no string is built per attempt of the same operation. */
+let lastOperation: string | undefined;
+let lastName = '';
+
 /**
  * The span of attempt `attempt` (`<call> attempt`, the same name for every attempt and
  * hedge), linked to the previous attempt's span (a retry or a hedge follows from it),
@@ -16,7 +20,11 @@ import * as names from '../telemetry/names.js';
 export function startAttemptSpan(call: Call, attempt: number): Span | undefined {
   const previous = call.lastAttemptSpan;
   const links = previous === undefined ? undefined : [{ context: previous.spanContext() }];
-  const span = startChildSpan(call, names.attemptSpanName(call.operation), undefined, links);
+  if (call.operation !== lastOperation) {
+    lastOperation = call.operation;
+    lastName = names.attemptSpanName(lastOperation);
+  }
+  const span = startChildSpan(call, lastName, undefined, links);
   call.lastAttemptSpan = span;
   const slept = call.sleptMs;
   call.sleptMs = undefined;

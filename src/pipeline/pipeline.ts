@@ -150,6 +150,9 @@ export class ResiliencePipeline {
   private readonly spansEndInRetry: boolean;
   /** Call-span attributes per operation name, built once (for the first {@link MAX_CACHED_OPERATIONS} names). */
   private readonly callAttributes = new Map<string, Attributes>();
+  /** The operation of the last call and its attributes: a pipeline serving one method looks up nothing. */
+  private lastName: string | undefined;
+  private lastAttributes: Attributes | undefined;
 
   constructor(options: ResilienceOptions = {}) {
     knownOptions('', options, PIPELINE_OPTIONS);
@@ -353,12 +356,15 @@ export class ResiliencePipeline {
 
   private attributesOf(name: string, extra: Attributes | undefined): Attributes {
     if (extra !== undefined) return { [names.ATTR_CODE_FUNCTION_NAME]: name, ...extra };
+    if (name === this.lastName) return this.lastAttributes!;
     let attributes = this.callAttributes.get(name);
     if (attributes === undefined) {
       attributes = Object.freeze({ [names.ATTR_CODE_FUNCTION_NAME]: name });
       // Operation names made per call (`execute(work, { operation: url })`) must not grow the cache without bound.
       if (this.callAttributes.size < MAX_CACHED_OPERATIONS) this.callAttributes.set(name, attributes);
     }
+    this.lastName = name;
+    this.lastAttributes = attributes;
     return attributes;
   }
 

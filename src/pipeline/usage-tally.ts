@@ -10,14 +10,11 @@ import type { TokenUsage } from '../classify/usage.js';
 import type { Call } from '../policies/context.js';
 import * as names from '../telemetry/names.js';
 
-/** The sum of the usage of a call's attempts so far, kept beside the call. */
-const totals = new WeakMap<Call, { inputTokens: number; outputTokens: number }>();
-
 /** Adds one attempt's usage to its call's sum (nothing for undefined). */
 export function addUsage(call: Call, usage: TokenUsage | undefined): void {
   if (usage === undefined) return;
-  const total = totals.get(call);
-  if (total === undefined) totals.set(call, { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens });
+  const total = call.usage;
+  if (total === undefined) call.usage = { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens };
   else {
     total.inputTokens += usage.inputTokens;
     total.outputTokens += usage.outputTokens;
@@ -26,7 +23,7 @@ export function addUsage(call: Call, usage: TokenUsage | undefined): void {
 
 /** The sum of a call's attempts' usage, or undefined when none reported any. */
 export function callUsage(call: Call): TokenUsage | undefined {
-  return totals.get(call);
+  return call.usage;
 }
 
 /** Sets `gen_ai.usage.*` on `span` (nothing for undefined); never throws. */

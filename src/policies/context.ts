@@ -167,6 +167,8 @@ export class Call<T = unknown> {
   recordedError: { readonly error: unknown } | undefined = undefined;
   /** The time the retry actually slept before the attempt about to start, in ms (for its span), if it slept. */
   sleptMs: number | undefined = undefined;
+  /** The sum of the token usage its attempts reported so far (see `usage-tally.ts`), if any did. */
+  usage: { inputTokens: number; outputTokens: number } | undefined = undefined;
   /** The metric instruments, when a meter provider is registered. */
   readonly metrics: Instruments | undefined = getInstruments();
 
