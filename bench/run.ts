@@ -1,11 +1,11 @@
 /**
  * `npm run bench`: the cost per call of otel-resilience against a bare call, a raw
  * OpenTelemetry span, cockatiel, opossum, p-retry and the hand-written combination.
- * Each case runs in processes of its own (`case-process.ts`), three per case; the rounds
- * go through every process of every case in turn, so a slow drift of the machine hits
- * every case alike and a budget check compares cases measured side by side. Prints a table with ratios and the budget
- * checks, and writes JSON (default build/bench.json) so runs can be compared. `--smoke`
- * runs briefly (CI).
+ * Each case runs in processes of its own (`case-process.ts`), three per case; each of
+ * five rounds goes through every process of every case in turn, so a slow drift of the
+ * machine hits every case alike and a budget check compares cases measured side by
+ * side. Prints a table with ratios and the budget checks, and writes JSON (default
+ * build/bench.json) so runs can be compared. `--smoke` runs briefly (CI).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -50,8 +50,8 @@ function reply<T>(child: ChildProcess): Promise<T> {
  * to the next, so a case's figure is taken over several), each measured in each of
  * `rounds` rounds. Every process is started and set up first (the 1M-key limiter takes
  * seconds to fill), then each round measures every process of every case one after
- * another while the others wait idle. Sample `round * forks + fork` of every case was
- * measured in the same stretch of time, so comparisons pair them.
+ * another while the others wait idle. Samples `round * forks` to `round * forks + forks - 1`
+ * of every case were measured in the same stretch of time, so comparisons pair them.
  */
 async function measure(timeMs: number, rounds: number, forks: number): Promise<Map<string, number[]>> {
   const script = new URL('./case-process.js', import.meta.url);
@@ -82,13 +82,19 @@ async function measure(timeMs: number, rounds: number, forks: number): Promise<M
 
 async function main(): Promise<void> {
   const timeMs = args.smoke ? 50 : 700;
-  const rounds = args.smoke ? 1 : 3;
+  const rounds = args.smoke ? 1 : 5;
   const forks = args.smoke ? 1 : 3;
   const perRound = await measure(timeMs, rounds, forks);
   const get = (key: string) => median(perRound.get(key)!);
-  /** A comparison made within each (round, fork) (the cases it compares ran side by side), its median over them. */
+  /** A case in round `round`: the median over its processes then. */
+  const inRound = (key: string, round: number) => median(perRound.get(key)!.slice(round * forks, (round + 1) * forks));
+  /**
+   * A comparison made within each round (the cases it compares ran side by side, each
+   * the median over its processes: which process of one case meets which of another is
+   * arbitrary), its median over the rounds.
+   */
   const paired = (value: (at: (key: string) => number) => number) =>
-    median(Array.from({ length: rounds * forks }, (_, i) => value((key) => perRound.get(key)![i]!)));
+    median(Array.from({ length: rounds }, (_, round) => value((key) => inRound(key, round))));
   const bareOf = { sdk: 'bare', none: 'bareNoSdk', context: 'bareContext' } as const;
   const rows = CASES.map((c) => ({
     name: c.name,
@@ -98,8 +104,8 @@ async function main(): Promise<void> {
   }));
   // The budget of issue #11: the telemetry floor (two spans and their attributes, no
   // policy) is the reference for the traced call; the rest are ratios. Each is taken
-  // within a round and fork, then the median over them (a paired comparison: the
-  // machine's drift between rounds cancels out).
+  // within a round, then the median over the rounds (a paired comparison: the machine's
+  // drift between rounds cancels out).
   const budget = [
     {
       check: '@resilient traced <= floor + 500 ns (ns over the floor)',
