@@ -65,8 +65,11 @@ export interface AttemptGuard {
  * pipeline ends the attempt's span there. `ended` must not throw.
  */
 export interface InnerSteps {
+  /** Admits each attempt and is told how it ended (a circuit breaker). */
   readonly guard?: AttemptGuard;
+  /** Makes an attempt's value ready (reads a stream to its first chunk): the value, or a promise of it. */
   readonly settle?: (value: unknown, ctx: Attempt) => unknown;
+  /** Told how each attempt that ran ended (`ok` with its ready value, else its error), before the guard; must not throw. */
   readonly ended?: (ctx: Attempt, outcome: unknown, ok: boolean) => void;
 }
 
