@@ -89,6 +89,12 @@ function service() {
   return new Service();
 }
 
+/** A call of a fresh `Service`'s `@resilient` method. */
+function resilientCall() {
+  const s = service();
+  return () => s.resilient();
+}
+
 /**
  * A limiter keyed by the first argument whose buckets stay below full for the whole run
  * (a huge burst, one token per 100 s), so every key stays held, and that already holds a
@@ -224,10 +230,7 @@ export const CASES: readonly Case[] = [
     key: 'resilientTraced',
     name: '@resilient traced (retry+breaker+attempt timeout)',
     phase: 'sdk',
-    make: () => {
-      const s = service();
-      return () => s.resilient();
-    },
+    make: resilientCall,
   },
   { key: 'streamBare', name: `bare stream of ${CHUNKS} chunks (for await)`, phase: 'sdk', make: () => () => drain(tokens()) },
   {
@@ -268,10 +271,7 @@ export const CASES: readonly Case[] = [
     key: 'resilientNoSdk',
     name: '@resilient, no SDK registered',
     phase: 'none',
-    make: () => {
-      const s = service();
-      return () => s.resilient();
-    },
+    make: resilientCall,
   },
   {
     key: 'resilientNoSdkBusy',
@@ -279,8 +279,7 @@ export const CASES: readonly Case[] = [
     phase: 'none',
     make: async () => {
       await afterOtherPipelines(200_000);
-      const s = service();
-      return () => s.resilient();
+      return resilientCall();
     },
   },
   {
@@ -372,10 +371,7 @@ export const CASES: readonly Case[] = [
     key: 'resilientContext',
     name: '@resilient, no SDK, otel-resilience/context loaded',
     phase: 'context',
-    make: () => {
-      const s = service();
-      return () => s.resilient();
-    },
+    make: resilientCall,
   },
   {
     key: 'alsRun',
