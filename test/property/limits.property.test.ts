@@ -20,6 +20,7 @@ import {
   TimeoutError,
   TimeoutPolicy,
 } from '../../src/index.js';
+import { STAMP_WINDOW_MS } from '../../src/policies/deadline-queue.js';
 import { VirtualClock } from './virtual-clock.js';
 
 const transient = () => Object.assign(new Error('HTTP 503'), { status: 503 });
@@ -203,6 +204,56 @@ describe('limits at the dependency (property)', () => {
         },
       ),
       { numRuns: 100 },
+    );
+  });
+
+  it('attempt timeouts in bursts: each fires no earlier than its duration after its own start, at most a stamp window later unless the event loop was busy', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.array(
+          fc.record({
+            gapMs: fc.integer({ min: 0, max: 3 }),
+            busyMs: fc.oneof(fc.constant(0), fc.double({ min: 0.1, max: 3, noNaN: true })),
+            count: fc.integer({ min: 1, max: 4 }),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        async (timeoutMs, groups) => {
+          const clock = new VirtualClock();
+          const policy = new TimeoutPolicy({ timeoutMs, clock });
+          const waits: Array<Promise<number>> = [];
+          const busyMs = groups.reduce((sum, g) => sum + g.busyMs * g.count, 0);
+          // A group's attempts start `gapMs` after the group before (0: in the same turn),
+          // each after `busyMs` of synchronous work during which no timer can fire.
+          const start = (i: number): void => {
+            for (let k = 0; k < groups[i]!.count; k++) {
+              clock.busy(groups[i]!.busyMs);
+              const started = clock.now();
+              waits.push(
+                policy
+                  .execute(() => new Promise(() => {}))
+                  .then(
+                    () => Number.NaN,
+                    () => clock.now() - started,
+                  ),
+              );
+            }
+            const next = groups[i + 1];
+            if (next === undefined) return;
+            if (next.gapMs === 0) start(i + 1);
+            else clock.setTimeout(() => start(i + 1), next.gapMs);
+          };
+          start(0);
+          await clock.runAll();
+          for (const waited of await Promise.all(waits)) {
+            expect(waited).toBeGreaterThanOrEqual(timeoutMs);
+            // Late by at most the window, the busy time, and the 1 ms a timer for a fractional deadline rounds up to.
+            expect(waited).toBeLessThanOrEqual(timeoutMs + STAMP_WINDOW_MS + busyMs + 1);
+          }
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 

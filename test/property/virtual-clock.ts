@@ -59,6 +59,11 @@ export class VirtualClock implements Clock {
     return true;
   }
 
+  /** Moves time forward by `ms` with no timer firing: synchronous work keeping the event loop busy. */
+  busy(ms: number): void {
+    this.time += ms;
+  }
+
   /** Fires timers in order until none is left or `maxTimers` have fired. */
   async runAll(maxTimers = 10_000): Promise<void> {
     for (let i = 0; i < maxTimers && (await this.next()); i++);
