@@ -171,13 +171,19 @@ export class DeadlineQueue {
       for (let entry = this.unstamped; entry !== undefined; entry = entry.next) entry.at = now + this.durationMs;
       this.unstamped = undefined;
     }
+    let expired = false;
     while (this.head !== undefined && this.head.at <= now) {
       const entry = this.head;
       this.remove(entry);
       entry.expire();
+      expired = true;
     }
-    // An entry's expire() may have opened a new stamp window (a listener starting a call): its close comes first.
-    if (this.stamping) this.arm(Math.min(this.closeAt, this.head?.at ?? this.closeAt), now);
-    else if (this.head !== undefined) this.arm(this.head.at, now);
+    // The expiries may have taken time (listeners' synchronous work): the next delay is measured from their end.
+    const armNow = expired ? this.clock.now() : now;
+    // An entry's expire() may have opened a new stamp window (a listener starting a call): its close comes first,
+    // unless a stamped head is due before it (an unstamped head's `at` is NaN).
+    const at = this.head?.at;
+    if (this.stamping) this.arm(at !== undefined && at < this.closeAt ? at : this.closeAt, armNow);
+    else if (at !== undefined) this.arm(at, armNow);
   }
 }
