@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { type Attributes, context, type Span, trace } from '@opentelemetry/api';
 import { errorTypeOf } from '../classify/index.js';
 import { usageOf } from '../classify/usage.js';
@@ -348,10 +349,12 @@ export class ResiliencePipeline {
 
   /** Runs the call again from its next attempt (a stream's `replay`), while retries are left. */
   private replayer(ctx: Attempt, run: (ctx: Attempt) => Promise<unknown>): () => Promise<unknown> {
-    return () =>
+    // Made in the call's continuation: the replay runs in the caller's async context, not the reader's.
+    return AsyncResource.bind(() =>
       ctx.call.attempts > (this.retry?.maxRetries ?? 0)
         ? Promise.reject(new RangeError('no retries left to replay the stream'))
-        : run(ctx.withAttempt(ctx.call.attempts + 1));
+        : run(ctx.withAttempt(ctx.call.attempts + 1)),
+    );
   }
 
   private attributesOf(name: string, extra: Attributes | undefined): Attributes {
