@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { type Clock, systemClock } from './clock.js';
 import { type Attempt, SignalSlot, StandalonePolicy } from './context.js';
 import { type Deadline, DeadlineQueue } from './deadline-queue.js';
@@ -78,7 +79,8 @@ export class HedgingPolicy extends StandalonePolicy {
         if (attempt > 1 && ctx.recording) ctx.report({ type: 'hedge', attempt });
         if (slots.length < total) {
           if (this.delayMs === 0) queueMicrotask(launch);
-          else timer = this.deadlines.add(this.clock.now() + this.delayMs, launch);
+          // The queue's one timer fires in the context of whichever call armed it: the hedge runs in this call's.
+          else timer = this.deadlines.add(this.clock.now() + this.delayMs, AsyncResource.bind(launch));
         }
         next(ctx.withAttempt(attempt).withSlot(slot)).then(
           (value) => {
