@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { Context, Span } from '@opentelemetry/api';
 import type { ResilienceEvent } from '../telemetry/events.js';
 import { countEvent, getInstruments, type Instruments } from '../telemetry/metrics.js';
@@ -75,6 +76,9 @@ export interface InnerSteps {
 
 const NOT_ABORTED: unique symbol = Symbol('not aborted');
 
+/** Aborts `controller` with `reason`. */
+const abortWith = (controller: AbortController, reason: unknown) => controller.abort(reason);
+
 /**
  * Cancellation of one layer of a call, with the `AbortSignal` made only when read.
  * A slot is aborted when it or any ancestor is; a signal made from it follows the
@@ -85,6 +89,8 @@ export class SignalSlot {
   private controller: AbortController | undefined;
   private unlink: (() => void) | undefined;
   private listeners: Array<(reason: unknown) => void> | undefined;
+  /** The async context the signal was first read in, where its abort listeners run. */
+  private readIn: AsyncResource | undefined;
 
   constructor(
     private readonly parent: SignalSlot | undefined,
@@ -108,6 +114,8 @@ export class SignalSlot {
     if (this.controller === undefined) {
       const controller = new AbortController();
       this.controller = controller;
+      // Read from the work's context: its abort listeners run there, whichever call's timer aborts it.
+      this.readIn = new AsyncResource('otel-resilience.signal');
       const upstream = this.parent?.signal;
       if (this.reason !== NOT_ABORTED) {
         controller.abort(this.reason);
@@ -127,7 +135,7 @@ export class SignalSlot {
     if (this.reason !== NOT_ABORTED) return;
     this.reason = reason;
     this.dispose();
-    this.controller?.abort(reason);
+    if (this.controller !== undefined) this.readIn!.runInAsyncScope(abortWith, undefined, this.controller, reason);
     const listeners = this.listeners;
     this.listeners = undefined;
     for (const listener of listeners ?? []) listener(reason);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
@@ -34,6 +35,25 @@ describe('TimeoutPolicy', () => {
     expect(timedOut.sort()).toEqual([0, 1, 2]);
     // Nothing is left armed once the window closed with no deadline pending.
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("runs each attempt's abort listeners in its own call's context, though one shared timer aborts them all", async () => {
+    const request = new AsyncLocalStorage<string>();
+    const policy = new TimeoutPolicy({ timeoutMs: 100 });
+    const heard: string[] = [];
+    const hang = () =>
+      policy
+        .execute((ctx) => {
+          ctx.signal.addEventListener('abort', () => heard.push(`${request.getStore()} aborted`));
+          return new Promise(() => {});
+        })
+        .catch(() => {});
+    const calls = [request.run('first', hang)];
+    await vi.advanceTimersByTimeAsync(10);
+    calls.push(request.run('second', hang));
+    await vi.advanceTimersByTimeAsync(200);
+    await Promise.all(calls);
+    expect(heard).toEqual(['first aborted', 'second aborted']);
   });
 
   it('an attempt started after a stamp window closed gets a stamp of its own', async () => {
