@@ -27,6 +27,9 @@ export interface DeadlineEntry {
  */
 export const STAMP_WINDOW_MS = 1;
 
+/** How often (in entries) an open stamp window checks the clock anyway; a power of two. */
+const CHECK_EVERY = 64;
+
 class CallbackEntry implements DeadlineEntry, Deadline {
   prev: DeadlineEntry | undefined = undefined;
   next: DeadlineEntry | undefined = undefined;
@@ -80,6 +83,8 @@ export class DeadlineQueue {
   private closeAt = 0;
   /** The first entry waiting for its stamp (every entry after it waits too). */
   private unstamped: DeadlineEntry | undefined;
+  /** Entries inserted unstamped in the open window. */
+  private waiting = 0;
 
   /** `durationMs`: what `insertAfter` entries expire after (ms). */
   constructor(
@@ -116,20 +121,32 @@ export class DeadlineQueue {
   /**
    * Queues `entry` (fresh: `live`, unlinked) to expire `durationMs` from now: at most
    * {@link STAMP_WINDOW_MS} late while the event loop runs (later by as long as it was
-   * blocked), never early. Reads the clock only when no stamp window is open.
+   * blocked), never early. Reads the clock when no stamp window is open, and on every
+   * 64th entry of an open one (closing it if overdue).
    */
   insertAfter<E extends DeadlineEntry>(entry: E): E {
-    if (!this.stamping) {
-      const now = this.clock.now();
-      entry.at = now + this.durationMs;
-      this.stamping = true;
-      this.closeAt = now + STAMP_WINDOW_MS;
-      this.link(entry);
-      if (this.timer === undefined || this.closeAt < this.armedAt) this.arm(this.closeAt, now);
-      else if (this.head === entry) (this.timer as TimerHandle)?.ref?.();
-      return entry;
+    // Every CHECK_EVERY-th entry of a window reads the clock after all: a window whose timer
+    // could not fire (the event loop busy for longer) or never will (fake timers switched
+    // off before it fired) is closed here rather than left open.
+    if (this.stamping && (++this.waiting & (CHECK_EVERY - 1)) !== 0) return this.append(entry);
+    const now = this.clock.now();
+    if (this.stamping) {
+      if (now < this.closeAt) return this.append(entry);
+      this.stampWaiting(now);
+      if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
     }
-    // The window's timer is armed and ref'd: it stamps this entry when it fires.
+    entry.at = now + this.durationMs;
+    this.stamping = true;
+    this.closeAt = now + STAMP_WINDOW_MS;
+    this.link(entry);
+    if (this.timer === undefined || this.closeAt < this.armedAt) this.arm(this.closeAt, now);
+    else if (this.head === entry) (this.timer as TimerHandle)?.ref?.();
+    return entry;
+  }
+
+  /** Links `entry` at the tail, unstamped: the open window's timer (armed and ref'd) stamps it. */
+  private append<E extends DeadlineEntry>(entry: E): E {
     entry.at = Number.NaN;
     entry.prev = this.tail;
     entry.next = undefined;
@@ -138,6 +155,14 @@ export class DeadlineQueue {
     this.tail = entry;
     if (this.unstamped === undefined) this.unstamped = entry;
     return entry;
+  }
+
+  /** Closes the stamp window: every entry waiting was inserted before `now`, an upper bound of its start. */
+  private stampWaiting(now: number): void {
+    this.stamping = false;
+    for (let entry = this.unstamped; entry !== undefined; entry = entry.next) entry.at = now + this.durationMs;
+    this.unstamped = undefined;
+    this.waiting = 0;
   }
 
   /** Unlinks `entry` (what `Deadline.cancel` does). */
@@ -165,12 +190,7 @@ export class DeadlineQueue {
   private fire(): void {
     this.timer = undefined;
     const now = this.clock.now();
-    if (this.stamping) {
-      // Every entry waiting was inserted before now: now is an upper bound of its start.
-      this.stamping = false;
-      for (let entry = this.unstamped; entry !== undefined; entry = entry.next) entry.at = now + this.durationMs;
-      this.unstamped = undefined;
-    }
+    if (this.stamping) this.stampWaiting(now);
     let expired = false;
     while (this.head !== undefined && this.head.at <= now) {
       const entry = this.head;

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
 import { TimeoutError, TimeoutPolicy } from '../../src/index.js';
 import { STAMP_WINDOW_MS } from '../../src/policies/deadline-queue.js';
+import { VirtualClock } from '../property/virtual-clock.js';
 import { useFakeTimers } from '../support/hooks.js';
 
 describe('TimeoutPolicy with real timers', () => {
@@ -18,6 +19,32 @@ describe('TimeoutPolicy with real timers', () => {
       console.log('settled');`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
     expect(stdout.trim()).toBe('settled');
+  });
+});
+
+describe('TimeoutPolicy on an injected clock', () => {
+  it('a stamp window whose timer never fires (fake timers switched off) is closed by a later burst: its deadlines still fire', async () => {
+    const virtual = new VirtualClock();
+    let lost = 1;
+    const clock = {
+      now: () => virtual.now(),
+      // The first timer is lost, as a fake timer is when the test switches fake timers off.
+      setTimeout: (callback: () => void, delayMs: number) => (lost-- > 0 ? {} : virtual.setTimeout(callback, delayMs)),
+      clearTimeout: (handle: unknown) => virtual.clearTimeout(handle),
+    };
+    const policy = new TimeoutPolicy({ timeoutMs: 100, clock });
+    const waited: number[] = [];
+    const hang = () => {
+      const started = virtual.now();
+      void policy.execute(() => new Promise(() => {})).catch(() => waited.push(virtual.now() - started));
+    };
+    hang(); // opens a window whose timer is lost
+    virtual.busy(5);
+    for (let i = 0; i < 100; i++) hang();
+    await virtual.runAll();
+    expect(waited).toHaveLength(101);
+    expect(Math.min(...waited)).toBeGreaterThanOrEqual(100);
+    expect(Math.max(...waited)).toBeLessThanOrEqual(100 + 5 + STAMP_WINDOW_MS);
   });
 });
 
