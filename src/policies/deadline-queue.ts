@@ -1,4 +1,4 @@
-import { type Clock, MAX_TIMER_MS } from './clock.js';
+import { type Clock, MAX_TIMER_MS, systemClock } from './clock.js';
 
 /** A pending deadline; `cancel()` it when the guarded work settles first. */
 export interface Deadline {
@@ -85,6 +85,8 @@ export class DeadlineQueue {
   private unstamped: DeadlineEntry | undefined;
   /** Entries inserted unstamped in the open window. */
   private waiting = 0;
+  /** The global `setTimeout` that armed the timer, on the system clock (see `timerLost`). */
+  private armedWith: unknown;
 
   /** `durationMs`: what `insertAfter` entries expire after (ms). */
   constructor(
@@ -99,6 +101,7 @@ export class DeadlineQueue {
 
   /** Queues `entry` (fresh: `live`, unlinked): its `expire()` is called at `entry.at` unless removed first. */
   insert<E extends DeadlineEntry>(entry: E): E {
+    if (this.timerLost()) this.timer = undefined;
     this.link(entry);
     if (this.timer === undefined || entry.at < this.armedAt) this.arm(entry.at);
     else if (this.head === entry) (this.timer as TimerHandle)?.ref?.();
@@ -128,10 +131,11 @@ export class DeadlineQueue {
     // Every CHECK_EVERY-th entry of a window reads the clock after all: a window whose timer
     // could not fire (the event loop busy for longer) or never will (fake timers switched
     // off before it fired) is closed here rather than left open.
-    if (this.stamping && (++this.waiting & (CHECK_EVERY - 1)) !== 0) return this.append(entry);
+    if (this.stamping && (++this.waiting & (CHECK_EVERY - 1)) !== 0 && !this.timerLost()) return this.append(entry);
     const now = this.clock.now();
+    if (this.timerLost()) this.timer = undefined;
     if (this.stamping) {
-      if (now < this.closeAt) return this.append(entry);
+      if (now < this.closeAt && this.timer !== undefined) return this.append(entry);
       this.stampWaiting(now);
       if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
       this.timer = undefined;
@@ -140,7 +144,8 @@ export class DeadlineQueue {
     this.stamping = true;
     this.closeAt = now + STAMP_WINDOW_MS;
     this.link(entry);
-    if (this.timer === undefined || this.closeAt < this.armedAt) this.arm(this.closeAt, now);
+    // A timer already overdue is re-armed too: it may never fire (see above).
+    if (this.timer === undefined || this.closeAt < this.armedAt || now > this.armedAt) this.arm(this.closeAt, now);
     else if (this.head === entry) (this.timer as TimerHandle)?.ref?.();
     return entry;
   }
@@ -179,9 +184,19 @@ export class DeadlineQueue {
     if (this.head === undefined && !this.stamping) (this.timer as TimerHandle)?.unref?.();
   }
 
+  /**
+   * Whether the armed timer belongs to timers no longer installed: the system clock's
+   * timers are the global ones at call time, and test frameworks swap those
+   * (`vi.useFakeTimers()` / `useRealTimers()`), leaving a fake timer that never fires.
+   */
+  private timerLost(): boolean {
+    return this.armedWith !== undefined && this.armedWith !== globalThis.setTimeout;
+  }
+
   /** Arms the timer for `at`; `now` if the clock was just read. */
   private arm(at: number, now = this.clock.now()): void {
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    if (this.timer !== undefined && !this.timerLost()) this.clock.clearTimeout(this.timer);
+    this.armedWith = this.clock === systemClock ? globalThis.setTimeout : undefined;
     this.armedAt = at;
     // A deadline beyond one timer's reach is re-armed when the timer finds it not yet due.
     this.timer = this.clock.setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, at - now)));

@@ -48,6 +48,25 @@ describe('TimeoutPolicy on an injected clock', () => {
   });
 });
 
+describe('TimeoutPolicy across fake-timer installs', () => {
+  it('a policy used under one vi.useFakeTimers() still times out under the next (a decorated method shared by tests)', async () => {
+    const policy = new TimeoutPolicy({ timeoutMs: 100 });
+    try {
+      // Test one: a quick call under fake timers, which end before its timers fire.
+      vi.useFakeTimers();
+      await policy.execute(async () => 1);
+      vi.useRealTimers();
+      // Test two: a call that hangs, under new fake timers.
+      vi.useFakeTimers();
+      const outcome = policy.execute(() => new Promise(() => {})).catch((e: unknown) => e);
+      await vi.advanceTimersByTimeAsync(100 + STAMP_WINDOW_MS);
+      expect(await Promise.race([outcome, Promise.resolve('still pending')])).toBeInstanceOf(TimeoutError);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe('TimeoutPolicy', () => {
   useFakeTimers();
 
