@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { type Clock, MAX_TIMER_MS, systemClock } from './clock.js';
 
 /** A pending deadline; `cancel()` it when the guarded work settles first. */
@@ -34,6 +35,8 @@ class CallbackEntry implements DeadlineEntry, Deadline {
   prev: DeadlineEntry | undefined = undefined;
   next: DeadlineEntry | undefined = undefined;
   live = true;
+  /** The async context it was added in: the queue's one timer fires in that of whichever call armed it. */
+  private readonly addedIn = new AsyncResource('otel-resilience.deadline');
 
   constructor(
     private readonly queue: DeadlineQueue,
@@ -42,7 +45,7 @@ class CallbackEntry implements DeadlineEntry, Deadline {
   ) {}
 
   expire(): void {
-    this.onExpire();
+    this.addedIn.runInAsyncScope(this.onExpire);
   }
 
   cancel(): void {
@@ -94,7 +97,7 @@ export class DeadlineQueue {
     private readonly durationMs = 0,
   ) {}
 
-  /** Calls `onExpire` at `at` (clock ms) unless cancelled first. */
+  /** Calls `onExpire` at `at` (clock ms) unless cancelled first, in the async context it was added in (as `setTimeout` does). */
   add(at: number, onExpire: () => void): Deadline {
     return this.insert(new CallbackEntry(this, at, onExpire));
   }

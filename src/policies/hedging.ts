@@ -1,4 +1,3 @@
-import { AsyncResource } from 'node:async_hooks';
 import { type Clock, systemClock } from './clock.js';
 import { type Attempt, SignalSlot, StandalonePolicy } from './context.js';
 import { type Deadline, DeadlineQueue } from './deadline-queue.js';
@@ -79,11 +78,7 @@ export class HedgingPolicy extends StandalonePolicy {
         if (attempt > 1 && ctx.recording) ctx.report({ type: 'hedge', attempt });
         if (slots.length < total) {
           if (this.delayMs === 0) queueMicrotask(launch);
-          // The queue's one timer fires in the context of whichever call armed it: the hedge runs in this call's.
-          else {
-            const call = new AsyncResource('otel-resilience.hedge'); // ~60 ns; AsyncResource.bind costs ~3 µs
-            timer = this.deadlines.add(this.clock.now() + this.delayMs, () => call.runInAsyncScope(launch));
-          }
+          else timer = this.deadlines.add(this.clock.now() + this.delayMs, launch);
         }
         next(ctx.withAttempt(attempt).withSlot(slot)).then(
           (value) => {
