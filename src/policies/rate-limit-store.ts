@@ -23,10 +23,20 @@ export interface RateLimitStore {
    * is not there yet, so the bucket goes negative and later calls queue behind it. When
    * the call must wait, the tokens a bucket would lose to its capacity while it waits
    * are charged too, so that no window admits more than `capacity + rate × window`.
+   * A wait longer than `maxWaitMs` (the limiter's `maxWaitMs`, or 0 in `'reject'` mode)
+   * reserves nothing: the call will be rejected, and budget it held even for a moment
+   * (until an undo reached a shared store) would turn away calls that fit.
    *
-   * @returns the wait in whole ms (rounded up) until every reservation is covered; 0 when admitted now
+   * @returns the wait in whole ms (rounded up) until every reservation is covered; 0 when
+   *   admitted now; above `maxWaitMs`: nothing was reserved
    */
-  reserve(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): number | Promise<number>;
+  reserve(
+    limiter: string,
+    key: string,
+    limits: readonly BucketLimit[],
+    amounts: readonly number[],
+    maxWaitMs: number,
+  ): number | Promise<number>;
   /** Gives `amounts[i]` back to bucket `i` (a negative amount charges more), capped at its capacity. */
   adjust(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): void | Promise<void>;
 }
@@ -115,7 +125,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   constructor(private readonly clock: Clock) {}
 
-  reserve(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): number {
+  reserve(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[], maxWaitMs: number): number {
     const now = this.clock.now();
     const buckets = this.bucketsOf(limiter, limits);
     const index = buckets.indexOf(key, now);
@@ -125,6 +135,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
       // Whole ms until the amount is there, rounded up, as timers truncate.
       if (amounts[i]! > tokens) waitMs = Math.max(waitMs, Math.ceil((amounts[i]! - tokens) / limits[i]!.rate));
     }
+    if (waitMs > maxWaitMs) return waitMs;
     const state = buckets.state;
     for (let i = 0; i < limits.length; i++) {
       const at = index + 2 * i;

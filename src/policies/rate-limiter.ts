@@ -105,7 +105,8 @@ function bucketOptions(name: string, prefix: string, value: TokenBucketOptions):
  * `'wait'` mode the call waits for it when that takes at most `maxWaitMs` and reports
  * `resilience.rate_limiter.waited` (and, traced in a pipeline, a child span
  * `rate limiter wait` with `resilience.rate_limiter.waited_ms`, the time actually
- * waited); otherwise the reservation is undone and the call
+ * waited); otherwise nothing is reserved (not even for a
+ * moment, which in a shared store would turn away calls that fit) and the call
  * is rejected with {@link RateLimitedError} carrying `retryAfterMs`, reported as
  * `resilience.rate_limiter.rejected`. With `actualCost`, the difference between the
  * estimate and the real cost is settled after the call. A cancelled wait keeps its
@@ -120,6 +121,8 @@ export class RateLimiter extends StandalonePolicy {
   readonly name: string;
   readonly mode: 'wait' | 'reject';
   readonly maxWaitMs: number;
+  /** The longest wait a reservation is made for: `maxWaitMs`, 0 in `'reject'` mode. */
+  private readonly reservesUpToMs: number;
   private readonly limits: readonly BucketLimit[];
   /** The amounts of a call without a `cost` function (1 against every budget), built once. */
   private readonly unitAmounts: readonly number[];
@@ -169,6 +172,7 @@ export class RateLimiter extends StandalonePolicy {
     if (this.limits.length === 0) throw new TypeError('Invalid option rateLimiter.limits: expected at least one budget');
     this.mode = choiceOption('rateLimiter.mode', options.mode, ['wait', 'reject'], 'wait');
     this.maxWaitMs = numberOption('rateLimiter.maxWaitMs', options.maxWaitMs, 1000, { allowInfinity: true });
+    this.reservesUpToMs = this.mode === 'reject' ? 0 : this.maxWaitMs;
     this.key = functionOption('rateLimiter.key', options.key);
     this.cost = functionOption('rateLimiter.cost', options.cost);
     this.actualCost = functionOption('rateLimiter.actualCost', options.actualCost);
@@ -222,7 +226,7 @@ export class RateLimiter extends StandalonePolicy {
     const amounts = this.cost === undefined ? this.unitAmounts : this.amounts(this.cost(args));
     let reserved: number | Promise<number>;
     try {
-      reserved = this.store.reserve(this.name, key, this.limits, amounts);
+      reserved = this.store.reserve(this.name, key, this.limits, amounts, this.reservesUpToMs);
     } catch (error) {
       reserved = Promise.reject(error);
     }
@@ -232,12 +236,19 @@ export class RateLimiter extends StandalonePolicy {
       (error: unknown) => {
         if (ctx.recording) ctx.report({ type: 'rate-limiter-store-failed', limiter: this.name, errorType: errorTypeOf(error) });
         const local = (this.local ??= new MemoryRateLimitStore(this.clock));
-        return this.proceed(ctx, next, local, key, amounts, local.reserve(this.name, key, this.limits, amounts));
+        return this.proceed(
+          ctx,
+          next,
+          local,
+          key,
+          amounts,
+          local.reserve(this.name, key, this.limits, amounts, this.reservesUpToMs),
+        );
       },
     );
   }
 
-  /** Runs the call whose reservation on `store` is covered in `waitMs`, or rejects it. */
+  /** Runs the call whose reservation on `store` is covered in `waitMs`, or rejects it (nothing was reserved then). */
   private proceed<T>(
     ctx: Attempt,
     next: (ctx: Attempt) => Promise<T>,
@@ -246,8 +257,7 @@ export class RateLimiter extends StandalonePolicy {
     amounts: readonly number[],
     waitMs: number,
   ): Promise<T> {
-    if (waitMs > 0 && (this.mode === 'reject' || waitMs > this.maxWaitMs)) {
-      this.adjust(store, key, amounts);
+    if (waitMs > this.reservesUpToMs) {
       if (ctx.recording) ctx.report({ type: 'rate-limiter-rejected', limiter: this.name, retryAfterMs: waitMs });
       return Promise.reject(new RateLimitedError(this.name, waitMs));
     }

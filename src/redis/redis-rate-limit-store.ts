@@ -3,17 +3,18 @@ import { keyOf } from '../stores/keys.js';
 import { LUA_NOW, RedisScript, RedisStore, type RedisStoreOptions, RedisStoreTimeoutError } from './redis-client.js';
 
 /**
- * Lua prelude: the deadline (ARGV[2], ms on the script's clock, or ''), the budgets of
- * ARGV (after it, four values each: name, capacity, rate in tokens per ms, amount),
+ * Lua prelude: the deadline (ARGV[2], ms on the script's clock, or ''), the longest wait
+ * to reserve for (ARGV[3], ms, or ''), the budgets of ARGV (after them, four values each:
+ * name, capacity, rate in tokens per ms, amount),
  * their stored tokens refilled to now, and `save()`, which writes them back and lets
  * Redis forget the key once every bucket would be full again.
  */
 const PRELUDE = `${LUA_NOW}
-local deadline = tonumber(ARGV[2])
-local n = (#ARGV - 2) / 4
+local deadline, maxWait = tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = (#ARGV - 3) / 4
 local name, cap, rate, amount, tokens, at = {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 3 + (i - 1) * 4
+  local b = 4 + (i - 1) * 4
   name[i], cap[i], rate[i], amount[i] = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
   local stored = redis.call('HMGET', KEYS[1], name[i] .. ':tokens', name[i] .. ':at')
   tokens[i], at[i] = tonumber(stored[1]) or cap[i], tonumber(stored[2]) or now
@@ -30,9 +31,10 @@ end
 `;
 
 /**
- * Reserves the amounts; returns { wait in whole ms (see RateLimitStore.reserve), now } —
- * or { -1, now }, charging nothing, when it runs after its deadline (the caller gave up
- * on it: a stall must not spend the budget of calls that never ran).
+ * Reserves the amounts; returns { wait in whole ms (see RateLimitStore.reserve), now },
+ * charging nothing when the wait is longer than the longest to reserve for — or
+ * { -1, now }, charging nothing, when it runs after its deadline (the caller gave up on
+ * it: a stall must not spend the budget of calls that never ran).
  */
 const RESERVE = new RedisScript(`${PRELUDE}
 if deadline and now > deadline then return { -1, now } end
@@ -40,6 +42,7 @@ local wait = 0
 for i = 1, n do
   if amount[i] > tokens[i] then wait = math.max(wait, math.ceil((amount[i] - tokens[i]) / rate[i])) end
 end
+if maxWait and wait > maxWait then return { wait, now } end
 for i = 1, n do
   if wait > 0 then tokens[i] = tokens[i] - math.max(0, tokens[i] + wait * rate[i] - cap[i]) end
   tokens[i] = math.min(cap[i], tokens[i] - amount[i])
@@ -88,30 +91,37 @@ export class RedisRateLimitStore extends RedisStore implements RateLimitStore {
   /** Server time minus this process's time, in ms, from the last reply (0 until one came). */
   private offsetMs = 0;
 
-  async reserve(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): Promise<number> {
+  async reserve(
+    limiter: string,
+    key: string,
+    limits: readonly BucketLimit[],
+    amounts: readonly number[],
+    maxWaitMs: number,
+  ): Promise<number> {
     const sentAt = this.clock?.now() ?? Date.now();
     const deadline = sentAt + (this.clock === undefined ? this.offsetMs : 0) + this.commandTimeoutMs;
-    const [wait, serverNow] = ((await this.run(RESERVE, limiter, key, String(deadline), limits, amounts)) as number[]).map(
-      Number,
-    );
+    const maxWait = maxWaitMs === Infinity ? '' : String(maxWaitMs);
+    const [wait, serverNow] = (
+      (await this.run(RESERVE, limiter, key, [String(deadline), maxWait], limits, amounts)) as number[]
+    ).map(Number);
     if (this.clock === undefined) this.offsetMs = serverNow! - (sentAt + Date.now()) / 2;
     if (wait! < 0) throw new RedisStoreTimeoutError('EVALSHA (rate-limit reservation past its deadline)', this.commandTimeoutMs);
     return wait!;
   }
 
   async adjust(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): Promise<void> {
-    await this.run(ADJUST, limiter, key, '', limits, amounts);
+    await this.run(ADJUST, limiter, key, ['', ''], limits, amounts);
   }
 
   private run(
     script: RedisScript,
     limiter: string,
     key: string,
-    deadline: string,
+    bounds: readonly [deadline: string, maxWait: string],
     limits: readonly BucketLimit[],
     amounts: readonly number[],
   ): Promise<unknown> {
-    const args: string[] = [deadline];
+    const args: string[] = [...bounds];
     for (const [i, limit] of limits.entries())
       args.push(limit.name, String(limit.capacity), String(limit.rate), String(amounts[i]));
     return this.runScript(script, keyOf(limiter, key), args);

@@ -188,9 +188,9 @@ describe('keys that must not meet', () => {
   it('rate limiter "A" + key "b:c" and limiter "A:b" + key "c" have their own budgets in Redis', async () => {
     const store = new RedisRateLimitStore({ client: redisServer.client, keyPrefix: `keys${n++}:` });
     const one = [{ name: 'default', capacity: 1, rate: 1 / 60_000 }];
-    expect(await store.reserve('A', 'b:c', one, [1])).toBe(0);
-    expect(await store.reserve('A', 'b:c', one, [1])).toBeGreaterThan(0);
-    expect(await store.reserve('A:b', 'c', one, [1])).toBe(0);
+    expect(await store.reserve('A', 'b:c', one, [1], Infinity)).toBe(0);
+    expect(await store.reserve('A', 'b:c', one, [1], Infinity)).toBeGreaterThan(0);
+    expect(await store.reserve('A:b', 'c', one, [1], Infinity)).toBe(0);
   });
 
   it('step idempotency keys of run "a:b" step "c" and run "a" step "b:c" differ', async () => {

@@ -84,7 +84,7 @@ describe('every Redis store while Redis is stalled, dead and back', () => {
       'workflow load': () => runs.load('r'),
       'workflow save': () =>
         runs.save({ runId: 'r', workflow: 'w', status: 'running', input: 1, steps: {}, compensated: [], updatedAt: 1 }, 0),
-      'rate-limit reserve': () => budget.reserve('llm', 'default', limits, [1]),
+      'rate-limit reserve': () => budget.reserve('llm', 'default', limits, [1], Infinity),
       'breaker publish': () => breakers.publish('llm', 'closed', 0),
       'breaker read': () => breakers.read('llm'),
     };
@@ -152,7 +152,7 @@ describe('every Redis store while Redis is stalled, dead and back', () => {
     let admittedAfterMs: number | undefined;
     while (performance.now() - resumedAt < 3000) {
       try {
-        if ((await store.reserve('llm', 'default', limits, [1])) === 0) {
+        if ((await store.reserve('llm', 'default', limits, [1], Infinity)) === 0) {
           admittedAfterMs = performance.now() - resumedAt;
           break;
         }

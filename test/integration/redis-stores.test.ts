@@ -12,6 +12,7 @@ import {
   RateLimitedError,
   RateLimiter,
   ResiliencePipeline,
+  resilient,
   workflow,
 } from '../../src/index.js';
 import {
@@ -173,6 +174,25 @@ describe('RedisRateLimitStore', () => {
     const rejected = outcomes.filter((o) => o instanceof RateLimitedError) as RateLimitedError[];
     expect(rejected).toHaveLength(5);
     expect(rejected.every((e) => e.retryAfterMs! > 0 && e.retryAfterMs! <= 60_000 * 5)).toBe(true);
+  });
+
+  it('a call turned away holds none of the budget, not even until its undo: the call that fits behind it is admitted', async () => {
+    // 5 of burst; 1 spent, 4 left. A call costing 5 and one costing 4 reach Redis back to
+    // back on one connection: the first must be rejected, the second fits.
+    const call = resilient(async (cost: number) => cost, {
+      retry: false,
+      rateLimiter: {
+        name: 'llm',
+        limits: { tokensPerInterval: 1, intervalMs: 60_000, burst: 5 },
+        mode: 'reject',
+        cost: ([cost]: unknown[]) => cost as number,
+        store: new RedisRateLimitStore({ client: await redisServer.server.connect(), keyPrefix: fresh() }),
+      },
+    });
+    await expect(call(1)).resolves.toBe(1);
+    const [tooMuch, fits] = await Promise.allSettled([call(5), call(4)]);
+    expect(tooMuch).toMatchObject({ status: 'rejected', reason: expect.any(RateLimitedError) });
+    expect(fits).toEqual({ status: 'fulfilled', value: 4 });
   });
 
   it("limits with the process's own buckets while Redis is unreachable, and says so on the span", async () => {

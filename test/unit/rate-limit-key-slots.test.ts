@@ -63,26 +63,26 @@ describe('MemoryRateLimitStore keys', () => {
     const clock = manualClock();
     const store = new MemoryRateLimitStore(clock);
     // 200 keys in use throughout: each below full.
-    for (let k = 0; k < 200; k++) store.reserve('api', `busy-${k}`, limits, [2]);
+    for (let k = 0; k < 200; k++) store.reserve('api', `busy-${k}`, limits, [2], Infinity);
     // Rounds of one-off keys, each idle (and refilled) by the next round.
     for (let round = 0; round < 20; round++) {
-      for (let k = 0; k < 1000; k++) store.reserve('api', `once-${round}-${k}`, limits, [1]);
+      for (let k = 0; k < 1000; k++) store.reserve('api', `once-${round}-${k}`, limits, [1], Infinity);
       clock.advance(1000); // the one-off buckets refill; the busy ones stay below full
-      for (let k = 0; k < 200; k++) store.reserve('api', `busy-${k}`, limits, [1]);
+      for (let k = 0; k < 200; k++) store.reserve('api', `busy-${k}`, limits, [1], Infinity);
       expect(store.keysHeld('api')).toBeLessThanOrEqual(2 * (1000 + 200) + 1024);
     }
     // A busy key kept its state through every sweep: empty now, so a call waits.
-    expect(store.reserve('api', 'busy-0', limits, [1])).toBeGreaterThan(0);
+    expect(store.reserve('api', 'busy-0', limits, [1], Infinity)).toBeGreaterThan(0);
     // A forgotten key is the same as a new one: full.
-    expect(store.reserve('api', 'once-0-0', limits, [2])).toBe(0);
+    expect(store.reserve('api', 'once-0-0', limits, [2], Infinity)).toBe(0);
   });
 
   it('forgets nothing while fewer keys than the first sweep are held', () => {
     const clock = manualClock();
     const store = new MemoryRateLimitStore(clock);
-    for (let k = 0; k < 1000; k++) store.reserve('api', `k${k}`, limits, [1]);
+    for (let k = 0; k < 1000; k++) store.reserve('api', `k${k}`, limits, [1], Infinity);
     clock.advance(60_000);
-    store.reserve('api', 'k-new', limits, [1]);
+    store.reserve('api', 'k-new', limits, [1], Infinity);
     expect(store.keysHeld('api')).toBe(1001);
     expect(store.keysHeld('other')).toBe(0);
   });
