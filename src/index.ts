@@ -64,6 +64,7 @@ export {
   BrokenCircuitError,
   BulkheadRejectedError,
   HedgeLostError,
+  KEPT_ATTEMPT_ERRORS,
   RateLimitedError,
   ResilienceError,
   RetriesExhaustedError,

@@ -61,33 +61,42 @@ export class TimeoutError extends ResilienceError {
   }
 }
 
+/** How many attempts' errors a retry keeps for `onGiveUp` and `wrapErrors`: the last 100. */
+export const KEPT_ATTEMPT_ERRORS = 100;
+
 /**
  * Opt-in (`retry: { wrapErrors: true }`): retrying gave up. By default the caller gets
- * the last attempt's error itself, as every peer library rethrows it. `errors` holds every failed attempt's error in order, `cause` the
- * last one; `attempts` is how many attempts ran; `reason` why no further attempt was
- * made: `maxRetries` used up, a Retry-After longer than `maxRetryAfterMs`, or a wait
- * that would outlive the total timeout.
+ * the last attempt's error itself, as every peer library rethrows it. `errors` holds the
+ * failed attempts' errors in order (the last {@link KEPT_ATTEMPT_ERRORS} of them, so an
+ * unbounded retry does not keep every error it met), `cause` the last one; `attempts` is
+ * how many attempts ran; `reason` why no further attempt was made: `maxRetries` used up,
+ * a Retry-After longer than `maxRetryAfterMs`, or a wait that would outlive the total
+ * timeout.
  */
 export class RetriesExhaustedError extends ResilienceError {
-  /** Every attempt's error, first to last. */
+  /** The attempts' errors, first to last: every one, or the last {@link KEPT_ATTEMPT_ERRORS}. */
   readonly errors: readonly unknown[];
   /** Number of attempts made. */
   readonly attempts: number;
   /** Why retrying stopped. */
   readonly reason: GiveUpReason;
 
-  constructor(errors: readonly unknown[], reason: GiveUpReason, retryAfterMs?: number) {
+  /**
+   * @param errors the attempts' errors, first to last (the last one is the `cause`)
+   * @param attempts the attempts made (default `errors.length`; more when only the last errors were kept)
+   */
+  constructor(errors: readonly unknown[], reason: GiveUpReason, retryAfterMs?: number, attempts = errors.length) {
     const last = errors[errors.length - 1];
     const detail = last instanceof Error ? `: ${last.message}` : '';
     super(
-      `Gave up after ${errors.length} attempt${errors.length === 1 ? '' : 's'} (${reason})${detail}`,
+      `Gave up after ${attempts} attempt${attempts === 1 ? '' : 's'} (${reason})${detail}`,
       'RETRIES_EXHAUSTED',
       false,
       retryAfterMs,
       { cause: last },
     );
     this.errors = errors;
-    this.attempts = errors.length;
+    this.attempts = attempts;
     this.reason = reason;
   }
 }

@@ -4,7 +4,7 @@ import type { GiveUpReason } from '../telemetry/events.js';
 import { Backoff, type BackoffOptions, type DelaySequence } from './backoff.js';
 import { type Clock, type RandomSource, sleep, systemClock, wallTime, yieldTurn } from './clock.js';
 import { type Attempt, type InnerSteps, notify, StandalonePolicy } from './context.js';
-import { isPolicyRejection, RetriesExhaustedError } from './errors.js';
+import { isPolicyRejection, KEPT_ATTEMPT_ERRORS, RetriesExhaustedError } from './errors.js';
 import { RetryBudget } from './retry-budget.js';
 import { cancelStreamedResult } from './streamed-result.js';
 import { booleanOption, clockOption, functionOption, knownOptions, numberOption } from './validate.js';
@@ -32,7 +32,7 @@ export type RetryGiveUpReason = GiveUpReason | 'not-retryable';
 export interface GiveUpInfo {
   /** Attempts made. */
   readonly attempts: number;
-  /** Every failed attempt's error, first to last. */
+  /** The failed attempts' errors, first to last: every one, or the last {@link KEPT_ATTEMPT_ERRORS}. */
   readonly errors: readonly unknown[];
   /** Why: `maxRetries` used up, a too-long Retry-After, the total timeout, or an error not worth retrying. */
   readonly reason: RetryGiveUpReason;
@@ -61,8 +61,8 @@ export interface RetryOptions extends BackoffOptions {
    */
   readonly maxRetryAfterMs?: number;
   /**
-   * `true` to throw {@link RetriesExhaustedError} (every attempt's error in `errors`, the
-   * last as `cause`) when retries run out. Default `false`: the last attempt's error is
+   * `true` to throw {@link RetriesExhaustedError} (the attempts' errors in `errors`, up
+   * to the last {@link KEPT_ATTEMPT_ERRORS}; the last as `cause`) when retries run out. Default `false`: the last attempt's error is
    * thrown unchanged, so `instanceof` and `status` checks keep working.
    */
   readonly wrapErrors?: boolean;
@@ -274,7 +274,10 @@ export class RetryPolicy extends StandalonePolicy {
     let classification: ErrorClassification | undefined;
     if (!isResult) {
       if (ctx.slot.aborted) throw failure;
-      errors?.push(failure);
+      if (errors !== undefined) {
+        if (errors.length === KEPT_ATTEMPT_ERRORS) errors.shift();
+        errors.push(failure);
+      }
       const verdict = this.worthRetrying(failure, attempt);
       if (verdict === null) return this.giveUp(ctx, attempt, errors, 'not-retryable', failure, isResult);
       classification = verdict;
@@ -389,7 +392,8 @@ export class RetryPolicy extends StandalonePolicy {
       notify(this.onGiveUp, { attempts, errors: errors?.slice() ?? [], reason, ...outcome, operation: ctx.operation });
     }
     if (isResult) return failure as T;
-    if (this.wrapErrors && reason !== 'not-retryable') throw new RetriesExhaustedError(errors ?? [failure], reason, retryAfterMs);
+    if (this.wrapErrors && reason !== 'not-retryable')
+      throw new RetriesExhaustedError(errors ?? [failure], reason, retryAfterMs, attempts);
     throw failure;
   }
 }

@@ -1,5 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ResiliencePipeline, RetriesExhaustedError, RetryPolicy, TimeoutError, TimeoutPolicy } from '../../src/index.js';
+import {
+  KEPT_ATTEMPT_ERRORS,
+  ResiliencePipeline,
+  RetriesExhaustedError,
+  RetryPolicy,
+  TimeoutError,
+  TimeoutPolicy,
+} from '../../src/index.js';
 import type { Attempt } from '../../src/policies/context.js';
 import { httpError, useFakeTimers, virtualClock } from '../support/hooks.js';
 
@@ -63,6 +70,23 @@ describe('RetryPolicy', () => {
     const error = await result.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RetriesExhaustedError);
     expect(error).toMatchObject({ attempts: 3, reason: 'max-retries', errors, cause: errors[2] });
+  });
+
+  it('keeps the last 100 errors of a long retry, not every one, and counts every attempt', async () => {
+    const errors = Array.from({ length: 250 }, (_, i) => Object.assign(httpError(503), { attempt: i + 1 }));
+    const gaveUp = vi.fn();
+    const work = failing(...errors);
+    const retry = new RetryPolicy({ maxRetries: 249, baseDelayMs: 0, wrapErrors: true, onGiveUp: gaveUp });
+    const settled = retry.execute(work).catch((e: unknown) => e);
+    await vi.runAllTimersAsync(); // a run of 0 ms retries yields to the event loop now and then
+    const error = (await settled) as RetriesExhaustedError;
+    expect(error).toBeInstanceOf(RetriesExhaustedError);
+    expect(error).toMatchObject({ attempts: 250, reason: 'max-retries', cause: errors[249] });
+    expect(error.message).toMatch(/^Gave up after 250 attempts/);
+    expect(error.errors).toHaveLength(KEPT_ATTEMPT_ERRORS);
+    expect(error.errors).toEqual(errors.slice(150));
+    expect(gaveUp).toHaveBeenCalledOnce();
+    expect(gaveUp.mock.calls[0]![0]).toMatchObject({ attempts: 250, errors: errors.slice(150) });
   });
 
   it('waits the advertised Retry-After instead of the backoff', async () => {
