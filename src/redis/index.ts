@@ -22,4 +22,4 @@ export { type RedisClient, type RedisStoreOptions, RedisStoreTimeoutError } from
 export { RedisIdempotencyStore } from './redis-idempotency-store.js';
 export { RedisRateLimitStore } from './redis-rate-limit-store.js';
 export { RedisRetryBudgetStore } from './redis-retry-budget-store.js';
-export { RedisWorkflowStore } from './redis-workflow-store.js';
+export { RedisWorkflowStore, type RedisWorkflowStoreOptions } from './redis-workflow-store.js';

@@ -129,11 +129,17 @@ export abstract class RedisStore {
    * @param keepsTime whether the store takes a `clock`
    * @throws TypeError naming the option, for an unknown option, a missing client or a bad value
    */
-  protected constructor(options: RedisStoreOptions, defaultPrefix: string, keepsTime = true) {
+  /** @param extraOptions the subclass's own option names, besides the common ones */
+  protected constructor(
+    options: RedisStoreOptions,
+    defaultPrefix: string,
+    keepsTime = true,
+    extraOptions: readonly string[] = [],
+  ) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`Invalid Redis store options: expected an object with a client, got ${String(options)}`);
     }
-    knownOptions('', options, ['client', 'keyPrefix', 'commandTimeoutMs', ...(keepsTime ? ['clock'] : [])]);
+    knownOptions('', options, ['client', 'keyPrefix', 'commandTimeoutMs', ...(keepsTime ? ['clock'] : []), ...extraOptions]);
     if (typeof (options.client as Partial<RedisClient> | undefined)?.sendCommand !== 'function') {
       throw new TypeError(
         `Invalid option client: expected a connected Redis client with sendCommand (node-redis createClient()), got ${String(options.client)}`,

@@ -154,6 +154,49 @@ describe('two replicas sharing Redis', () => {
   });
 });
 
+describe('RedisWorkflowStore ttlMs', () => {
+  const pttl = async (key: string) => Number(await redisServer.client.sendCommand(['PTTL', key]));
+
+  it('lets Redis forget a finished run ttlMs after it finished, and keeps runs not finished', async () => {
+    const keyPrefix = fresh();
+    const store = new RedisWorkflowStore({ client: redisServer.client, keyPrefix, ttlMs: 60_000 });
+    let waiting = true;
+    const flow = workflow(
+      'ttl',
+      async (ctx) => {
+        await ctx.step('wait', async () => {
+          if (waiting) throw new Error('not yet');
+        });
+        return 'done';
+      },
+      { store, onFailure: 'keep' },
+    );
+    await expect(flow.run('kept', {})).rejects.toMatchObject({ status: 'failed' });
+    const failedTtl = await pttl(`${keyPrefix}kept`);
+    expect(failedTtl).toBeGreaterThan(59_000);
+    expect(failedTtl).toBeLessThanOrEqual(60_000);
+    // A run saved as not finished again (resumed) is kept however long it takes.
+    const claimed = await store.load('kept');
+    await store.save({ ...claimed!.run, status: 'running' }, claimed!.version);
+    expect(await pttl(`${keyPrefix}kept`)).toBe(-1);
+    waiting = false;
+    await expect(flow.resume('kept')).resolves.toBe('done');
+    expect(await pttl(`${keyPrefix}kept`)).toBeGreaterThan(59_000);
+    // Without ttlMs a finished run is kept until deleted.
+    const forever = workflow('ttl', async () => 'done', {
+      store: new RedisWorkflowStore({ client: redisServer.client, keyPrefix }),
+    });
+    await expect(forever.run('forever', {})).resolves.toBe('done');
+    expect(await pttl(`${keyPrefix}forever`)).toBe(-1);
+  });
+
+  it('names ttlMs when it is not a duration', () => {
+    for (const ttlMs of [0, -1, Number.NaN, '1h']) {
+      expect(() => new RedisWorkflowStore({ client: redisServer.client, ttlMs: ttlMs as number })).toThrow(/ttlMs/);
+    }
+  });
+});
+
 describe('RedisRateLimitStore', () => {
   /** A replica's limiter: 5 calls of burst, refilling one a minute, on its own connection. */
   const replica = async (keyPrefix: string) =>
