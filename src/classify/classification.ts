@@ -25,7 +25,7 @@ export interface ErrorClassification {
   readonly status: number | undefined;
   /**
    * The first error code found on the error or its causes: a Node/undici code
-   * (`ECONNRESET`, `UND_ERR_SOCKET`), `GRPC_<n>`, a PostgreSQL SQLSTATE, a JSON-RPC code
+   * (`ECONNRESET`, `UND_ERR_SOCKET`), a gRPC status name (`UNAVAILABLE`), a PostgreSQL SQLSTATE, a JSON-RPC code
    * of MCP (`-32001`), or another library's upper-case code (`ERR_INVALID_URL`).
    */
   readonly code: string | undefined;

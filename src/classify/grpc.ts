@@ -16,8 +16,33 @@ const GRPC_VERDICTS: ReadonlyMap<number, Verdict> = new Map<number, Verdict>([
   [1, 'aborted'], // CANCELLED
 ]);
 
-/** Classifies a gRPC `ServiceError` (code `GRPC_<n>`), or returns undefined for other errors. */
+/** The gRPC status codes by number (grpc/doc/statuscodes.md). */
+const GRPC_STATUS_NAMES: readonly string[] = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+
+/**
+ * Classifies a gRPC `ServiceError`, or returns undefined for other errors. Its code is
+ * the status's name (`UNAVAILABLE`), as OpenTelemetry's gRPC conventions write
+ * `rpc.response.status_code` (the number, for a status outside the table).
+ */
 export function classifyGrpc(error: Bag): Finding | undefined {
   if (typeof error.code !== 'number' || typeof error.details !== 'string') return undefined;
-  return { verdict: GRPC_VERDICTS.get(error.code) ?? 'permanent', code: `GRPC_${error.code}` };
+  return { verdict: GRPC_VERDICTS.get(error.code) ?? 'permanent', code: GRPC_STATUS_NAMES[error.code] ?? String(error.code) };
 }

@@ -158,19 +158,20 @@ describe('gRPC (grpc-js)', () => {
     );
 
   it.each([
-    [grpc.status.UNAVAILABLE, 'transient'],
-    [grpc.status.RESOURCE_EXHAUSTED, 'rate-limited'],
-    [grpc.status.INVALID_ARGUMENT, 'permanent'],
-    [grpc.status.NOT_FOUND, 'permanent'],
-  ])('status %i is %s', async (code, category) => {
+    [grpc.status.UNAVAILABLE, 'transient', 'UNAVAILABLE'],
+    [grpc.status.RESOURCE_EXHAUSTED, 'rate-limited', 'RESOURCE_EXHAUSTED'],
+    [grpc.status.INVALID_ARGUMENT, 'permanent', 'INVALID_ARGUMENT'],
+    [grpc.status.NOT_FOUND, 'permanent', 'NOT_FOUND'],
+  ])('status %i is %s, error.type its name %s', async (code, category, name) => {
     const error = await call(String(code));
     expect(error?.code).toBe(code);
-    expect(classifyError(error).category).toBe(category);
+    expect(classifyError(error)).toMatchObject({ category, code: name });
+    expect(errorTypeOf(error)).toBe(name);
   });
 
   it('DEADLINE_EXCEEDED is a timeout', async () => {
     const error = await call('slow', 50);
     expect(error?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    expect(classifyError(error).category).toBe('timeout');
+    expect(classifyError(error)).toMatchObject({ category: 'timeout', code: 'DEADLINE_EXCEEDED' });
   });
 });
