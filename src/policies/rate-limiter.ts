@@ -196,9 +196,15 @@ export class RateLimiter extends StandalonePolicy {
     this.learn = booleanOption('rateLimiter.learn', options.learn, false);
     this.settles = this.learn || this.actualCost !== undefined || this.usageIndex >= 0;
     this.clock = clockOption('rateLimiter.clock', options.clock, systemClock);
-    this.store =
-      implementsOption<RateLimitStore>('rateLimiter.store', options.store, 'RateLimitStore', ['reserve', 'adjust']) ??
-      new MemoryRateLimitStore(this.clock);
+    const store = implementsOption<RateLimitStore>('rateLimiter.store', options.store, 'RateLimitStore', ['reserve', 'adjust']);
+    // A store written for the four-argument reserve would reserve for calls then turned
+    // away (the limiter no longer undoes them): the budget would leak.
+    if (store !== undefined && store.reserve.length === 4) {
+      throw new TypeError(
+        'Invalid option rateLimiter.store: its reserve(limiter, key, limits, amounts) takes no maxWaitMs; reserve nothing for a wait longer than it (see RateLimitStore.reserve)',
+      );
+    }
+    this.store = store ?? new MemoryRateLimitStore(this.clock);
   }
 
   run<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
@@ -209,46 +215,41 @@ export class RateLimiter extends StandalonePolicy {
     }
   }
 
-  private admit<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
+  /** Admits the call; `waitedMs`: how long it already waited for a learned hold (its waits add up to `maxWaitMs` at most). */
+  private admit<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, waitedMs = 0): Promise<T> {
     const args = ctx.call.args;
     const key = this.key === undefined ? SINGLE : this.key(args);
+    const upToMs = waitedMs === 0 ? this.reservesUpToMs : Math.max(0, this.reservesUpToMs - waitedMs);
     if (this.learn) {
       const heldMs = this.heldFor(key);
       if (heldMs > 0) {
-        if (this.mode === 'reject' || heldMs > this.maxWaitMs) {
+        if (heldMs > upToMs) {
           if (ctx.recording) ctx.report({ type: 'rate-limiter-rejected', limiter: this.name, retryAfterMs: heldMs });
           return Promise.reject(new RateLimitedError(this.name, heldMs));
         }
         if (ctx.recording) ctx.report({ type: 'rate-limiter-waited', limiter: this.name, waitedMs: heldMs });
-        return sleep(heldMs, ctx.signal, this.clock).then(() => this.admit(ctx, next));
+        return sleep(heldMs, ctx.signal, this.clock).then(() => this.admit(ctx, next, waitedMs + heldMs));
       }
     }
     const amounts = this.cost === undefined ? this.unitAmounts : this.amounts(this.cost(args));
     let reserved: number | Promise<number>;
     try {
-      reserved = this.store.reserve(this.name, key, this.limits, amounts, this.reservesUpToMs);
+      reserved = this.store.reserve(this.name, key, this.limits, amounts, upToMs);
     } catch (error) {
       reserved = Promise.reject(error);
     }
-    if (typeof reserved === 'number') return this.proceed(ctx, next, this.store, key, amounts, reserved);
+    if (typeof reserved === 'number') return this.proceed(ctx, next, this.store, key, amounts, reserved, upToMs);
     return reserved.then(
-      (waitMs) => this.proceed(ctx, next, this.store, key, amounts, waitMs),
+      (waitMs) => this.proceed(ctx, next, this.store, key, amounts, waitMs, upToMs),
       (error: unknown) => {
         if (ctx.recording) ctx.report({ type: 'rate-limiter-store-failed', limiter: this.name, errorType: errorTypeOf(error) });
         const local = (this.local ??= new MemoryRateLimitStore(this.clock));
-        return this.proceed(
-          ctx,
-          next,
-          local,
-          key,
-          amounts,
-          local.reserve(this.name, key, this.limits, amounts, this.reservesUpToMs),
-        );
+        return this.proceed(ctx, next, local, key, amounts, local.reserve(this.name, key, this.limits, amounts, upToMs), upToMs);
       },
     );
   }
 
-  /** Runs the call whose reservation on `store` is covered in `waitMs`, or rejects it (nothing was reserved then). */
+  /** Runs the call whose reservation on `store` is covered in `waitMs`, or rejects it when that is over `upToMs` (nothing was reserved then). */
   private proceed<T>(
     ctx: Attempt,
     next: (ctx: Attempt) => Promise<T>,
@@ -256,8 +257,9 @@ export class RateLimiter extends StandalonePolicy {
     key: string,
     amounts: readonly number[],
     waitMs: number,
+    upToMs: number,
   ): Promise<T> {
-    if (waitMs > this.reservesUpToMs) {
+    if (waitMs > upToMs) {
       if (ctx.recording) ctx.report({ type: 'rate-limiter-rejected', limiter: this.name, retryAfterMs: waitMs });
       return Promise.reject(new RateLimitedError(this.name, waitMs));
     }

@@ -136,7 +136,7 @@ export function classifyOnClock(error: unknown, clock: Clock): ErrorClassificati
  * tenacity do; `wrapErrors: true` throws {@link RetriesExhaustedError} instead). An
  * error not worth retrying is rethrown at once; the caller's abort stops retrying at
  * once; a rejection by the SDK's own breaker, rate limiter or bulkhead is not retried
- * by default. `onRetry` / `onGiveUp` see every attempt's error. Each decision is
+ * by default. `onRetry` sees each attempt's error, `onGiveUp` the last {@link KEPT_ATTEMPT_ERRORS}. Each decision is
  * reported as a `resilience.retry` / `resilience.retry.exhausted` event (the retry event
  * with the planned delay, and `resilience.retry.retry_after_ignored` when an invalid
  * header was ignored); in a traced pipeline the next attempt's span has

@@ -71,4 +71,18 @@ describe('RateLimiter', () => {
       /rateLimiter\.mode.*"drop"/,
     );
   });
+
+  it('refuses a store whose reserve takes no maxWaitMs: it would keep what calls turned away reserved', () => {
+    const limits = { tokensPerInterval: 1, intervalMs: 1000 };
+    const old = {
+      reserve: (_limiter: string, _key: string, _limits: unknown, _amounts: unknown) => 0,
+      adjust: () => undefined,
+    };
+    expect(() => new RateLimiter({ limits, store: old as never })).toThrow(/rateLimiter\.store.*maxWaitMs/);
+    const wrapped = {
+      reserve: (...args: unknown[]) => old.reserve(...(args as [string, string, unknown, unknown])),
+      adjust: () => {},
+    };
+    expect(() => new RateLimiter({ limits, store: wrapped as never })).not.toThrow();
+  });
 });
