@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decide, listRuns } from '../workflow/decide.js';
-import type { AuditEntry, HumanTask } from '../workflow/human.js';
+import { type AuditEntry, type HumanTask, untoldTask } from '../workflow/human.js';
 import type { RunStatus, WorkflowRun } from '../workflow/workflow-store.js';
 import { openStore } from './store.js';
 
@@ -30,6 +30,8 @@ Commands:
   reject <run-id>         give the run up: it compensates on resume
   resume <run-id>         continue the run here (--module FILE exporting the workflow)
   compensate <run-id>     undo the run's completed steps (--module FILE)
+  notify <run-id>         tell the notifiers about the task the run waits on, if nobody was
+                          told (its worker died notifying; list marks it) (--module FILE)
 
 Options:
   --store SPEC            file:<directory> or redis://host:port (env OTEL_RESILIENCE_STORE)
@@ -39,7 +41,7 @@ Options:
   --note TEXT             a note kept with the decision
   --payload JSON          approve: the payload to go on with
   --task ID               decide this task (default: the one the run awaits)
-  --module FILE           resume/compensate: the module that exports the workflow
+  --module FILE           resume/compensate/notify: the module that exports the workflow
   --otlp URL              resume/compensate: export the run's trace over OTLP/HTTP (or set
                           OTEL_EXPORTER_OTLP_ENDPOINT); --service NAME (default: the workflow)
   --json                  list/show: print JSON`;
@@ -49,7 +51,8 @@ const time = (ms: number | undefined) => (ms === undefined ? '-' : new Date(ms).
 function waitingOn(run: WorkflowRun): string {
   const task = run.awaiting === undefined ? undefined : run.human?.[run.awaiting];
   if (task === undefined) return '-';
-  return task.kind === 'hand-off' ? `hand-off of step ${task.step}` : `approval ${task.id}`;
+  const what = task.kind === 'hand-off' ? `hand-off of step ${task.step}` : `approval ${task.id}`;
+  return untoldTask(run) === undefined ? what : `${what} (nobody told)`;
 }
 
 function auditLine(entry: AuditEntry): string {
@@ -103,6 +106,7 @@ interface Resumable {
   readonly name: string;
   resume(runId: string, options?: { by?: string }): Promise<unknown>;
   compensate(runId: string): Promise<unknown>;
+  notify(runId: string): Promise<boolean>;
 }
 
 /** The workflow named `name` among the exports of `file`. */
@@ -135,7 +139,7 @@ export async function main(argv: readonly string[], output: Output): Promise<num
     output.out(USAGE);
     return 0;
   }
-  const needsId = ['show', 'approve', 'reject', 'resume', 'compensate'];
+  const needsId = ['show', 'approve', 'reject', 'resume', 'compensate', 'notify'];
   const spec = values.store ?? process.env.OTEL_RESILIENCE_STORE;
   if (
     group !== 'runs' ||
@@ -209,6 +213,19 @@ export async function main(argv: readonly string[], output: Output): Promise<num
                 ...(values.otlp === undefined ? {} : { endpoint: values.otlp }),
               });
         try {
+          if (command === 'notify') {
+            const told = await flow.notify(runId!).catch((error: unknown) => error as Error);
+            if (told instanceof Error) {
+              output.err(`Run ${runId} not notified: ${told.name}: ${told.message}`);
+              return 1;
+            }
+            output.out(
+              told
+                ? `Run ${runId}: notifiers told about ${run.awaiting}.`
+                : `Run ${runId}: nobody to tell (told before, decided, or not waiting).`,
+            );
+            return 0;
+          }
           const result = command === 'resume' ? await flow.resume(runId!, { by }) : await flow.compensate(runId!);
           output.out(`Run ${runId} completed: ${JSON.stringify(result)}`);
           return 0;

@@ -22,6 +22,7 @@ import {
   type Decision,
   describeFailure,
   type HumanTask,
+  untoldTask,
   withAudit,
 } from './human.js';
 import { RunWriter, stored } from './run-writer.js';
@@ -47,6 +48,9 @@ function spanRefOf(span: Span | undefined): SpanRef | undefined {
   const ref = span?.spanContext();
   return ref === undefined || !isSpanContextValid(ref) ? undefined : { traceId: ref.traceId, spanId: ref.spanId };
 }
+
+/** What an execution does with its run (see {@link Execution.execute}). */
+type Mode = 'run' | 'resume' | 'compensate' | 'notify';
 
 /** One execution of a run by this process: runs the body and its steps, checkpoints them through its {@link RunWriter}, compensates. */
 export class Execution<I, O> {
@@ -88,7 +92,11 @@ export class Execution<I, O> {
     recordEvent(this.span, event);
   }
 
-  async execute(input: I | undefined, mode: 'run' | 'resume' | 'compensate', by?: string): Promise<O> {
+  /**
+   * Runs, resumes or compensates the run; or (`'notify'`) only tells the notifiers of the
+   * task it waits on if nobody was told, and resolves undefined when there was none.
+   */
+  async execute(input: I | undefined, mode: Mode, by?: string): Promise<O> {
     this.span = startSpan(`workflow ${this.definition.name}`, {
       [names.ATTR_WORKFLOW_NAME]: this.definition.name,
       [names.ATTR_WORKFLOW_RUN_ID]: this.runId,
@@ -116,7 +124,7 @@ export class Execution<I, O> {
     }
   }
 
-  private async drive(input: I | undefined, mode: 'run' | 'resume' | 'compensate', by: string | undefined): Promise<O> {
+  private async drive(input: I | undefined, mode: Mode, by: string | undefined): Promise<O> {
     // This execution's span is written into the run: a later resume links to it.
     this.resumed = await this.writer.claim(input, mode === 'run', spanRefOf(this.span));
     const previous = this.writer.previousTrace;
@@ -131,6 +139,12 @@ export class Execution<I, O> {
     if (run.status === 'completed') return run.result as O;
     if (run.status === 'compensated') throw new WorkflowFailedError(this.runId, run.status, run.error);
     this.writer.keepLease();
+    if (mode === 'notify') {
+      const untold = untoldTask(run);
+      if (untold !== undefined) throw await this.gate.suspend(untold, false);
+      await this.writer.save(() => ({}), true); // told or decided meanwhile: nothing to do
+      return undefined as O;
+    }
     const task = awaitedTask(run);
     if (task !== undefined && mode !== 'compensate') {
       const rejection = await this.takeUp(task, mode, by);

@@ -9,7 +9,7 @@ import type { ResilienceEvent } from '../telemetry/events.js';
 import { recordAwaiting, recordDecisionTime } from '../telemetry/run-metrics.js';
 import { WorkflowAwaitingHumanError } from './errors.js';
 import type { AuditEntry, Decision, HumanTask, Incident } from './human.js';
-import { withAudit } from './human.js';
+import { told, withAudit } from './human.js';
 import { type Notifier, notifyAll } from './notifiers.js';
 import type { RunWriter } from './run-writer.js';
 import type { WorkflowRun } from './workflow-store.js';
@@ -114,8 +114,7 @@ export class HumanGate {
       this.report({ type: 'hand-off-requested', workflow: this.workflow, step: task.step, kind: task.kind, task: task.id });
       recordAwaiting(this.workflow, 1);
     }
-    const notified = this.writer.run.audit?.some((e) => e.kind === 'notification' && e.task === task.id) ?? false;
-    const entries = notified ? [] : await this.notify(task);
+    const entries = told(this.writer.run, task.id) ? [] : await this.notify(task);
     await this.writer.save((run) => withAudit(run, ...entries), true);
     return new WorkflowAwaitingHumanError(this.runId, task, cause);
   }

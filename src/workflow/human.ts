@@ -120,6 +120,20 @@ export function awaitedTask(run: WorkflowRun): HumanTask | undefined {
 }
 
 /**
+ * The task `run` waits on when nobody was told of it and nobody decided it yet: the
+ * execution that handed off died while notifying (no notification recorded).
+ */
+export function untoldTask(run: WorkflowRun): HumanTask | undefined {
+  const task = awaitedTask(run);
+  return task === undefined || task.decision !== undefined || told(run, task.id) ? undefined : task;
+}
+
+/** Whether a notification of task `id` is recorded in `run` (delivered or failed). */
+export function told(run: WorkflowRun, id: string): boolean {
+  return run.audit?.some((e) => e.kind === 'notification' && e.task === id) ?? false;
+}
+
+/**
  * `error.type` and message of what failed for good: the last attempt's error when a
  * retry gave up (what a person needs to read), else the error itself.
  */

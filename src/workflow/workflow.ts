@@ -1,10 +1,10 @@
 import { type Clock, systemClock } from '../policies/clock.js';
 import type { RetryOptions } from '../policies/retry.js';
 import { knownOptions, numberOption, stringOption } from '../policies/validate.js';
-import { type DecideOptions, type DecisionInput, decide, runAudit } from './decide.js';
-import { ApprovalRejectedError, WorkflowAwaitingHumanError } from './errors.js';
+import { type DecideOptions, type DecisionInput, decide, listRuns, runAudit } from './decide.js';
+import { ApprovalRejectedError, WorkflowAwaitingHumanError, WorkflowLeaseHeldError } from './errors.js';
 import { Execution } from './execution.js';
-import type { Approval, ApprovalRequest, AuditEntry, Decision, HumanTask } from './human.js';
+import { type Approval, type ApprovalRequest, type AuditEntry, type Decision, type HumanTask, untoldTask } from './human.js';
 import { type Notifier, type NotifyOptions, notifySettings } from './notifiers.js';
 import { MemoryWorkflowStore, type WorkflowRun, type WorkflowStore } from './workflow-store.js';
 
@@ -199,6 +199,53 @@ export class Workflow<I, O> {
    */
   async status(runId: string): Promise<WorkflowRun | undefined> {
     return (await this.settings.store.load(runId))?.run;
+  }
+
+  /**
+   * Tells the notifiers about the task the run waits on, if nobody was told and nobody
+   * decided it yet: the execution that handed off died while notifying (the hand-off was
+   * stored first; no notification recorded). The notification and what came of it are
+   * recorded as a hand-off's are; once one is recorded, nobody is told twice.
+   * @returns whether the notifiers were called
+   * @throws WorkflowLeaseHeldError while an execution holds the run (it may be notifying
+   *   now; a dead one's lease runs out after `leaseMs`); the store's error
+   */
+  async notify(runId: string): Promise<boolean> {
+    const run = await this.status(runId);
+    if (run === undefined || untoldTask(run) === undefined) return false;
+    try {
+      await new Execution(this, runId).execute(undefined, 'notify');
+      return false; // told or decided meanwhile
+    } catch (error) {
+      if (error instanceof WorkflowAwaitingHumanError) return true;
+      throw error;
+    }
+  }
+
+  /**
+   * {@link Workflow.notify} for every run of this workflow that waits on a task nobody
+   * was told about — call it when a worker starts, and now and then (a minute apart,
+   * say), so that a process killed while notifying does not leave a person untold. Runs
+   * whose lease still runs (their execution may be alive) are left for a later call.
+   * @returns the ids of the runs whose notifiers were called
+   * @throws AggregateError of the errors of runs that could not be notified, after trying
+   *   every run; TypeError when the store cannot list its runs
+   */
+  async notifyPending(): Promise<string[]> {
+    const now = this.settings.clock.now();
+    const waiting = await listRuns(this.settings.store, { workflow: this.name, status: 'awaiting_human' });
+    const pending = waiting.filter((run) => untoldTask(run) !== undefined && !((run.leaseExpiresAt ?? 0) > now));
+    const notified: string[] = [];
+    const errors: unknown[] = [];
+    for (const run of pending) {
+      try {
+        if (await this.notify(run.runId)) notified.push(run.runId);
+      } catch (error) {
+        if (!(error instanceof WorkflowLeaseHeldError)) errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, `Could not notify about ${errors.length} of ${pending.length} runs`);
+    return notified;
   }
 }
 

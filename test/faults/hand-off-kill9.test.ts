@@ -45,11 +45,12 @@ async function kill9(child: ChildProcess): Promise<void> {
 }
 
 describe('kill -9 around a hand-off (file store)', () => {
-  it('killed while handing off (its notifier hangs): the hand-off stands, a person approves, resume sends the email once', async () => {
+  it('killed while handing off (its notifier hangs): the hand-off stands, `runs notify` tells the person, who approves; resume sends the email once', async () => {
     const dir = join(root, 'report');
     let posted = 0;
-    const hang = createServer(() => {
-      posted++; // never answers
+    const hang = createServer((request, response) => {
+      posted++; // the first notification never gets an answer; later ones do
+      if (posted > 1) request.resume().on('end', () => response.end('ok'));
     });
     await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', resolve));
     try {
@@ -62,7 +63,28 @@ describe('kill -9 around a hand-off (file store)', () => {
       await kill9(worker);
 
       const store = `file:${join(dir, 'runs')}`;
-      // The dead worker's lease still runs: the decision waits it out, then lands.
+      // Nobody was told: `runs list` says so, and `runs notify` (once the dead worker's
+      // lease ran out) tells them.
+      expect(await run([bin, 'runs', 'list', '--store', store], {})).toMatch(
+        /q3\t.*awaiting_human\thand-off of step send-email \(nobody told\)/,
+      );
+      const env = { REPORT_DIR: dir, REPORT_WEBHOOK: url };
+      let told = '';
+      for (let i = 0; i < 40 && !told.includes('notifiers told'); i++) {
+        told = await run([bin, 'runs', 'notify', 'q3', '--store', store, '--module', reportModule], env).catch(
+          async (e: { stderr?: string }) => {
+            if (!e.stderr?.includes('WorkflowLeaseHeldError')) throw e;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            return '';
+          },
+        );
+      }
+      expect(told).toContain('Run q3: notifiers told about hand-off:send-email:1');
+      expect(posted).toBe(2);
+      expect(await run([bin, 'runs', 'notify', 'q3', '--store', store, '--module', reportModule], env)).toContain(
+        'nobody to tell',
+      );
+      expect(posted).toBe(2);
       await run([bin, 'runs', 'approve', 'q3', '--store', store, '--by', 'ada', '--payload', '{"to":"cfo@acme.com"}'], {});
       const out = await run([bin, 'runs', 'resume', 'q3', '--store', store, '--module', reportModule, '--by', 'ada'], {
         REPORT_DIR: dir,
@@ -74,13 +96,13 @@ describe('kill -9 around a hand-off (file store)', () => {
         expect(lines.filter((l) => l.endsWith(`done ${step}`))).toHaveLength(1);
       }
       const shown = await run([bin, 'runs', 'show', 'q3', '--store', store], {});
-      // No notification entry: the worker died notifying; the hand-off itself was stored first.
+      // The hand-off stored first, the worker died notifying; one notification, by `runs notify`.
       expect(
         shown
           .slice(shown.indexOf('Audit trail'))
           .match(/^\s+\S+ (\S+)/gm)!
           .map((l) => l.trim().split(' ')[1]),
-      ).toEqual(['hand-off', 'decision', 'resume']);
+      ).toEqual(['hand-off', 'notification', 'decision', 'resume']);
     } finally {
       await new Promise((resolve) => hang.close(resolve));
     }

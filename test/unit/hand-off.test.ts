@@ -136,6 +136,38 @@ describe('hand-off', () => {
     });
   });
 
+  it('notifyPending tells the people of a run whose worker died notifying, once; not a run still held or already told', async () => {
+    const store = new MemoryWorkflowStore();
+    const pager = recorder();
+    const flow = report([], { store, onFailure: 'hand-off', notifiers: [pager], notify: noWait });
+    for (const runId of ['died', 'held', 'told']) {
+      await expect(flow.run(runId, { to: 'x@y.invalid' })).rejects.toBeInstanceOf(WorkflowAwaitingHumanError);
+    }
+    expect(pager.calls).toBe(3);
+    // What a worker killed while notifying leaves: the hand-off stored, no notification
+    // recorded, its lease run out ('held': still running).
+    for (const [runId, leaseExpiresAt] of [
+      ['died', Date.now() - 1],
+      ['held', Date.now() + 60_000],
+    ] as const) {
+      const { run, version } = (await store.load(runId))!;
+      const audit = run.audit!.filter((e) => e.kind !== 'notification');
+      await store.save({ ...run, audit, owner: 'dead-worker', leaseExpiresAt }, version);
+    }
+    expect(await flow.notifyPending()).toEqual(['died']);
+    expect(pager.calls).toBe(4);
+    expect(pager.notices.at(-1)).toMatchObject({ runId: 'died', task: { kind: 'hand-off', step: 'send-email' } });
+    const died = (await flow.status('died'))!;
+    expect(died).toMatchObject({ status: 'awaiting_human', owner: undefined });
+    expect(died.audit!.map((e) => `${e.kind}:${e.outcome ?? ''}`)).toEqual(['hand-off:', 'notification:delivered']);
+    // Nobody is told twice; a decided run is not told at all.
+    expect(await flow.notifyPending()).toEqual([]);
+    expect(await flow.notify('died')).toBe(false);
+    await flow.decide('told', { outcome: 'reject', by: 'ada' });
+    expect(await flow.notify('told')).toBe(false);
+    expect(pager.calls).toBe(4);
+  });
+
   it('a resume without a decision re-runs a handed-off step (the resumer approves it as it is)', async () => {
     const log: string[] = [];
     let to = 'a@b.invalid';
