@@ -214,7 +214,9 @@ export async function main(argv: readonly string[], output: Output): Promise<num
               });
         try {
           if (command === 'notify') {
-            const told = await flow.notify(runId!).catch((error: unknown) => error as Error);
+            const told = await Promise.resolve()
+              .then(() => flow.notify(runId!))
+              .catch((error: unknown) => error as Error);
             if (told instanceof Error) {
               output.err(`Run ${runId} not notified: ${told.name}: ${told.message}`);
               return 1;

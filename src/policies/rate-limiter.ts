@@ -201,7 +201,7 @@ export class RateLimiter extends StandalonePolicy {
     // away (the limiter no longer undoes them): the budget would leak.
     if (store !== undefined && store.reserve.length === 4) {
       throw new TypeError(
-        'Invalid option rateLimiter.store: its reserve(limiter, key, limits, amounts) takes no maxWaitMs; reserve nothing for a wait longer than it (see RateLimitStore.reserve)',
+        'Invalid option rateLimiter.store: its reserve(limiter, key, limits, amounts) takes no maxWaitMs (a default value for it hides it too: give it none); reserve nothing for a wait longer than it (see RateLimitStore.reserve)',
       );
     }
     this.store = store ?? new MemoryRateLimitStore(this.clock);

@@ -66,6 +66,8 @@ export class Execution<I, O> {
   private suspended: WorkflowAwaitingHumanError | undefined;
   private readonly gate: HumanGate;
   private replayOnly = false;
+  /** Set in `'notify'` mode: this execution only tells the notifiers, late. */
+  private telling = false;
   private span: Span | undefined;
 
   constructor(
@@ -80,7 +82,8 @@ export class Execution<I, O> {
       definition.name,
       definition.settings,
       (event) => this.report(event),
-      () => spanRefOf(this.span)?.traceId,
+      // A notice sent late (`notify`) links to the trace that asked, not to its own.
+      () => (this.telling ? this.writer.previousTrace?.traceId : undefined) ?? spanRefOf(this.span)?.traceId,
     );
   }
 
@@ -140,6 +143,7 @@ export class Execution<I, O> {
     if (run.status === 'compensated') throw new WorkflowFailedError(this.runId, run.status, run.error);
     this.writer.keepLease();
     if (mode === 'notify') {
+      this.telling = true;
       const untold = untoldTask(run);
       if (untold !== undefined) throw await this.gate.suspend(untold, false);
       await this.writer.save(() => ({}), true); // told or decided meanwhile: nothing to do

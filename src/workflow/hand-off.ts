@@ -95,7 +95,8 @@ export class HumanGate {
    * after notifying, if no notification of it was recorded (the execution that handed off
    * died while notifying). Returns the error the execution ends with.
    */
-  async suspend(task: HumanTask, fresh: boolean, cause?: unknown): Promise<WorkflowAwaitingHumanError> {
+  async suspend(given: HumanTask, fresh: boolean, cause?: unknown): Promise<WorkflowAwaitingHumanError> {
+    const task = fresh ? { ...given, notifiers: this.settings.notifiers.map((n) => n.name) } : given;
     if (fresh) {
       const entry: AuditEntry = {
         at: this.settings.clock.now(),

@@ -65,6 +65,8 @@ export interface HumanTask {
   readonly requestedAt: number;
   /** The person's decision, once made. */
   readonly decision?: Decision | undefined;
+  /** The names of the notifiers the task was to be told through, when it was stored (none: people watch `runs list`). */
+  readonly notifiers?: readonly string[] | undefined;
 }
 
 /** What `ctx.requestApproval` asks a person: a summary to read and the payload proposed. */
@@ -120,12 +122,14 @@ export function awaitedTask(run: WorkflowRun): HumanTask | undefined {
 }
 
 /**
- * The task `run` waits on when nobody was told of it and nobody decided it yet: the
- * execution that handed off died while notifying (no notification recorded).
+ * The task `run` waits on when it has notifiers to be told through but no notification
+ * of it is recorded, and nobody decided it yet: the execution that handed off died while
+ * notifying.
  */
 export function untoldTask(run: WorkflowRun): HumanTask | undefined {
   const task = awaitedTask(run);
-  return task === undefined || task.decision !== undefined || told(run, task.id) ? undefined : task;
+  if (task === undefined || task.decision !== undefined || !task.notifiers?.length) return undefined;
+  return told(run, task.id) ? undefined : task;
 }
 
 /** Whether a notification of task `id` is recorded in `run` (delivered or failed). */

@@ -206,7 +206,7 @@ export class Workflow<I, O> {
    * decided it yet: the execution that handed off died while notifying (the hand-off was
    * stored first; no notification recorded). The notification and what came of it are
    * recorded as a hand-off's are; once one is recorded, nobody is told twice.
-   * @returns whether the notifiers were called
+   * @returns whether the notifiers were called (false too for a task stored without notifiers)
    * @throws WorkflowLeaseHeldError while an execution holds the run (it may be notifying
    *   now; a dead one's lease runs out after `leaseMs`); the store's error
    */

@@ -217,6 +217,30 @@ describe('approvals', () => {
     );
   }
 
+  it('an approval told late (its worker died notifying) links to the trace that asked; a workflow without notifiers has nobody to tell', async () => {
+    const store = new MemoryWorkflowStore();
+    const pager = recorder();
+    const flow = workflow('ask', async (ctx) => (await ctx.requestApproval('go', { summary: 'Go?' })).by, {
+      store,
+      notifiers: [pager],
+    });
+    await expect(flow.run('a1', undefined)).rejects.toBeInstanceOf(WorkflowAwaitingHumanError);
+    const asked = pager.notices[0]!.traceUrl;
+    expect(asked).toMatch(/\/trace\/[0-9a-f]{32}$/);
+    const { run, version } = (await store.load('a1'))!;
+    const audit = run.audit!.filter((e) => e.kind !== 'notification');
+    await store.save({ ...run, audit, owner: 'dead-worker', leaseExpiresAt: Date.now() - 1 }, version);
+    expect(await flow.notifyPending()).toEqual(['a1']);
+    expect(pager.notices[1]).toMatchObject({ kind: 'approval', task: { id: 'go', notifiers: ['test'] }, traceUrl: asked });
+
+    const unwatched = workflow('ask', async (ctx) => (await ctx.requestApproval('go', { summary: 'Go?' })).by, { store });
+    await expect(unwatched.run('a2', undefined)).rejects.toBeInstanceOf(WorkflowAwaitingHumanError);
+    const before = (await store.load('a2'))!;
+    expect(await unwatched.notifyPending()).toEqual([]);
+    expect(await unwatched.notify('a2')).toBe(false);
+    expect((await store.load('a2'))!.version).toBe(before.version); // not even claimed
+  });
+
   it('two approvals in one run: each suspends once, the decisions are matched by name, edits replace the payload', async () => {
     const log: string[] = [];
     const flow = payout(log);
