@@ -207,25 +207,60 @@ export class MemoryWorkflowStore implements WorkflowStore {
  * `kill -9` (atomic renames under per-run locks that a dead holder does not keep,
  * {@link FileRecords}). Each file carries a checksum: a truncated, edited (a step's
  * output changed by hand) or malformed run is a `CorruptRecordError` naming the run
- * and the file. Owner-only permissions.
+ * and the file. Owner-only permissions. Runs are kept until you delete them, or, with
+ * `ttlMs`, until `ttlMs` after they finished: an expired run reads as absent, and its
+ * file is deleted when it is read or listed.
  */
 export class FileWorkflowStore implements WorkflowStore {
   private readonly records: FileRecords<StoredRun>;
+  private readonly ttlMs: number;
+  private readonly clock: Clock;
 
-  /** @param directory where runs live (created if missing) */
-  constructor(directory: string) {
+  /**
+   * @param directory where runs live (created if missing)
+   * @param options.ttlMs how long a finished run (`completed`, `failed`, `compensated`) is
+   *   kept after it finished, in ms (default `Infinity`: until you delete it)
+   * @param options.clock time source for the ttl (default: the system clock)
+   * @throws RangeError naming the option, for a bad ttlMs
+   */
+  constructor(directory: string, options: { ttlMs?: number; clock?: Clock } = {}) {
     this.records = new FileRecords(directory, storedRunProblem);
+    this.ttlMs = numberOption('FileWorkflowStore.ttlMs', options.ttlMs, Infinity, { min: 1, allowInfinity: true });
+    this.clock = options.clock ?? systemClock;
   }
 
-  load(runId: string): Promise<StoredRun | undefined> {
-    return this.records.read(runId);
+  async load(runId: string): Promise<StoredRun | undefined> {
+    const stored = await this.records.read(runId);
+    if (stored === undefined || !this.expired(stored)) return stored;
+    await this.forget(runId);
+    return undefined;
   }
 
   save(run: WorkflowRun, expectedVersion: number): Promise<number | undefined> {
-    return this.records.update(run.runId, (current) => casSave(current, run, expectedVersion));
+    return this.records.update(run.runId, (current) =>
+      casSave(current === undefined || this.expired(current) ? undefined : current, run, expectedVersion),
+    );
   }
 
   async list(): Promise<WorkflowRun[]> {
-    return (await this.records.list()).map((stored) => stored.run);
+    const runs: WorkflowRun[] = [];
+    for (const stored of await this.records.list()) {
+      if (this.expired(stored)) await this.forget(stored.run.runId);
+      else runs.push(stored.run);
+    }
+    return runs;
+  }
+
+  /** Whether `stored` finished more than `ttlMs` ago (its last save, the one that finished it). */
+  private expired(stored: StoredRun): boolean {
+    return FINISHED_STATUSES.includes(stored.run.status) && stored.run.updatedAt + this.ttlMs <= this.clock.now();
+  }
+
+  /** Deletes the run's file if it is still expired (under its lock: a run saved anew meanwhile stays). */
+  private forget(runId: string): Promise<void> {
+    return this.records.update(runId, (current) => [
+      current !== undefined && this.expired(current) ? null : undefined,
+      undefined,
+    ]);
   }
 }

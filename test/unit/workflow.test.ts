@@ -1,5 +1,14 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { MemoryWorkflowStore, WorkflowFailedError, WorkflowLeaseHeldError, workflow } from '../../src/index.js';
+import {
+  FileWorkflowStore,
+  MemoryWorkflowStore,
+  WorkflowFailedError,
+  WorkflowLeaseHeldError,
+  workflow,
+} from '../../src/index.js';
 import { LeaseKeeper } from '../../src/stores/lease-keeper.js';
 import { manualClock, useTracing } from '../support/hooks.js';
 import { describeWorkflowStoreConformance } from '../support/workflow-store-conformance.js';
@@ -172,6 +181,33 @@ describe('MemoryWorkflowStore stays bounded', () => {
 
   it('names a bad ttlMs', () => {
     expect(() => new MemoryWorkflowStore({ ttlMs: 0 })).toThrow(/MemoryWorkflowStore\.ttlMs/);
+  });
+});
+
+describe('FileWorkflowStore ttlMs', () => {
+  it('forgets a finished run ttlMs after it finished, deleting its file; a run not finished stays', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'otel-resilience-ttl-'));
+    try {
+      const clock = manualClock();
+      const store = new FileWorkflowStore(dir, { ttlMs: 60_000, clock });
+      const flow = workflow('w', async (ctx, n: number) => ctx.step('only', () => n * 2), { store, clock });
+      await expect(flow.run('done', 1)).resolves.toBe(2);
+      await store.save(
+        { runId: 'live', workflow: 'w', status: 'running', input: 1, steps: {}, compensated: [], updatedAt: 1 },
+        0,
+      );
+      clock.advance(59_999);
+      expect((await store.load('done'))?.run.status).toBe('completed');
+      clock.advance(1);
+      expect((await store.list()).map((run) => run.runId)).toEqual(['live']);
+      expect(readdirSync(dir).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+      expect(await store.load('done')).toBeUndefined();
+      // The id is free again: a new run of it starts afresh.
+      await expect(flow.run('done', 5)).resolves.toBe(10);
+      expect(() => new FileWorkflowStore(dir, { ttlMs: -1 })).toThrow(/FileWorkflowStore\.ttlMs/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
