@@ -97,9 +97,11 @@ export class Execution<I, O> {
 
   /**
    * Runs, resumes or compensates the run; or (`'notify'`) only tells the notifiers of the
-   * task it waits on if nobody was told, and resolves undefined when there was none.
+   * task it waits on if nobody was told (see `untoldTask`: `dueAt`, the time to judge a
+   * retry of failed notifications by, or none to retry them now), and resolves undefined
+   * when there was none.
    */
-  async execute(input: I | undefined, mode: Mode, by?: string): Promise<O> {
+  async execute(input: I | undefined, mode: Mode, by?: string, dueAt?: number): Promise<O> {
     this.span = startSpan(`workflow ${this.definition.name}`, {
       [names.ATTR_WORKFLOW_NAME]: this.definition.name,
       [names.ATTR_WORKFLOW_RUN_ID]: this.runId,
@@ -108,7 +110,7 @@ export class Execution<I, O> {
     const active = this.span === undefined ? context.active() : trace.setSpan(context.active(), this.span);
     let outcome = 'failed';
     try {
-      const result = await withTally(tally, () => context.with(active, () => this.drive(input, mode, by)));
+      const result = await withTally(tally, () => context.with(active, () => this.drive(input, mode, by, dueAt)));
       outcome = this.run.status;
       this.span?.setAttribute(names.ATTR_WORKFLOW_STATUS, outcome);
       return result;
@@ -127,7 +129,7 @@ export class Execution<I, O> {
     }
   }
 
-  private async drive(input: I | undefined, mode: Mode, by: string | undefined): Promise<O> {
+  private async drive(input: I | undefined, mode: Mode, by: string | undefined, dueAt: number | undefined): Promise<O> {
     // This execution's span is written into the run: a later resume links to it.
     this.resumed = await this.writer.claim(input, mode === 'run', spanRefOf(this.span));
     const previous = this.writer.previousTrace;
@@ -144,8 +146,8 @@ export class Execution<I, O> {
     this.writer.keepLease();
     if (mode === 'notify') {
       this.telling = true;
-      const untold = untoldTask(run);
-      if (untold !== undefined) throw await this.gate.suspend(untold, false);
+      const untold = untoldTask(run, dueAt);
+      if (untold !== undefined) throw await this.gate.suspend(untold, false, undefined, true);
       await this.writer.save(() => ({}), true); // told or decided meanwhile: nothing to do
       return undefined as O;
     }

@@ -93,9 +93,10 @@ export class HumanGate {
    * Stores `task` (new) with the run `awaiting_human`, notifies, records the
    * notifications and gives the lease up. For a task stored already, gives the lease up —
    * after notifying, if no notification of it was recorded (the execution that handed off
-   * died while notifying). Returns the error the execution ends with.
+   * died while notifying) or `retell` (every one failed). Returns the error the
+   * execution ends with.
    */
-  async suspend(given: HumanTask, fresh: boolean, cause?: unknown): Promise<WorkflowAwaitingHumanError> {
+  async suspend(given: HumanTask, fresh: boolean, cause?: unknown, retell = false): Promise<WorkflowAwaitingHumanError> {
     const task = fresh ? { ...given, notifiers: this.settings.notifiers.map((n) => n.name) } : given;
     if (fresh) {
       const entry: AuditEntry = {
@@ -115,7 +116,7 @@ export class HumanGate {
       this.report({ type: 'hand-off-requested', workflow: this.workflow, step: task.step, kind: task.kind, task: task.id });
       recordAwaiting(this.workflow, 1);
     }
-    const entries = told(this.writer.run, task.id) ? [] : await this.notify(task);
+    const entries = !retell && told(this.writer.run, task.id) ? [] : await this.notify(task);
     await this.writer.save((run) => withAudit(run, ...entries), true);
     return new WorkflowAwaitingHumanError(this.runId, task, cause);
   }

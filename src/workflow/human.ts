@@ -121,15 +121,28 @@ export function awaitedTask(run: WorkflowRun): HumanTask | undefined {
     : undefined;
 }
 
+/** The wait before telling again after the first round of notifications failed, in ms; it doubles per round. */
+export const RETELL_AFTER_MS = 60_000;
+/** The longest wait between rounds of notifications that all failed, in ms. */
+const RETELL_AT_MOST_MS = 3_600_000;
+
 /**
- * The task `run` waits on when it has notifiers to be told through but no notification
- * of it is recorded, and nobody decided it yet: the execution that handed off died while
- * notifying.
+ * The task `run` waits on when it has notifiers to be told through, nobody decided it
+ * yet and no notification of it was delivered: none is recorded (the execution that
+ * handed off died while notifying), or every one failed. With `nowMs`, a task whose
+ * last round failed is due again only {@link RETELL_AFTER_MS} after it, doubling per
+ * round up to an hour (so a notifier that is down is not called on every poll).
  */
-export function untoldTask(run: WorkflowRun): HumanTask | undefined {
+export function untoldTask(run: WorkflowRun, nowMs?: number): HumanTask | undefined {
   const task = awaitedTask(run);
   if (task === undefined || task.decision !== undefined || !task.notifiers?.length) return undefined;
-  return told(run, task.id) ? undefined : task;
+  const rounds = run.audit?.filter((e) => e.kind === 'notification' && e.task === task.id) ?? [];
+  if (rounds.length === 0) return task;
+  if (rounds.some((e) => e.outcome === 'delivered')) return undefined;
+  if (nowMs === undefined) return task;
+  const failedRounds = Math.ceil(rounds.length / task.notifiers.length);
+  const waitMs = Math.min(RETELL_AT_MOST_MS, RETELL_AFTER_MS * 2 ** (failedRounds - 1));
+  return nowMs - Math.max(...rounds.map((e) => e.at)) >= waitMs ? task : undefined;
 }
 
 /** Whether a notification of task `id` is recorded in `run` (delivered or failed). */

@@ -204,29 +204,24 @@ export class Workflow<I, O> {
   /**
    * Tells the notifiers about the task the run waits on, if nobody was told and nobody
    * decided it yet: the execution that handed off died while notifying (the hand-off was
-   * stored first; no notification recorded). The notification and what came of it are
-   * recorded as a hand-off's are; once one is recorded, nobody is told twice.
+   * stored first; no notification recorded), or every notification of it failed. The
+   * notifications and what came of them are recorded as a hand-off's are; once one was
+   * delivered, nobody is told again.
    * @returns whether the notifiers were called (false too for a task stored without notifiers)
    * @throws WorkflowLeaseHeldError while an execution holds the run (it may be notifying
    *   now; a dead one's lease runs out after `leaseMs`); the store's error
    */
-  async notify(runId: string): Promise<boolean> {
-    const run = await this.status(runId);
-    if (run === undefined || untoldTask(run) === undefined) return false;
-    try {
-      await new Execution(this, runId).execute(undefined, 'notify');
-      return false; // told or decided meanwhile
-    } catch (error) {
-      if (error instanceof WorkflowAwaitingHumanError) return true;
-      throw error;
-    }
+  notify(runId: string): Promise<boolean> {
+    return this.tell(runId, undefined);
   }
 
   /**
    * {@link Workflow.notify} for every run of this workflow that waits on a task nobody
    * was told about — call it when a worker starts, and now and then (a minute apart,
-   * say), so that a process killed while notifying does not leave a person untold. Runs
-   * whose lease still runs (their execution may be alive) are left for a later call.
+   * say), so that a process killed while notifying, or a notifier that was down, does
+   * not leave a person untold. After a round of notifications that all failed, the next
+   * is due a minute later, then two, four … up to an hour apart. Runs whose lease still
+   * runs (their execution may be alive) are left for a later call.
    * @returns the ids of the runs whose notifiers were called
    * @throws AggregateError of the errors of runs that could not be notified, after trying
    *   every run; TypeError when the store cannot list its runs
@@ -234,18 +229,31 @@ export class Workflow<I, O> {
   async notifyPending(): Promise<string[]> {
     const now = this.settings.clock.now();
     const waiting = await listRuns(this.settings.store, { workflow: this.name, status: 'awaiting_human' });
-    const pending = waiting.filter((run) => untoldTask(run) !== undefined && !((run.leaseExpiresAt ?? 0) > now));
+    const pending = waiting.filter((run) => untoldTask(run, now) !== undefined && !((run.leaseExpiresAt ?? 0) > now));
     const notified: string[] = [];
     const errors: unknown[] = [];
     for (const run of pending) {
       try {
-        if (await this.notify(run.runId)) notified.push(run.runId);
+        if (await this.tell(run.runId, now)) notified.push(run.runId);
       } catch (error) {
         if (!(error instanceof WorkflowLeaseHeldError)) errors.push(error);
       }
     }
     if (errors.length > 0) throw new AggregateError(errors, `Could not notify about ${errors.length} of ${pending.length} runs`);
     return notified;
+  }
+
+  /** Notifies about the run's untold task (due at `dueAt`, or now regardless of failed rounds); whether it did. */
+  private async tell(runId: string, dueAt: number | undefined): Promise<boolean> {
+    const run = await this.status(runId);
+    if (run === undefined || untoldTask(run, dueAt) === undefined) return false;
+    try {
+      await new Execution(this, runId).execute(undefined, 'notify', undefined, dueAt);
+      return false; // told or decided meanwhile
+    } catch (error) {
+      if (error instanceof WorkflowAwaitingHumanError) return true;
+      throw error;
+    }
   }
 }
 

@@ -9,7 +9,7 @@ import {
   WorkflowFailedError,
   workflow,
 } from '../../src/index.js';
-import { useTracing } from '../support/hooks.js';
+import { manualClock, useTracing } from '../support/hooks.js';
 
 /** A notifier that records what it was told, failing the first `failures` calls. */
 function recorder(failures = 0): Notifier & { notices: HandOffNotice[]; calls: number } {
@@ -166,6 +166,46 @@ describe('hand-off', () => {
     await flow.decide('told', { outcome: 'reject', by: 'ada' });
     expect(await flow.notify('told')).toBe(false);
     expect(pager.calls).toBe(4);
+  });
+
+  it('a notifier that was down: notifyPending tells again a minute after the failed round, then two; once delivered, never again', async () => {
+    const clock = manualClock();
+    let up = false;
+    const pager = {
+      name: 'pager',
+      calls: 0,
+      notify() {
+        pager.calls++;
+        if (!up) throw new Error('pager down');
+      },
+    };
+    const flow = workflow(
+      'w',
+      async (ctx) => ctx.step('s', () => Promise.reject(new Error('no')), { onFailure: 'hand-off', retry: { maxRetries: 0 } }),
+      { store: new MemoryWorkflowStore({ clock }), clock, notifiers: [pager], notify: noWait },
+    );
+    await expect(flow.run('q', undefined)).rejects.toBeInstanceOf(WorkflowAwaitingHumanError);
+    expect(pager.calls).toBe(3); // one round of three attempts, failed
+    clock.advance(59_999);
+    expect(await flow.notifyPending()).toEqual([]);
+    clock.advance(1);
+    expect(await flow.notifyPending()).toEqual(['q']); // the second round, failed too
+    expect(pager.calls).toBe(6);
+    clock.advance(60_000);
+    expect(await flow.notifyPending()).toEqual([]); // the third is due two minutes after
+    clock.advance(60_000);
+    up = true;
+    expect(await flow.notifyPending()).toEqual(['q']);
+    expect(pager.calls).toBe(7);
+    clock.advance(3_600_000);
+    expect(await flow.notifyPending()).toEqual([]);
+    expect(await flow.notify('q')).toBe(false);
+    expect((await flow.audit('q')).map((e) => `${e.kind}:${e.outcome ?? ''}`)).toEqual([
+      'hand-off:',
+      'notification:failed',
+      'notification:failed',
+      'notification:delivered',
+    ]);
   });
 
   it('a resume without a decision re-runs a handed-off step (the resumer approves it as it is)', async () => {
