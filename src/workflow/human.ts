@@ -122,7 +122,7 @@ export function awaitedTask(run: WorkflowRun): HumanTask | undefined {
 }
 
 /** The wait before telling again after the first round of notifications failed, in ms; it doubles per round. */
-export const RETELL_AFTER_MS = 60_000;
+const RETELL_AFTER_MS = 60_000;
 /** The longest wait between rounds of notifications that all failed, in ms. */
 const RETELL_AT_MOST_MS = 3_600_000;
 
