@@ -27,8 +27,10 @@ export interface RateLimitStore {
    * reserves nothing: the call will be rejected, and budget it held even for a moment
    * (until an undo reached a shared store) would turn away calls that fit.
    *
-   * @returns the wait in whole ms (rounded up) until every reservation is covered; 0 when
-   *   admitted now; above `maxWaitMs`: nothing was reserved
+   * A key held (see `hold`) waits at least until the hold ends.
+   *
+   * @returns the wait in whole ms (rounded up) until every reservation is covered and the
+   *   key's hold is over; 0 when admitted now; above `maxWaitMs`: nothing was reserved
    */
   reserve(
     limiter: string,
@@ -39,6 +41,12 @@ export interface RateLimitStore {
   ): number | Promise<number>;
   /** Gives `amounts[i]` back to bucket `i` (a negative amount charges more), capped at its capacity. */
   adjust(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): void | Promise<void>;
+  /**
+   * Holds the key's calls for `holdMs` from now, on the store's clock (a longer hold
+   * already set stays): what a provider's rate-limit headers or a 429's Retry-After said
+   * (`RateLimiterOptions.learn`). In a shared store every replica holds.
+   */
+  hold(limiter: string, key: string, limits: readonly BucketLimit[], holdMs: number): void | Promise<void>;
 }
 
 /** Keys a limiter holds before the first sweep of idle full buckets. */
@@ -48,7 +56,8 @@ const SWEEP_FLOOR = 1024;
  * The token buckets of one limiter: per key a slot in one flat array of
  * `[tokens, updatedAt]` pairs, one pair per budget — a key costs a table entry and a few
  * numbers, and a call touches its table entry, its key and its slot, at any number of
- * keys (see key-slots.ts for why not a `Map`).
+ * keys (see key-slots.ts for why not a `Map`). The few keys held (`learn`) are in a map
+ * of their own, which a call reads only while it is not empty.
  */
 class LimiterBuckets {
   readonly slots = new KeySlots();
@@ -58,9 +67,20 @@ class LimiterBuckets {
   private readonly stride: number;
   /** `[tokens, updatedAt]` per budget per slot. */
   state = new Float64Array(64);
+  /** When the hold of a held key ends (clock ms), by its index in `state`. */
+  readonly holds = new Map<number, number>();
 
   constructor(private readonly limits: readonly BucketLimit[]) {
     this.stride = 2 * limits.length;
+  }
+
+  /** How long the key at `index` is still held, in whole ms (0: not held; a hold over is dropped). */
+  heldFor(index: number, now: number): number {
+    const until = this.holds.get(index);
+    if (until === undefined) return 0;
+    if (until > now) return Math.ceil(until - now);
+    this.holds.delete(index);
+    return 0;
   }
 
   /** Index in `state` of the first pair of `key`'s buckets (made full, for a new key). */
@@ -99,9 +119,10 @@ class LimiterBuckets {
     return state[at]!;
   }
 
-  /** Forgets the keys whose buckets have all refilled: they are the same as new ones. */
+  /** Forgets the keys whose buckets have all refilled and that are not held: they are the same as new ones. */
   private sweep(now: number): void {
     this.slots.removeWhere((slot) => {
+      if (this.heldFor(slot * this.stride, now) > 0) return false;
       for (let i = 0; i < this.limits.length; i++) {
         if (this.refill(slot * this.stride, i, now) < this.limits[i]!.capacity) return false;
       }
@@ -129,14 +150,14 @@ export class MemoryRateLimitStore implements RateLimitStore {
     const now = this.clock.now();
     const buckets = this.bucketsOf(limiter, limits);
     const index = buckets.indexOf(key, now);
-    let waitMs = 0;
+    const state = buckets.state;
+    let waitMs = buckets.holds.size === 0 ? 0 : buckets.heldFor(index, now);
     for (let i = 0; i < limits.length; i++) {
       const tokens = buckets.refill(index, i, now);
       // Whole ms until the amount is there, rounded up, as timers truncate.
       if (amounts[i]! > tokens) waitMs = Math.max(waitMs, Math.ceil((amounts[i]! - tokens) / limits[i]!.rate));
     }
     if (waitMs > maxWaitMs) return waitMs;
-    const state = buckets.state;
     for (let i = 0; i < limits.length; i++) {
       const at = index + 2 * i;
       const { capacity, rate } = limits[i]!;
@@ -153,6 +174,13 @@ export class MemoryRateLimitStore implements RateLimitStore {
     for (let i = 0; i < limits.length; i++) {
       state[index + 2 * i] = Math.min(limits[i]!.capacity, state[index + 2 * i]! + amounts[i]!);
     }
+  }
+
+  hold(limiter: string, key: string, limits: readonly BucketLimit[], holdMs: number): void {
+    const now = this.clock.now();
+    const buckets = this.bucketsOf(limiter, limits);
+    const index = buckets.indexOf(key, now);
+    buckets.holds.set(index, Math.max(buckets.holds.get(index) ?? 0, now + holdMs));
   }
 
   /** How many keys' buckets are held for `limiter` (idle full ones are forgotten by the next sweep). */

@@ -68,8 +68,8 @@ export interface RateLimiterOptions<A extends unknown[] = unknown[], R = unknown
    * exhausted (OpenAI `x-ratelimit-remaining-*` / `x-ratelimit-reset-*`, Anthropic
    * `anthropic-ratelimit-*-remaining` / `-reset`) or a 429 carries Retry-After, this
    * limiter holds the key's further calls until the reset — before the provider says
-   * no — waiting (within `maxWaitMs`) or rejecting as its `mode` says. Held in this
-   * process. Default `false`.
+   * no — waiting (within `maxWaitMs`) or rejecting as its `mode` says. The hold is kept
+   * in `store`: with a shared one, every replica holds. Default `false`.
    */
   readonly learn?: boolean;
   /**
@@ -134,8 +134,6 @@ export class RateLimiter extends StandalonePolicy {
   private readonly learn: boolean;
   /** Whether a call's outcome matters after it: to learn from, or to settle its actual cost. */
   private readonly settles: boolean;
-  /** Per key, until when (clock ms) the provider's headers said to hold calls. */
-  private readonly heldUntil = new Map<string, number>();
   private readonly clock: Clock;
   private readonly store: RateLimitStore;
   /** This process's buckets, used while a shared store fails. */
@@ -196,7 +194,11 @@ export class RateLimiter extends StandalonePolicy {
     this.learn = booleanOption('rateLimiter.learn', options.learn, false);
     this.settles = this.learn || this.actualCost !== undefined || this.usageIndex >= 0;
     this.clock = clockOption('rateLimiter.clock', options.clock, systemClock);
-    const store = implementsOption<RateLimitStore>('rateLimiter.store', options.store, 'RateLimitStore', ['reserve', 'adjust']);
+    const store = implementsOption<RateLimitStore>('rateLimiter.store', options.store, 'RateLimitStore', [
+      'reserve',
+      'adjust',
+      ...(this.learn ? ['hold'] : []),
+    ]);
     // A store written for the four-argument reserve would reserve for calls then turned
     // away (the limiter no longer undoes them): the budget would leak.
     if (store !== undefined && store.reserve.length === 4) {
@@ -215,41 +217,35 @@ export class RateLimiter extends StandalonePolicy {
     }
   }
 
-  /** Admits the call; `waitedMs`: how long it already waited for a learned hold (its waits add up to `maxWaitMs` at most). */
-  private admit<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>, waitedMs = 0): Promise<T> {
+  private admit<T>(ctx: Attempt, next: (ctx: Attempt) => Promise<T>): Promise<T> {
     const args = ctx.call.args;
     const key = this.key === undefined ? SINGLE : this.key(args);
-    const upToMs = waitedMs === 0 ? this.reservesUpToMs : Math.max(0, this.reservesUpToMs - waitedMs);
-    if (this.learn) {
-      const heldMs = this.heldFor(key);
-      if (heldMs > 0) {
-        if (heldMs > upToMs) {
-          if (ctx.recording) ctx.report({ type: 'rate-limiter-rejected', limiter: this.name, retryAfterMs: heldMs });
-          return Promise.reject(new RateLimitedError(this.name, heldMs));
-        }
-        if (ctx.recording) ctx.report({ type: 'rate-limiter-waited', limiter: this.name, waitedMs: heldMs });
-        return sleep(heldMs, ctx.signal, this.clock).then(() => this.admit(ctx, next, waitedMs + heldMs));
-      }
-    }
     const amounts = this.cost === undefined ? this.unitAmounts : this.amounts(this.cost(args));
     let reserved: number | Promise<number>;
     try {
-      reserved = this.store.reserve(this.name, key, this.limits, amounts, upToMs);
+      reserved = this.store.reserve(this.name, key, this.limits, amounts, this.reservesUpToMs);
     } catch (error) {
       reserved = Promise.reject(error);
     }
-    if (typeof reserved === 'number') return this.proceed(ctx, next, this.store, key, amounts, reserved, upToMs);
+    if (typeof reserved === 'number') return this.proceed(ctx, next, this.store, key, amounts, reserved);
     return reserved.then(
-      (waitMs) => this.proceed(ctx, next, this.store, key, amounts, waitMs, upToMs),
+      (waitMs) => this.proceed(ctx, next, this.store, key, amounts, waitMs),
       (error: unknown) => {
         if (ctx.recording) ctx.report({ type: 'rate-limiter-store-failed', limiter: this.name, errorType: errorTypeOf(error) });
         const local = (this.local ??= new MemoryRateLimitStore(this.clock));
-        return this.proceed(ctx, next, local, key, amounts, local.reserve(this.name, key, this.limits, amounts, upToMs), upToMs);
+        return this.proceed(
+          ctx,
+          next,
+          local,
+          key,
+          amounts,
+          local.reserve(this.name, key, this.limits, amounts, this.reservesUpToMs),
+        );
       },
     );
   }
 
-  /** Runs the call whose reservation on `store` is covered in `waitMs`, or rejects it when that is over `upToMs` (nothing was reserved then). */
+  /** Runs the call whose reservation on `store` is covered in `waitMs`, or rejects it (nothing was reserved then). */
   private proceed<T>(
     ctx: Attempt,
     next: (ctx: Attempt) => Promise<T>,
@@ -257,9 +253,8 @@ export class RateLimiter extends StandalonePolicy {
     key: string,
     amounts: readonly number[],
     waitMs: number,
-    upToMs: number,
   ): Promise<T> {
-    if (waitMs > upToMs) {
+    if (waitMs > this.reservesUpToMs) {
       if (ctx.recording) ctx.report({ type: 'rate-limiter-rejected', limiter: this.name, retryAfterMs: waitMs });
       return Promise.reject(new RateLimitedError(this.name, waitMs));
     }
@@ -302,7 +297,7 @@ export class RateLimiter extends StandalonePolicy {
   ): Promise<T> {
     if (!this.settles) return next(ctx);
     const settle = (value: T) => {
-      if (this.learn) this.hold(key, rateLimitPauseMs(value, wallTime(this.clock)));
+      if (this.learn) this.hold(store, key, rateLimitPauseMs(value, wallTime(this.clock)));
       if (this.actualCost !== undefined) {
         const actual = this.amounts(this.actualCost(value, ctx.call.args), false);
         this.adjust(
@@ -317,7 +312,7 @@ export class RateLimiter extends StandalonePolicy {
     };
     const failed = this.learn
       ? (error: unknown) => {
-          this.hold(key, this.pauseAfter(error));
+          this.hold(store, key, this.pauseAfter(error));
           throw error;
         }
       : undefined;
@@ -339,25 +334,19 @@ export class RateLimiter extends StandalonePolicy {
     return Math.max(fromHeaders ?? 0, retryAfter ?? 0) || undefined;
   }
 
-  /** Holds the key's calls for `ms` (the longer of this and any hold already set). */
-  private hold(key: string, ms: number | undefined): void {
+  /**
+   * Holds the key's calls for `ms` in `store` (the longer of this and any hold already
+   * set), not waiting for a shared store; while it fails, in this process's own buckets.
+   */
+  private hold(store: RateLimitStore, key: string, ms: number | undefined): void {
     if (ms === undefined || !(ms > 0)) return;
-    const now = this.clock.now();
-    if (this.heldUntil.size >= 10_000) {
-      for (const [held, until] of this.heldUntil) if (until <= now) this.heldUntil.delete(held);
+    const local = () => (this.local ??= new MemoryRateLimitStore(this.clock)).hold(this.name, key, this.limits, ms);
+    try {
+      const done = store.hold(this.name, key, this.limits, ms);
+      if (done !== undefined) done.catch(local);
+    } catch {
+      local();
     }
-    const until = now + ms;
-    if (until > (this.heldUntil.get(key) ?? 0)) this.heldUntil.set(key, until);
-  }
-
-  /** How long the key's calls are still held, in ms (0: not held). */
-  private heldFor(key: string): number {
-    const until = this.heldUntil.get(key);
-    if (until === undefined) return 0;
-    const left = until - this.clock.now();
-    if (left > 0) return left;
-    this.heldUntil.delete(key);
-    return 0;
   }
 
   /** Gives `amounts` back to the buckets (negative amounts charge more), not waiting for a shared store. */

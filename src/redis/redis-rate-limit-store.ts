@@ -3,14 +3,16 @@ import { keyOf } from '../stores/keys.js';
 import { LUA_NOW, RedisScript, RedisStore, type RedisStoreOptions, RedisStoreTimeoutError } from './redis-client.js';
 
 /**
- * Lua prelude: the deadline (ARGV[2], ms on the script's clock, or ''), the longest wait
- * to reserve for (ARGV[3], ms, or ''), the budgets of ARGV (after them, four values each:
- * name, capacity, rate in tokens per ms, amount),
- * their stored tokens refilled to now, and `save()`, which writes them back and lets
- * Redis forget the key once every bucket would be full again.
+ * Lua prelude: the deadline (ARGV[2], ms on the script's clock, or ''), the script's own
+ * number (ARGV[3], ms: the longest wait to reserve for, or the hold; or ''), the budgets
+ * of ARGV (after them, four values each: name, capacity, rate in tokens per ms, amount),
+ * their stored tokens refilled to now, the end of the key's hold (`held`, ms), and
+ * `save()`, which writes them back and lets Redis forget the key once every bucket would
+ * be full again and the hold is over.
  */
 const PRELUDE = `${LUA_NOW}
-local deadline, maxWait = tonumber(ARGV[2]), tonumber(ARGV[3])
+local deadline, arg = tonumber(ARGV[2]), tonumber(ARGV[3])
+local held = tonumber(redis.call('HGET', KEYS[1], 'held')) or 0
 local n = (#ARGV - 3) / 4
 local name, cap, rate, amount, tokens, at = {}, {}, {}, {}, {}, {}
 for i = 1, n do
@@ -26,7 +28,8 @@ local function save()
     redis.call('HSET', KEYS[1], name[i] .. ':tokens', num(tokens[i]), name[i] .. ':at', num(at[i]))
     refilled = math.max(refilled, (cap[i] - tokens[i]) / rate[i])
   end
-  redis.call('PEXPIRE', KEYS[1], ms(refilled + 1000))
+  redis.call('HSET', KEYS[1], 'held', num(held))
+  redis.call('PEXPIRE', KEYS[1], ms(math.max(refilled, held - now) + 1000))
 end
 `;
 
@@ -38,11 +41,11 @@ end
  */
 const RESERVE = new RedisScript(`${PRELUDE}
 if deadline and now > deadline then return { -1, now } end
-local wait = 0
+local wait = math.max(0, math.ceil(held - now))
 for i = 1, n do
   if amount[i] > tokens[i] then wait = math.max(wait, math.ceil((amount[i] - tokens[i]) / rate[i])) end
 end
-if maxWait and wait > maxWait then return { wait, now } end
+if arg and wait > arg then return { wait, now } end
 for i = 1, n do
   if wait > 0 then tokens[i] = tokens[i] - math.max(0, tokens[i] + wait * rate[i] - cap[i]) end
   tokens[i] = math.min(cap[i], tokens[i] - amount[i])
@@ -56,13 +59,19 @@ for i = 1, n do tokens[i] = math.min(cap[i], tokens[i] + amount[i]) end
 save()
 return 1`);
 
+/** Holds the key for the script's number of ms from now (a longer hold stays). */
+const HOLD = new RedisScript(`${PRELUDE}
+held = math.max(held, now + arg)
+save()
+return 1`);
+
 /**
  * A {@link RateLimitStore} in Redis: replicas whose `RateLimiter`s have the same name
  * share one budget — an LLM API's requests- and tokens-per-minute limits are per
  * account, not per process. The buckets of one (limiter, key) are one hash
  * (`keyPrefix` + limiter + `:` + key, a `:` or `%` in the limiter's name percent-encoded), changed by one Lua script per call on server
  * time with the same arithmetic as the memory buckets; Redis forgets the hash once its
- * buckets would be full again. While Redis fails or stalls past `commandTimeoutMs`, the
+ * buckets would be full again and its hold (`learn`) is over. While Redis fails or stalls past `commandTimeoutMs`, the
  * limiter falls back to its process's own buckets (see `RateLimiterOptions.store`).
  *
  * A reservation carries its deadline — when it was sent plus `commandTimeoutMs`, on the
@@ -113,11 +122,22 @@ export class RedisRateLimitStore extends RedisStore implements RateLimitStore {
     await this.run(ADJUST, limiter, key, ['', ''], limits, amounts);
   }
 
+  async hold(limiter: string, key: string, limits: readonly BucketLimit[], holdMs: number): Promise<void> {
+    await this.run(
+      HOLD,
+      limiter,
+      key,
+      ['', String(Math.ceil(holdMs))],
+      limits,
+      limits.map(() => 0),
+    );
+  }
+
   private run(
     script: RedisScript,
     limiter: string,
     key: string,
-    bounds: readonly [deadline: string, maxWait: string],
+    bounds: readonly [deadline: string, arg: string],
     limits: readonly BucketLimit[],
     amounts: readonly number[],
   ): Promise<unknown> {

@@ -238,6 +238,28 @@ describe('RedisRateLimitStore', () => {
     expect(fits).toEqual({ status: 'fulfilled', value: 4 });
   });
 
+  it("holds every replica once one learns the provider's Retry-After", async () => {
+    const keyPrefix = fresh();
+    const learning = async () =>
+      new RateLimiter({
+        name: 'llm',
+        limits: { tokensPerInterval: 100, intervalMs: 1000 },
+        mode: 'reject',
+        learn: true,
+        store: new RedisRateLimitStore({ client: await redisServer.server.connect(), keyPrefix }),
+      });
+    const [a, b] = [await learning(), await learning()];
+    await expect(a.execute(async () => Promise.reject(httpError(429, { 'retry-after': '2' })))).rejects.toMatchObject({
+      status: 429,
+    });
+    await vi.waitFor(async () => {
+      const error = (await b.execute(async () => 'sent').catch((e: unknown) => e)) as RateLimitedError;
+      expect(error).toBeInstanceOf(RateLimitedError);
+      expect(error.retryAfterMs).toBeGreaterThan(1000);
+      expect(error.retryAfterMs).toBeLessThanOrEqual(2000);
+    });
+  });
+
   it("limits with the process's own buckets while Redis is unreachable, and says so on the span", async () => {
     const tracing = installTestTracing();
     try {

@@ -65,6 +65,20 @@ export function describeRateLimitStoreConformance(name: string, make: (clock: Cl
       expect(await store.reserve('api', 'k', slow, [1], Infinity)).toBe(2000);
     });
 
+    it('holds a key: a reservation waits the hold out, and a shorter hold does not cut a longer one', async () => {
+      const clock = manualClock();
+      const store = await make(clock);
+      await store.hold('api', 'k', slow, 3000);
+      // Reserved for after the hold, charged what the full bucket would overflow meanwhile.
+      expect(await store.reserve('api', 'k', slow, [1], Infinity)).toBe(3000);
+      await store.hold('api', 'k', slow, 1000);
+      clock.advance(1000);
+      expect(await store.reserve('api', 'k', slow, [1], 0)).toBe(2000);
+      clock.advance(2000);
+      expect(await store.reserve('api', 'k', slow, [1], 0)).toBe(0);
+      expect(await store.reserve('api', 'other', slow, [2], 0)).toBe(0);
+    });
+
     it('keeps keys and limiters apart', async () => {
       const store = await make(manualClock());
       await store.reserve('api', 'a', slow, [2], Infinity);
