@@ -221,12 +221,14 @@ export async function main(argv: readonly string[], output: Output): Promise<num
               output.err(`Run ${runId} not notified: ${told.name}: ${told.message}`);
               return 1;
             }
-            output.out(
-              told
-                ? `Run ${runId}: notifiers told about ${run.awaiting}.`
-                : `Run ${runId}: nobody to tell (told before, decided, or not waiting).`,
-            );
-            return 0;
+            if (!told) {
+              output.out(`Run ${runId}: nobody to tell (told before, decided, not waiting, or no notifiers).`);
+              return 0;
+            }
+            const audit = (await store.load(runId!))?.run.audit ?? [];
+            const round = audit.slice(run.audit?.length ?? 0).filter((e) => e.kind === 'notification');
+            output.out(`Run ${runId}: notified about ${run.awaiting}: ${round.map((e) => e.detail ?? e.outcome).join('; ')}.`);
+            return round.some((e) => e.outcome === 'delivered') ? 0 : 1;
           }
           const result = command === 'resume' ? await flow.resume(runId!, { by }) : await flow.compensate(runId!);
           output.out(`Run ${runId} completed: ${JSON.stringify(result)}`);

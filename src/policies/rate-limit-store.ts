@@ -43,10 +43,11 @@ export interface RateLimitStore {
   adjust(limiter: string, key: string, limits: readonly BucketLimit[], amounts: readonly number[]): void | Promise<void>;
   /**
    * Holds the key's calls for `holdMs` from now, on the store's clock (a longer hold
-   * already set stays): what a provider's rate-limit headers or a 429's Retry-After said
-   * (`RateLimiterOptions.learn`). In a shared store every replica holds.
+   * already set stays): what a provider's rate-limit headers or a 429's Retry-After said.
+   * Needed by a limiter that learns (`RateLimiterOptions.learn`); in a shared store every
+   * replica holds.
    */
-  hold(limiter: string, key: string, limits: readonly BucketLimit[], holdMs: number): void | Promise<void>;
+  hold?(limiter: string, key: string, limits: readonly BucketLimit[], holdMs: number): void | Promise<void>;
 }
 
 /** Keys a limiter holds before the first sweep of idle full buckets. */

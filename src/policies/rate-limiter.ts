@@ -84,6 +84,8 @@ export interface RateLimiterOptions<A extends unknown[] = unknown[], R = unknown
 }
 
 const SINGLE = 'default';
+/** The longest hold learned from a provider, in ms (2^31 − 1, Node's longest timer). */
+const MAX_HOLD_MS = 2 ** 31 - 1;
 
 function bucketOptions(name: string, prefix: string, value: TokenBucketOptions): BucketLimit {
   knownOptions(prefix, value, ['tokensPerInterval', 'intervalMs', 'burst']);
@@ -297,7 +299,7 @@ export class RateLimiter extends StandalonePolicy {
   ): Promise<T> {
     if (!this.settles) return next(ctx);
     const settle = (value: T) => {
-      if (this.learn) this.hold(store, key, rateLimitPauseMs(value, wallTime(this.clock)));
+      if (this.learn) this.hold(key, rateLimitPauseMs(value, wallTime(this.clock)));
       if (this.actualCost !== undefined) {
         const actual = this.amounts(this.actualCost(value, ctx.call.args), false);
         this.adjust(
@@ -312,7 +314,7 @@ export class RateLimiter extends StandalonePolicy {
     };
     const failed = this.learn
       ? (error: unknown) => {
-          this.hold(store, key, this.pauseAfter(error));
+          this.hold(key, this.pauseAfter(error));
           throw error;
         }
       : undefined;
@@ -335,17 +337,22 @@ export class RateLimiter extends StandalonePolicy {
   }
 
   /**
-   * Holds the key's calls for `ms` in `store` (the longer of this and any hold already
-   * set), not waiting for a shared store; while it fails, in this process's own buckets.
+   * Holds the key's calls for `ms` (at most 2^31 − 1: a longer reset is not a provider's
+   * answer) in the store, not waiting for a shared one, and then in this process's own
+   * buckets too, which serve while the shared store fails: a hold learned before an
+   * outage holds through it.
    */
-  private hold(store: RateLimitStore, key: string, ms: number | undefined): void {
+  private hold(key: string, ms: number | undefined): void {
     if (ms === undefined || !(ms > 0)) return;
-    const local = () => (this.local ??= new MemoryRateLimitStore(this.clock)).hold(this.name, key, this.limits, ms);
+    const holdMs = Math.min(ms, MAX_HOLD_MS);
+    if (!(this.store instanceof MemoryRateLimitStore)) {
+      (this.local ??= new MemoryRateLimitStore(this.clock)).hold(this.name, key, this.limits, holdMs);
+    }
     try {
-      const done = store.hold(this.name, key, this.limits, ms);
-      if (done !== undefined) done.catch(local);
+      const done = this.store.hold?.(this.name, key, this.limits, holdMs);
+      if (done !== undefined) done.catch(() => {}); // held here all the same
     } catch {
-      local();
+      // As above.
     }
   }
 

@@ -219,8 +219,10 @@ export class FileWorkflowStore implements WorkflowStore {
   /**
    * @param directory where runs live (created if missing)
    * @param options.ttlMs how long a finished run (`completed`, `failed`, `compensated`) is
-   *   kept after it finished, in ms (default `Infinity`: until you delete it)
-   * @param options.clock time source for the ttl (default: the system clock)
+   *   kept after it finished, in ms (default `Infinity`: until you delete it), counted from
+   *   its `updatedAt`
+   * @param options.clock time source for the ttl (default: the system clock); the clock
+   *   of the workflows that write the runs (their `updatedAt`), when they have their own
    * @throws RangeError naming the option, for a bad ttlMs
    */
   constructor(directory: string, options: { ttlMs?: number; clock?: Clock } = {}) {

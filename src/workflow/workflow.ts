@@ -207,7 +207,9 @@ export class Workflow<I, O> {
    * stored first; no notification recorded), or every notification of it failed. The
    * notifications and what came of them are recorded as a hand-off's are; once one was
    * delivered, nobody is told again.
-   * @returns whether the notifiers were called (false too for a task stored without notifiers)
+   * @returns whether the notifiers were called (false too for a task stored without
+   *   notifiers, or a workflow defined here without them); see the run's audit trail for
+   *   what came of it
    * @throws WorkflowLeaseHeldError while an execution holds the run (it may be notifying
    *   now; a dead one's lease runs out after `leaseMs`); the store's error
    */
@@ -245,6 +247,7 @@ export class Workflow<I, O> {
 
   /** Notifies about the run's untold task (due at `dueAt`, or now regardless of failed rounds); whether it did. */
   private async tell(runId: string, dueAt: number | undefined): Promise<boolean> {
+    if (this.settings.notifiers.length === 0) return false; // this process has nobody to call
     const run = await this.status(runId);
     if (run === undefined || untoldTask(run, dueAt) === undefined) return false;
     try {

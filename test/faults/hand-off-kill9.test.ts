@@ -70,7 +70,7 @@ describe('kill -9 around a hand-off (file store)', () => {
       );
       const env = { REPORT_DIR: dir, REPORT_WEBHOOK: url };
       let told = '';
-      for (let i = 0; i < 40 && !told.includes('notifiers told'); i++) {
+      for (let i = 0; i < 40 && !told.includes('notified about'); i++) {
         told = await run([bin, 'runs', 'notify', 'q3', '--store', store, '--module', reportModule], env).catch(
           async (e: { stderr?: string }) => {
             if (!e.stderr?.includes('WorkflowLeaseHeldError')) throw e;
@@ -79,7 +79,7 @@ describe('kill -9 around a hand-off (file store)', () => {
           },
         );
       }
-      expect(told).toContain('Run q3: notifiers told about hand-off:send-email:1');
+      expect(told).toMatch(/^Run q3: notified about hand-off:send-email:1: webhook \(1 attempt\)\./);
       expect(posted).toBe(2);
       expect(await run([bin, 'runs', 'notify', 'q3', '--store', store, '--module', reportModule], env)).toContain(
         'nobody to tell',

@@ -260,6 +260,26 @@ describe('RedisRateLimitStore', () => {
     });
   });
 
+  it("a reset too long to be a provider's answer holds for 2^31 - 1 ms, not never (the key stays in Redis)", async () => {
+    const keyPrefix = fresh();
+    const limiter = new RateLimiter({
+      name: 'llm',
+      limits: { tokensPerInterval: 100, intervalMs: 1000 },
+      mode: 'reject',
+      learn: true,
+      store: new RedisRateLimitStore({ client: redisServer.client, keyPrefix }),
+    });
+    await limiter.execute(async () => ({
+      response: { headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '10000000000000h' } },
+    }));
+    await vi.waitFor(async () => {
+      const error = (await limiter.execute(async () => 'sent').catch((e: unknown) => e)) as RateLimitedError;
+      expect(error).toBeInstanceOf(RateLimitedError);
+      expect(error.retryAfterMs).toBeGreaterThan(2 ** 31 - 10_000);
+    });
+    expect(Number(await redisServer.client.sendCommand(['PTTL', `${keyPrefix}llm:default`]))).toBeGreaterThan(2 ** 31 - 10_000);
+  });
+
   it("limits with the process's own buckets while Redis is unreachable, and says so on the span", async () => {
     const tracing = installTestTracing();
     try {

@@ -1,6 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { parseResetDuration, rateLimitPauseMs } from '../../src/classify/rate-limit-headers.js';
-import { RateLimitedError, RateLimiter, ResiliencePipeline } from '../../src/index.js';
+import { type BucketLimit, RateLimitedError, RateLimiter, ResiliencePipeline } from '../../src/index.js';
+import { systemClock } from '../../src/policies/clock.js';
+import { MemoryRateLimitStore } from '../../src/policies/rate-limit-store.js';
 import { httpError, useFakeTimersAndTracing } from '../support/hooks.js';
 
 useFakeTimersAndTracing();
@@ -62,6 +64,30 @@ describe('RateLimiter learn', () => {
     // It reserved nothing: the budget is back 1.5 s after the first call, not later.
     await vi.advanceTimersByTimeAsync(1500);
     await expect(pipeline.execute(async () => 'third')).resolves.toBe('third');
+  });
+
+  it('a hold learned from a shared store holds through its outage (the fallback buckets hold too)', async () => {
+    const shared = new MemoryRateLimitStore(systemClock);
+    let down = false;
+    const failing = (): never => {
+      throw new Error('store down');
+    };
+    const store = {
+      reserve: (l: string, k: string, b: readonly BucketLimit[], a: readonly number[], m: number) =>
+        down ? failing() : shared.reserve(l, k, b, a, m),
+      adjust: (l: string, k: string, b: readonly BucketLimit[], a: readonly number[]) =>
+        down ? failing() : shared.adjust(l, k, b, a),
+      hold: (l: string, k: string, b: readonly BucketLimit[], ms: number) => (down ? failing() : shared.hold(l, k, b, ms)),
+    };
+    const limiter = new RateLimiter({ limits: { tokensPerInterval: 100, intervalMs: 1000 }, learn: true, mode: 'reject', store });
+    await limiter.execute(async () => Promise.reject(httpError(429, { 'retry-after': '2' }))).catch(() => {});
+    await expect(limiter.execute(async () => 'x')).rejects.toBeInstanceOf(RateLimitedError);
+    down = true;
+    const error = (await limiter.execute(async () => 'x').catch((e: unknown) => e)) as RateLimitedError;
+    expect(error).toBeInstanceOf(RateLimitedError);
+    expect(error.retryAfterMs).toBe(2000);
+    await vi.advanceTimersByTimeAsync(2000);
+    await expect(limiter.execute(async () => 'x')).resolves.toBe('x');
   });
 
   it("a 429's Retry-After holds the key; in reject mode the next call is rejected with the time left", async () => {
