@@ -124,7 +124,8 @@ export class Execution<I, O> {
       throw error;
     } finally {
       this.writer.close();
-      recordRunOutcome(this.definition.name, outcome, tally);
+      // Telling people late is not a run of the workflow: no outcome to count.
+      if (mode !== 'notify') recordRunOutcome(this.definition.name, outcome, tally);
       if (this.span !== undefined) endSpan(this.span);
     }
   }

@@ -17,6 +17,29 @@ const sum = (points: { attributes: Record<string, unknown>; value: unknown }[], 
     .map((p) => p.value as { sum: number; count: number });
 
 describe('run-level metrics', () => {
+  it('telling people late (notifyPending) counts no run', async () => {
+    const store = new MemoryWorkflowStore();
+    const pager = { name: 'pager', notify: () => {} };
+    const flow = workflow(
+      'w',
+      async (ctx) => ctx.step('s', () => Promise.reject(new Error('no')), { onFailure: 'hand-off', retry: { maxRetries: 0 } }),
+      {
+        store,
+        notifiers: [pager],
+      },
+    );
+    await flow.run('r', undefined).catch(() => {});
+    const { run, version } = (await store.load('r'))!;
+    await store.save(
+      { ...run, audit: run.audit!.filter((e) => e.kind !== 'notification'), owner: 'dead', leaseExpiresAt: 1 },
+      version,
+    );
+    expect(await flow.notifyPending()).toEqual(['r']);
+    expect(await recorder.points('resilience.workflow.runs')).toEqual([
+      { attributes: { 'resilience.workflow.name': 'w', 'resilience.workflow.outcome': 'awaiting_human' }, value: 1 },
+    ]);
+  });
+
   it('runs by outcome, retries / breaker trips / fallbacks per run, runs awaiting a person, time to decision', async () => {
     const breaker = new CircuitBreaker({ name: 'mail', failureThreshold: 1 });
     const mail = new ResiliencePipeline({
