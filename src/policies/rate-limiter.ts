@@ -3,7 +3,7 @@ import { rateLimitPauseMs } from '../classify/rate-limit-headers.js';
 import type { TokenUsage } from '../classify/usage.js';
 import * as names from '../telemetry/names.js';
 import { endWaitSpan, startChildSpan } from './child-span.js';
-import { type Clock, sleep, systemClock, wallTime } from './clock.js';
+import { type Clock, MAX_TIMER_MS, sleep, systemClock, wallTime } from './clock.js';
 import { type Attempt, StandalonePolicy } from './context.js';
 import { RateLimitedError } from './errors.js';
 import { type BucketLimit, MemoryRateLimitStore, type RateLimitStore } from './rate-limit-store.js';
@@ -84,8 +84,15 @@ export interface RateLimiterOptions<A extends unknown[] = unknown[], R = unknown
 }
 
 const SINGLE = 'default';
-/** The longest hold learned from a provider, in ms (2^31 − 1, Node's longest timer). */
-const MAX_HOLD_MS = 2 ** 31 - 1;
+
+/** Runs a store write the call does not wait for; its failure, thrown or rejected, is dropped (each caller says why that is safe). */
+function withoutWaiting(write: () => void | Promise<void> | undefined): void {
+  try {
+    write()?.catch(() => {});
+  } catch {
+    // As above.
+  }
+}
 
 function bucketOptions(name: string, prefix: string, value: TokenBucketOptions): BucketLimit {
   knownOptions(prefix, value, ['tokensPerInterval', 'intervalMs', 'burst']);
@@ -337,34 +344,26 @@ export class RateLimiter extends StandalonePolicy {
   }
 
   /**
-   * Holds the key's calls for `ms` (at most 2^31 − 1: a longer reset is not a provider's
-   * answer) in the store, not waiting for a shared one, and then in this process's own
-   * buckets too, which serve while the shared store fails: a hold learned before an
-   * outage holds through it.
+   * Holds the key's calls for `ms` (at most {@link MAX_TIMER_MS}: a longer reset is not a
+   * provider's answer) in the store, not waiting for a shared one, and then in this
+   * process's own buckets too, which serve while the shared store fails: a hold learned
+   * before an outage holds through it (so a failed store write loses nothing).
    */
   private hold(key: string, ms: number | undefined): void {
     if (ms === undefined || !(ms > 0)) return;
-    const holdMs = Math.min(ms, MAX_HOLD_MS);
+    const holdMs = Math.min(ms, MAX_TIMER_MS);
     if (!(this.store instanceof MemoryRateLimitStore)) {
       (this.local ??= new MemoryRateLimitStore(this.clock)).hold(this.name, key, this.limits, holdMs);
     }
-    try {
-      const done = this.store.hold?.(this.name, key, this.limits, holdMs);
-      if (done !== undefined) done.catch(() => {}); // held here all the same
-    } catch {
-      // As above.
-    }
+    withoutWaiting(() => this.store.hold?.(this.name, key, this.limits, holdMs));
   }
 
-  /** Gives `amounts` back to the buckets (negative amounts charge more), not waiting for a shared store. */
+  /**
+   * Gives `amounts` back to the buckets (negative amounts charge more), not waiting for a
+   * shared store; a failed settlement leaves the budget charged: the safe side.
+   */
   private adjust(store: RateLimitStore, key: string, amounts: readonly number[]): void {
-    try {
-      const done = store.adjust(this.name, key, this.limits, amounts);
-      // A failed settlement leaves the budget charged: the safe side.
-      if (done !== undefined) done.catch(() => {});
-    } catch {
-      // As above.
-    }
+    withoutWaiting(() => store.adjust(this.name, key, this.limits, amounts));
   }
 
   /**
