@@ -136,7 +136,7 @@ const RETELL_AT_MOST_MS = 3_600_000;
 export function untoldTask(run: WorkflowRun, nowMs?: number): HumanTask | undefined {
   const task = awaitedTask(run);
   if (task === undefined || task.decision !== undefined || !task.notifiers?.length) return undefined;
-  const rounds = run.audit?.filter((e) => e.kind === 'notification' && e.task === task.id) ?? [];
+  const rounds = notificationsOf(run, task.id);
   if (rounds.length === 0) return task;
   if (rounds.some((e) => e.outcome === 'delivered')) return undefined;
   if (nowMs === undefined) return task;
@@ -147,7 +147,12 @@ export function untoldTask(run: WorkflowRun, nowMs?: number): HumanTask | undefi
 
 /** Whether a notification of task `id` is recorded in `run` (delivered or failed). */
 export function told(run: WorkflowRun, id: string): boolean {
-  return run.audit?.some((e) => e.kind === 'notification' && e.task === id) ?? false;
+  return notificationsOf(run, id).length > 0;
+}
+
+/** The notifications of task `id` recorded in `run`, oldest first. */
+function notificationsOf(run: WorkflowRun, id: string): AuditEntry[] {
+  return run.audit?.filter((e) => e.kind === 'notification' && e.task === id) ?? [];
 }
 
 /**

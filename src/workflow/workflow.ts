@@ -213,8 +213,8 @@ export class Workflow<I, O> {
    * @throws WorkflowLeaseHeldError while an execution holds the run (it may be notifying
    *   now; a dead one's lease runs out after `leaseMs`); the store's error
    */
-  notify(runId: string): Promise<boolean> {
-    return this.tell(runId, undefined);
+  async notify(runId: string): Promise<boolean> {
+    return this.tell(await this.status(runId), undefined);
   }
 
   /**
@@ -236,7 +236,7 @@ export class Workflow<I, O> {
     const errors: unknown[] = [];
     for (const run of pending) {
       try {
-        if (await this.tell(run.runId, now)) notified.push(run.runId);
+        if (await this.tell(run, now)) notified.push(run.runId);
       } catch (error) {
         if (!(error instanceof WorkflowLeaseHeldError)) errors.push(error);
       }
@@ -245,13 +245,15 @@ export class Workflow<I, O> {
     return notified;
   }
 
-  /** Notifies about the run's untold task (due at `dueAt`, or now regardless of failed rounds); whether it did. */
-  private async tell(runId: string, dueAt: number | undefined): Promise<boolean> {
+  /**
+   * Notifies about the untold task of `run` as last read (due at `dueAt`, or now regardless
+   * of failed rounds; the execution reads the run again when it claims it); whether it did.
+   */
+  private async tell(run: WorkflowRun | undefined, dueAt: number | undefined): Promise<boolean> {
     if (this.settings.notifiers.length === 0) return false; // this process has nobody to call
-    const run = await this.status(runId);
     if (run === undefined || untoldTask(run, dueAt) === undefined) return false;
     try {
-      await new Execution(this, runId).execute(undefined, 'notify', undefined, dueAt);
+      await new Execution(this, run.runId).execute(undefined, 'notify', undefined, dueAt);
       return false; // told or decided meanwhile
     } catch (error) {
       if (error instanceof WorkflowAwaitingHumanError) return true;
