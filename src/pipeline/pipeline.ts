@@ -94,12 +94,7 @@ const runWork: Step = (ctx) => {
 /** Ends the span of the attempt that just ended (the call's last one started), from retry's continuation. */
 const endAttemptOf = (ctx: Attempt, outcome: unknown, ok: boolean): void => {
   const span = ctx.call.lastAttemptSpan;
-  if (span === undefined) return;
-  try {
-    endAttempt(span, ctx.call, outcome, ok);
-  } catch {
-    // Instrumentation must never break the user's call.
-  }
+  if (span !== undefined) endAttempt(span, ctx.call, outcome, ok);
 };
 
 /** Operation names whose call-span attributes a pipeline keeps (more are built per call). */

@@ -433,17 +433,21 @@ export function endAttemptSpan<T>(span: Span, call: Call, promise: Promise<T>): 
  * value — its usage recorded, or, for a stream, left open for the stream's end. Never throws.
  */
 export function endAttempt(span: Span, call: Call, outcome: unknown, ok: boolean): void {
-  if (!ok) {
-    endFailed(span, outcome, call);
-    return;
+  try {
+    if (!ok) {
+      endFailed(span, outcome, call);
+      return;
+    }
+    const guard = guardOf(outcome); // reads a property of the user's value: a Proxy's getter may throw
+    if (guard !== undefined) {
+      guard.first.span = span;
+      return;
+    }
+    const usage = usageOf(outcome);
+    recordUsage(span, usage);
+    addUsage(call, usage);
+    endSpan(span);
+  } catch {
+    // Instrumentation must never break the user's call.
   }
-  const guard = guardOf(outcome);
-  if (guard !== undefined) {
-    guard.first.span = span;
-    return;
-  }
-  const usage = usageOf(outcome);
-  recordUsage(span, usage);
-  addUsage(call, usage);
-  endSpan(span);
 }
