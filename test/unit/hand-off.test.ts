@@ -168,6 +168,49 @@ describe('hand-off', () => {
     expect(pager.calls).toBe(4);
   });
 
+  it.each([
+    ['fails (nothing written)', false],
+    ['fails after it took effect (outcome unknown)', true],
+  ])(
+    'a late notification whose record write %s: recorded once, the person told once, the lease given up',
+    async (_, tookEffect) => {
+      const store = new MemoryWorkflowStore();
+      const pager = recorder();
+      const flow = report([], { store, onFailure: 'hand-off', notifiers: [pager], notify: noWait });
+      await expect(flow.run('w', { to: 'x@y.invalid' })).rejects.toBeInstanceOf(WorkflowAwaitingHumanError);
+      const { run, version } = (await store.load('w'))!;
+      await store.save(
+        { ...run, audit: run.audit!.filter((e) => e.kind !== 'notification'), owner: 'dead', leaseExpiresAt: 1 },
+        version,
+      );
+      // The first write after the notifier was called (the one recording it) fails.
+      const save = store.save.bind(store);
+      let failNext = false;
+      let failed = 0;
+      store.save = async (next, expected) => {
+        if (failNext && next.audit?.some((e) => e.kind === 'notification')) {
+          failNext = false;
+          failed++;
+          if (tookEffect) await save(next, expected);
+          throw new Error('store down');
+        }
+        return save(next, expected);
+      };
+      const notify = pager.notify.bind(pager);
+      pager.notify = (notice, options) => {
+        failNext = true;
+        return notify(notice, options);
+      };
+      expect(await flow.notifyPending()).toEqual(['w']);
+      expect(failed).toBe(1);
+      expect(pager.calls).toBe(2); // once at the hand-off, once late
+      const after = (await flow.status('w'))!;
+      expect(after).toMatchObject({ status: 'awaiting_human', owner: undefined });
+      expect(after.audit!.filter((e) => e.kind === 'notification').map((e) => e.outcome)).toEqual(['delivered']);
+      expect(await flow.notifyPending()).toEqual([]);
+    },
+  );
+
   it('a notifier that was down: notifyPending tells again a minute after the failed round, then two; once delivered, never again', async () => {
     const clock = manualClock();
     let up = false;
